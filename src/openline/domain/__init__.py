@@ -1,0 +1,1 @@
+"""Plain data and rules of openline; imports nothing else of openline."""

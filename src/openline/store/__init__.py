@@ -1,0 +1,1 @@
+"""Persistence: schema, migrations, repositories and the batching writer."""

@@ -1,0 +1,122 @@
+"""Reading calls and their facts, listing, and redaction.
+
+Calls are written by the harness through the batching writer (see ``writer.py``);
+only call creation, which precedes any turn, is written directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, select
+
+from openline.domain.calls import CallStatus, Fact, LogEvent, LogMetric, ToolCall, Turn
+from openline.domain.time import as_utc, utcnow
+from openline.store import schema
+from openline.store.facts import TABLE_OF, from_row
+from openline.store.pagination import Page, PageRequest, paginate
+
+TRANSCRIPT_KINDS = (Turn, ToolCall, LogEvent, LogMetric)
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    agent_id: str | None = None
+    status: str | None = None
+    end_reason: str | None = None
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+
+
+class CallRepo:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create(self, row: dict) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(schema.calls.insert(), row)
+
+    def get(self, call_id: str) -> dict | None:
+        query = select(schema.calls).where(schema.calls.c.id == call_id)
+        with self._engine.connect() as connection:
+            found = connection.execute(query).first()
+        return None if found is None else _call_row(found._mapping)
+
+    def list(self, where: CallFilter, page: PageRequest) -> Page:
+        c = schema.calls.c
+        query = select(schema.calls)
+        for column, value in (
+            (c.agent_id, where.agent_id),
+            (c.status, where.status),
+            (c.end_reason, where.end_reason),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if where.started_after is not None:
+            query = query.where(c.start_time >= where.started_after)
+        if where.started_before is not None:
+            query = query.where(c.start_time < where.started_before)
+        with self._engine.connect() as connection:
+            result = paginate(connection, query, c.id, page)
+        return Page(rows=[_call_row(row._mapping) for row in result.rows], has_more=result.has_more)
+
+    def facts(
+        self,
+        call_ids: list[str],
+        kinds: tuple[type[Fact], ...] = tuple(TABLE_OF),
+        since_rev: int = -1,
+    ) -> dict[str, list[Fact]]:
+        """Facts of the given calls changed after ``since_rev``, each call's in seq order."""
+        found: dict[str, list[Fact]] = {call_id: [] for call_id in call_ids}
+        if not call_ids:
+            return found
+        with self._engine.connect() as connection:
+            for kind in kinds:
+                table = TABLE_OF[kind]
+                query = select(table).where(table.c.call_id.in_(call_ids), table.c.rev > since_rev)
+                for row in connection.execute(query):
+                    found[row.call_id].append(from_row(table, dict(row._mapping)))
+        for facts in found.values():
+            facts.sort(key=lambda fact: fact.seq)
+        return found
+
+    def redact(self, call_id: str) -> dict | None:
+        """Wipe what the call said and carried; keep that it happened."""
+        with self._engine.begin() as connection:
+            for table in schema.FACT_TABLES:
+                connection.execute(table.delete().where(table.c.call_id == call_id))
+            connection.execute(
+                schema.calls.update().where(schema.calls.c.id == call_id),
+                {
+                    "summary": None,
+                    "metadata": None,
+                    "error_message": None,
+                    "agent_end_reason": None,
+                    "redacted_at": utcnow(),
+                    "rev": schema.calls.c.rev + 1,
+                },
+            )
+        return self.get(call_id)
+
+    def fail_orphans(self, message: str) -> int:
+        """Close calls left `started` by a process that is gone (embedded mode only)."""
+        c = schema.calls.c
+        with self._engine.begin() as connection:
+            result = connection.execute(
+                schema.calls.update().where(c.status == CallStatus.STARTED.value),
+                {
+                    "status": CallStatus.FAILED.value,
+                    "end_reason": "error",
+                    "error_message": message,
+                    "end_time": utcnow(),
+                },
+            )
+        return result.rowcount
+
+
+def _call_row(mapping) -> dict:
+    row = dict(mapping)
+    for name in ("start_time", "end_time", "redacted_at"):
+        row[name] = as_utc(row[name])
+    return row

@@ -1,0 +1,50 @@
+"""Mapping between fact objects and their rows."""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import Enum
+
+from sqlalchemy import Table
+
+from openline.domain.calls import (
+    Fact,
+    LogEvent,
+    LogMetric,
+    LogRecord,
+    Role,
+    Signal,
+    ToolCall,
+    Turn,
+    TurnEndReason,
+)
+from openline.store import schema
+
+TABLE_OF: dict[type[Fact], Table] = {
+    Turn: schema.turns,
+    ToolCall: schema.tool_calls,
+    LogEvent: schema.log_events,
+    LogMetric: schema.log_metrics,
+    Signal: schema.call_signals,
+    LogRecord: schema.call_logs,
+}
+_TYPE_OF: dict[Table, type[Fact]] = {table: kind for kind, table in TABLE_OF.items()}
+
+
+def to_row(fact: Fact) -> dict:
+    row = {}
+    for field in dataclasses.fields(fact):
+        value = getattr(fact, field.name)
+        row[field.name] = value.value if isinstance(value, Enum) else value
+    return row
+
+
+def from_row(table: Table, row: dict) -> Fact:
+    kind = _TYPE_OF[table]
+    if kind is Turn:
+        row = dict(row)
+        row["role"] = Role(row["role"])
+        if row["end_reason"] is not None:
+            row["end_reason"] = TurnEndReason(row["end_reason"])
+        row["text_chunks"] = row["text_chunks"] or []
+    return kind(**row)

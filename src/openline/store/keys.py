@@ -1,0 +1,48 @@
+"""API keys, stored as SHA-256 digests.
+
+Keys are 256 random bits, so a fast digest is enough: there is nothing to brute-force
+that a slow password hash would protect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import Engine, func, select
+
+from openline import ids
+from openline.domain.time import utcnow
+from openline.store.schema import api_keys
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class KeyRepo:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create(self, name: str, key: str | None = None) -> tuple[str, str]:
+        """Store a key (a new one unless given); returns (key id, the key itself)."""
+        key = key or ids.new_secret()
+        row = {
+            "id": ids.new_id(ids.API_KEY),
+            "name": name,
+            "key_hash": digest(key),
+            "key_prefix": key[:8],
+            "created_at": utcnow(),
+        }
+        with self._engine.begin() as connection:
+            connection.execute(api_keys.insert(), row)
+        return row["id"], key
+
+    def count(self) -> int:
+        with self._engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(api_keys)).scalar_one()
+
+    def verify(self, key: str) -> str | None:
+        """The key's id when ``key`` is valid."""
+        query = select(api_keys.c.id).where(api_keys.c.key_hash == digest(key))
+        with self._engine.connect() as connection:
+            return connection.execute(query).scalar_one_or_none()

@@ -1,0 +1,143 @@
+"""The one schema, for SQLite and PostgreSQL alike (Alembic migrations mirror it)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+Json = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+Timestamp = DateTime(timezone=True)
+
+
+def _fact_table(name: str, *columns: Column, indexes: tuple[Index, ...] = ()) -> Table:
+    """Facts share identity (call, seq), a change counter and a call-relative time."""
+    return Table(
+        name,
+        metadata,
+        Column("call_id", String(64), primary_key=True),
+        Column("seq", Integer, primary_key=True),
+        Column("rev", Integer, nullable=False),
+        Column("timestamp", Float, nullable=False),
+        *columns,
+        Index(f"ix_{name}_call_rev", "call_id", "rev"),
+        *indexes,
+    )
+
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("system_prompt", Text, nullable=True),
+    Column("introduction", Text, nullable=True),
+    Column("metadata", Json, nullable=True),
+    Column("self_hosted_deployment_url", Text, nullable=True),
+    Column("webhook_id", String(64), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("key_prefix", String(16), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("last_used_at", Timestamp, nullable=True),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("agent_id", String(64), nullable=False),
+    Column("agent_name", String(200), nullable=True),
+    Column("deployment_id", String(64), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("start_time", Timestamp, nullable=False),
+    Column("end_time", Timestamp, nullable=True),
+    Column("end_reason", String(32), nullable=True),
+    Column("agent_end_reason", Text, nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("telephony_params", Json, nullable=True),
+    Column("metadata", Json, nullable=True),
+    Column("summary", Text, nullable=True),
+    Column("redacted_at", Timestamp, nullable=True),
+    Column("rev", Integer, nullable=False),
+    Index("ix_calls_agent_id_id", "agent_id", "id"),
+    Index("ix_calls_status_id", "status", "id"),
+    Index("ix_calls_start_time", "start_time"),
+)
+
+turns = _fact_table(
+    "turns",
+    Column("role", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("end_timestamp", Float, nullable=True),
+    Column("end_reason", String(32), nullable=True),
+    Column("interruptible", Boolean, nullable=True),
+    Column("text_chunks", Json, nullable=True),
+    Column("tts_ttfb", Float, nullable=True),
+    Column("stt_ttfb", Float, nullable=True),
+    Column("vad_buffer_ms", Float, nullable=True),
+)
+
+tool_calls = _fact_table(
+    "tool_calls",
+    Column("name", String(200), nullable=False),
+    Column("arguments", Json, nullable=True),
+    Column("tool_call_id", String(200), nullable=True),
+    Column("turn_seq", Integer, nullable=True),
+    Column("result", Text, nullable=True),
+    Column("result_timestamp", Float, nullable=True),
+)
+
+log_events = _fact_table(
+    "log_events",
+    Column("event", String(200), nullable=False),
+    Column("metadata", Json, nullable=True),
+    Column("level", String(16), nullable=True),
+    Column("message", Text, nullable=True),
+    indexes=(Index("ix_log_events_event", "event"),),
+)
+
+log_metrics = _fact_table(
+    "log_metrics",
+    Column("name", String(200), nullable=False),
+    Column("value", Json, nullable=True),
+    indexes=(Index("ix_log_metrics_name", "name"),),
+)
+
+call_signals = _fact_table(
+    "call_signals",
+    Column("type", String(64), nullable=False),
+    Column("data", Json, nullable=True),
+)
+
+call_logs = _fact_table(
+    "call_logs",
+    Column("level", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("logger", String(200), nullable=True),
+    Column("exc_text", Text, nullable=True),
+)
+
+FACT_TABLES = (turns, tool_calls, log_events, log_metrics, call_signals, call_logs)

@@ -1,0 +1,147 @@
+"""The batching writer: calls hand it rows and move on; it commits them in batches.
+
+A call's turn path only appends to an in-memory queue. One background task drains
+whatever accumulated while the previous batch was committing, writes it in a single
+transaction (in a worker thread, so the event loop never blocks on the database) and
+then tells the change feed which calls moved. Nothing is dropped: a failed batch is
+retried, and a row the database refuses is logged and skipped alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, Table, and_, bindparam
+from sqlalchemy.exc import OperationalError
+
+from openline.store.feed import ChangeFeed
+
+log = logging.getLogger(__name__)
+
+_RETRY_DELAYS_S = (0.05, 0.2, 1.0, 2.0, 5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Insert:
+    table: Table
+    row: dict[str, Any]
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Update:
+    table: Table
+    key: tuple[Any, ...]  # primary-key values, in the table's primary-key column order
+    values: dict[str, Any]
+    call_id: str
+
+
+class Writer:
+    def __init__(self, engine: Engine, feed: ChangeFeed, max_batch: int = 2000) -> None:
+        self._engine = engine
+        self._feed = feed
+        self._max_batch = max_batch
+        self._pending: list[_Insert | _Update] = []
+        self._wakeup = asyncio.Event()
+        self._enqueued = 0
+        self._committed = 0
+        self._progress = asyncio.Condition()
+        self._task: asyncio.Task | None = None
+        self.batches = 0
+
+    def insert(self, table: Table, row: dict[str, Any], call_id: str) -> None:
+        self._push(_Insert(table, row, call_id))
+
+    def update(self, table: Table, key: tuple, values: dict[str, Any], call_id: str) -> None:
+        self._push(_Update(table, key, values, call_id))
+
+    def _push(self, op: _Insert | _Update) -> None:
+        self._pending.append(op)
+        self._enqueued += 1
+        self._wakeup.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="openline-writer")
+
+    async def flush(self) -> None:
+        """Wait until everything enqueued before this call is committed."""
+        target = self._enqueued
+        async with self._progress:
+            await self._progress.wait_for(lambda: self._committed >= target)
+
+    async def close(self) -> None:
+        if self._task is None:
+            return
+        await self.flush()
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                await self._commit_with_retry(batch)
+                self.batches += 1
+                self._feed.publish({op.call_id for op in batch})
+                async with self._progress:
+                    self._committed += len(batch)
+                    self._progress.notify_all()
+
+    async def _commit_with_retry(self, batch: list[_Insert | _Update]) -> None:
+        attempt = 0
+        while True:
+            try:
+                await asyncio.to_thread(self._commit, batch)
+                return
+            except OperationalError:  # database unreachable or locked: wait, never drop
+                delay = _RETRY_DELAYS_S[min(attempt, len(_RETRY_DELAYS_S) - 1)]
+                attempt += 1
+                log.warning("writer: database unavailable, retrying in %.2fs", delay)
+                await asyncio.sleep(delay)
+            except Exception:
+                if len(batch) == 1:
+                    log.exception("writer: the database refuses this row: %r", batch[0])
+                    return
+                # Commit row by row so one bad row cannot hold back the rest.
+                for op in batch:
+                    await self._commit_with_retry([op])
+                return
+
+    def _commit(self, batch: list[_Insert | _Update]) -> None:
+        inserts: dict[Table, list[dict]] = defaultdict(list)
+        updates: dict[tuple[Table, tuple], dict] = {}
+        for op in batch:
+            if isinstance(op, _Insert):
+                inserts[op.table].append(op.row)
+            else:  # several changes to one row in a batch collapse into the last state
+                updates.setdefault((op.table, op.key), {}).update(op.values)
+        with self._engine.begin() as connection:
+            for table, rows in inserts.items():
+                connection.execute(table.insert(), rows)
+            for (table, columns), rows in _group_updates(updates).items():
+                pk = list(table.primary_key.columns)
+                statement = (
+                    table.update()
+                    .where(and_(*(c == bindparam(f"_pk_{c.name}") for c in pk)))
+                    .values({name: bindparam(name) for name in columns})
+                )
+                connection.execute(statement, rows)
+            self._feed.announce_in_transaction(connection, {op.call_id for op in batch})
+
+
+def _group_updates(updates: dict[tuple[Table, tuple], dict]) -> dict[tuple, list[dict]]:
+    """executemany needs one statement per (table, set of columns)."""
+    grouped: dict[tuple, list[dict]] = defaultdict(list)
+    for (table, key), values in updates.items():
+        pk_names = [c.name for c in table.primary_key.columns]
+        row = dict(values) | {f"_pk_{name}": value for name, value in zip(pk_names, key)}
+        grouped[(table, tuple(sorted(values)))].append(row)
+    return grouped
