@@ -1,0 +1,1 @@
+"""The HTTP and websocket surface: REST API, client call protocol, live tails."""

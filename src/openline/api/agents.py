@@ -1,0 +1,91 @@
+"""``/agents``: create, list, read, update and delete agents (reference §3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from openline.api.deps import PlatformDep, authenticated
+from openline.api.errors import not_found
+from openline.domain.time import rfc3339
+
+router = APIRouter(prefix="/agents", dependencies=[Depends(authenticated)], tags=["agents"])
+
+
+class AgentFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = Field(default=None, max_length=10_000)
+    system_prompt: str | None = Field(default=None, max_length=100_000)
+    introduction: str | None = Field(default=None, max_length=10_000)
+    metadata: dict[str, Any] | None = None
+    self_hosted_deployment_url: str | None = Field(default=None, max_length=2048)
+    webhook_id: str | None = Field(default=None, max_length=64)
+
+    @field_validator("self_hosted_deployment_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL of the agent server")
+        return value
+
+
+class AgentCreate(AgentFields):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class AgentUpdate(AgentFields):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+def agent_json(agent: dict) -> dict[str, Any]:
+    return {
+        "id": agent["id"],
+        "name": agent["name"],
+        "description": agent["description"],
+        "system_prompt": agent["system_prompt"],
+        "introduction": agent["introduction"],
+        "metadata": agent["metadata"] or {},
+        "self_hosted_deployment_url": agent["self_hosted_deployment_url"],
+        "webhook_id": agent["webhook_id"],
+        "created_at": rfc3339(agent["created_at"]),
+        "updated_at": rfc3339(agent["updated_at"]),
+    }
+
+
+@router.post("", status_code=201)
+def create_agent(body: AgentCreate, ol: PlatformDep) -> dict:
+    return agent_json(ol.agents.create(**body.model_dump()))
+
+
+@router.get("")
+def list_agents(ol: PlatformDep) -> dict:
+    return {"summaries": [agent_json(agent) for agent in ol.agents.list()]}
+
+
+@router.get("/{agent_id}")
+def get_agent(agent_id: str, ol: PlatformDep) -> dict:
+    agent = ol.agents.get(agent_id)
+    if agent is None:
+        raise not_found("agent", agent_id)
+    return agent_json(agent)
+
+
+@router.patch("/{agent_id}")
+def update_agent(agent_id: str, body: AgentUpdate, ol: PlatformDep) -> dict:
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("name", "") is None:
+        changes.pop("name")  # a name can be changed, not removed
+    agent = ol.agents.update(agent_id, **changes)
+    if agent is None:
+        raise not_found("agent", agent_id)
+    return agent_json(agent)
+
+
+@router.delete("/{agent_id}", status_code=204)
+def delete_agent(agent_id: str, ol: PlatformDep) -> Response:
+    if not ol.agents.delete(agent_id):
+        raise not_found("agent", agent_id)
+    return Response(status_code=204)

@@ -1,0 +1,48 @@
+"""The FastAPI application: one process serves the API, the call protocol and tails."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from openline import __version__
+from openline.api import agents, calls, errors, stream
+from openline.api.auth import Authenticator
+from openline.config import Settings
+from openline.domain.time import rfc3339, utcnow
+from openline.platform import Platform
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        platform = await Platform.open(settings)
+        generated = platform.ensure_admin_key()
+        if generated:
+            app.state.generated_key = generated
+        app.state.platform = platform
+        app.state.auth = Authenticator(platform.keys)
+        try:
+            yield
+        finally:
+            await platform.close()
+
+    app = FastAPI(title="openline", version=__version__, lifespan=lifespan)
+    errors.install(app)
+    app.include_router(calls.router)  # before /agents/{agent_id}, which would shadow it
+    app.include_router(agents.router)
+    app.include_router(stream.router)
+
+    @app.get("/status", tags=["health"])
+    def status() -> dict:
+        return {
+            "status": "ok",
+            "service": "openline",
+            "version": __version__,
+            "timestamp": rfc3339(utcnow()),
+        }
+
+    return app

@@ -1,0 +1,125 @@
+"""``/agents/calls``: list, read, redact and live-tail calls (reference §3)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+
+from openline.api.deps import PlatformDep, authenticated
+from openline.api.errors import ApiError, not_found
+from openline.domain.calls import FACT_KINDS, CallStatus, EndReason, Fact
+from openline.domain.shapes import call_json
+from openline.platform import Platform
+from openline.store.calls import TRANSCRIPT_KINDS, CallFilter
+from openline.store.facts import to_row
+from openline.store.pagination import PageRequest
+
+router = APIRouter(prefix="/agents/calls", dependencies=[Depends(authenticated)], tags=["calls"])
+
+KEEPALIVE_S = 15.0
+
+
+@router.get("")
+def list_calls(
+    ol: PlatformDep,
+    agent_id: str | None = None,
+    status: CallStatus | None = None,
+    end_reason: EndReason | None = None,
+    start_time_after: datetime | None = None,
+    start_time_before: datetime | None = None,
+    expand: Annotated[list[Literal["transcript"]] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    starting_after: str | None = None,
+    ending_before: str | None = None,
+) -> dict:
+    if starting_after and ending_before:
+        raise ApiError(422, "give starting_after or ending_before, not both")
+    page = ol.calls.list(
+        CallFilter(
+            agent_id=agent_id,
+            status=status and status.value,
+            end_reason=end_reason and end_reason.value,
+            started_after=start_time_after,
+            started_before=start_time_before,
+        ),
+        PageRequest(limit=limit, starting_after=starting_after, ending_before=ending_before),
+    )
+    facts = None
+    if expand and "transcript" in expand:
+        facts = ol.calls.facts([row["id"] for row in page.rows], TRANSCRIPT_KINDS)
+    data = [call_json(row, None if facts is None else facts[row["id"]]) for row in page.rows]
+    return {"data": data, "has_more": page.has_more, "next_page": page.next_page}
+
+
+@router.get("/{call_id}")
+def get_call(call_id: str, ol: PlatformDep) -> dict:
+    call = ol.calls.get(call_id)
+    if call is None:
+        raise not_found("call", call_id)
+    return call_json(call, ol.calls.facts([call_id], TRANSCRIPT_KINDS)[call_id])
+
+
+@router.delete("/{call_id}")
+def redact_call(call_id: str, ol: PlatformDep) -> dict:
+    call = ol.calls.get(call_id)
+    if call is None:
+        raise not_found("call", call_id)
+    if call["status"] == CallStatus.STARTED.value:
+        raise ApiError(409, "the call is still in progress; redact it once it has ended")
+    return call_json(ol.calls.redact(call_id), [])
+
+
+@router.get("/{call_id}/stream")
+async def tail_call(
+    call_id: str,
+    request: Request,
+    ol: PlatformDep,
+    since_rev: Annotated[int, Query(ge=-1)] = -1,
+) -> StreamingResponse:
+    """Server-sent events: every fact of the call as it is recorded, then ``end``."""
+    if await asyncio.to_thread(ol.calls.get, call_id) is None:
+        raise not_found("call", call_id)
+    return StreamingResponse(
+        _tail(ol, call_id, since_rev, request),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _tail(ol: Platform, call_id: str, since_rev: int, request: Request) -> AsyncIterator[str]:
+    changed = ol.feed.subscribe(call_id)
+    try:
+        while True:
+            changed.clear()
+            call = await asyncio.to_thread(ol.calls.get, call_id)
+            facts = (await asyncio.to_thread(ol.calls.facts, [call_id], since_rev=since_rev))[
+                call_id
+            ]
+            for fact in sorted(facts, key=lambda f: f.rev):
+                since_rev = max(since_rev, fact.rev)
+                yield _sse("fact", fact_json(fact))
+            if call is None or call["status"] != CallStatus.STARTED.value:
+                yield _sse("end", call_json(call) if call else {"id": call_id})
+                return
+            try:
+                await asyncio.wait_for(changed.wait(), KEEPALIVE_S)
+            except TimeoutError:
+                if await request.is_disconnected():
+                    return
+                yield ": keepalive\n\n"
+    finally:
+        ol.feed.unsubscribe(call_id, changed)
+
+
+def fact_json(fact: Fact) -> dict[str, Any]:
+    return {"kind": FACT_KINDS[type(fact)]} | to_row(fact)
+
+
+def _sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"

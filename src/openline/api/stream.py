@@ -1,0 +1,80 @@
+"""``WS /agents/stream/{agent_id}``: the client call protocol (reference §2)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from pydantic import ValidationError
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from openline.api.errors import ApiError
+from openline.harness.session import CallSession
+from openline.platform import Platform
+from openline.protocol.client import ClientStart, error_event
+
+router = APIRouter(tags=["calls"])
+
+POLICY_VIOLATION = 1008
+
+
+class _WebSocketChannel:
+    def __init__(self, websocket: WebSocket) -> None:
+        self._websocket = websocket
+
+    async def receive(self) -> str | None:
+        try:
+            message = await self._websocket.receive()
+        except (WebSocketDisconnect, RuntimeError):
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        return message.get("text") or (message.get("bytes") or b"").decode("utf-8", "replace")
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self._websocket.send_text(json.dumps(event))
+
+    async def close(self, code: int, reason: str) -> None:
+        if self._websocket.application_state != WebSocketState.DISCONNECTED:
+            await self._websocket.close(code, reason)
+
+
+@router.websocket("/agents/stream/{agent_id}")
+async def call_agent(websocket: WebSocket, agent_id: str) -> None:
+    ol: Platform = websocket.app.state.platform
+    await websocket.accept()
+    channel = _WebSocketChannel(websocket)
+    try:
+        await websocket.app.state.auth.check(websocket)
+    except ApiError as error:
+        await _refuse(websocket, str(error))
+        return
+    agent = await asyncio.to_thread(ol.agents.get, agent_id)
+    if agent is None:
+        await _refuse(websocket, f"no agent with id {agent_id!r}")
+        return
+    if not agent["self_hosted_deployment_url"]:
+        await _refuse(websocket, f"agent {agent_id} has no agent server URL to call")
+        return
+    first = await channel.receive()
+    if first is None:
+        return
+    try:
+        start = ClientStart.model_validate_json(first)
+    except ValidationError as error:
+        await _refuse(websocket, f"the first message must be a valid start event: {_brief(error)}")
+        return
+    await CallSession(ol.harness, agent, channel, start).run()
+
+
+async def _refuse(websocket: WebSocket, message: str) -> None:
+    await websocket.send_text(json.dumps(error_event(None, message)))
+    await websocket.close(POLICY_VIOLATION, message[:120])
+
+
+def _brief(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"])
+    return f"{where}: {problem['msg']}" if where else problem["msg"]

@@ -1,0 +1,1 @@
+"""Running calls: the session state machine between a client and an agent server."""

@@ -1,0 +1,210 @@
+"""Turns a call's protocol traffic into facts, each stamped with seconds from call start.
+
+The ledger is the only place that knows how turns open and close: a user turn is a
+whole utterance; an assistant turn collects the agent's messages (each one a text
+chunk) and the tool calls made while answering, and closes when the agent says its
+response is over, when the user speaks again, or when the call ends. Tool calls are
+paired with their results by id, or by order when the agent sends no id.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from openline.domain.calls import (
+    Fact,
+    LogEvent,
+    LogMetric,
+    LogRecord,
+    Role,
+    Signal,
+    ToolCall,
+    Turn,
+    TurnEndReason,
+)
+from openline.domain.payloads import cap_json, cap_text
+
+
+class FactSink(Protocol):
+    def add(self, fact: Fact) -> None: ...
+    def change(self, fact: Fact) -> None: ...
+
+
+class CallLedger:
+    def __init__(
+        self,
+        call_id: str,
+        sink: FactSink,
+        payload_cap: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.call_id = call_id
+        self._sink = sink
+        self._cap = payload_cap
+        self._clock = clock
+        self._started = clock()
+        self._started_wall = time.time()
+        self._rev = 0
+        self._assistant: Turn | None = None
+        self._pending_tools: list[ToolCall] = []
+
+    def now(self) -> float:
+        return round(self._clock() - self._started, 3)
+
+    def next_rev(self) -> int:
+        self._rev += 1
+        return self._rev
+
+    # -- turns ---------------------------------------------------------------
+
+    def user_turn(self, text: str) -> Turn:
+        self.close_assistant_turn(TurnEndReason.TTS_COMPLETED)
+        at = self.now()
+        turn = Turn(self.call_id, 0, 0, at, Role.USER, cap_text(text, self._cap), end_timestamp=at)
+        return self._add(turn)
+
+    def agent_message(self, text: str, interruptible: bool = True) -> Turn:
+        at = self.now()
+        turn = self._open_assistant_turn(at, interruptible)
+        turn.text = cap_text(turn.text + text, self._cap)
+        turn.text_chunks.append({"text": cap_text(text, self._cap), "start_timestamp": at})
+        turn.end_timestamp = at
+        self._change(turn)
+        return turn
+
+    def close_assistant_turn(self, reason: TurnEndReason) -> None:
+        turn, self._assistant = self._assistant, None
+        if turn is not None:
+            turn.end_reason = reason
+            turn.end_timestamp = max(turn.end_timestamp or turn.timestamp, self.now())
+            self._change(turn)
+
+    def _open_assistant_turn(self, at: float, interruptible: bool = True) -> Turn:
+        if self._assistant is None:
+            turn = Turn(self.call_id, 0, 0, at, Role.ASSISTANT, interruptible=interruptible)
+            self._assistant = self._add(turn)
+        return self._assistant
+
+    # -- tools, events, metrics, everything else --------------------------------
+
+    def tool_call(
+        self, name: str, arguments: Any, result: Any = None, tool_call_id: str | None = None
+    ) -> ToolCall:
+        at = self.now()
+        if result is not None:
+            pending = self._take_pending(name, tool_call_id)
+            if pending is not None:
+                pending.result = cap_text(_as_text(result), self._cap)
+                pending.result_timestamp = at
+                self._change(pending)
+                return pending
+        turn = self._open_assistant_turn(at)
+        call = ToolCall(
+            self.call_id,
+            0,
+            0,
+            at,
+            name=cap_text(name, 200),
+            arguments=cap_json(arguments, self._cap),
+            tool_call_id=tool_call_id,
+            turn_seq=turn.seq,
+            result=None if result is None else cap_text(_as_text(result), self._cap),
+            result_timestamp=None if result is None else at,
+        )
+        self._add(call)
+        if result is None:
+            self._pending_tools.append(call)
+        return call
+
+    def _take_pending(self, name: str, tool_call_id: str | None) -> ToolCall | None:
+        for index, call in enumerate(self._pending_tools):
+            same = call.tool_call_id == tool_call_id if tool_call_id else call.name == name
+            if same:
+                return self._pending_tools.pop(index)
+        return None
+
+    def log_event(self, event: str, metadata: Any) -> LogEvent:
+        level = message = None
+        if isinstance(metadata, dict) and ("level" in metadata or "message" in metadata):
+            # The SDK's nested form: {"level", "message", "metadata"}.
+            level = _level(metadata.get("level"))
+            message = metadata.get("message")
+            message = None if message is None else cap_text(str(message), self._cap)
+        fact = LogEvent(
+            self.call_id,
+            0,
+            0,
+            self.now(),
+            event=cap_text(str(event), 200),
+            metadata=cap_json(metadata, self._cap),
+            level=level,
+            message=message,
+        )
+        return self._add(fact)
+
+    def log_metric(self, name: str, value: Any) -> LogMetric:
+        fact = LogMetric(
+            self.call_id,
+            0,
+            0,
+            self.now(),
+            name=cap_text(str(name), 200),
+            value=cap_json(value, self._cap),
+        )
+        return self._add(fact)
+
+    def signal(self, kind: str, data: Any = None) -> Signal:
+        fact = Signal(
+            self.call_id, 0, 0, self.now(), type=kind[:64], data=cap_json(data, self._cap)
+        )
+        return self._add(fact)
+
+    def log_record(
+        self,
+        level: str,
+        message: str,
+        logger: str | None = None,
+        exc_text: str | None = None,
+        at: float | None = None,
+    ) -> LogRecord:
+        fact = LogRecord(
+            self.call_id,
+            0,
+            0,
+            self.now() if at is None else at,
+            level=_level(level) or "info",
+            message=cap_text(message, self._cap),
+            logger=_short(logger, 200),
+            exc_text=None if exc_text is None else cap_text(exc_text, self._cap),
+        )
+        return self._add(fact)
+
+    def since_start(self, epoch_seconds: float) -> float:
+        """Call-relative time of a wall-clock instant reported by the agent."""
+        return round(max(0.0, epoch_seconds - self._started_wall), 3)
+
+    # -- plumbing --------------------------------------------------------------
+
+    def _add(self, fact: Fact):
+        fact.seq = fact.rev = self.next_rev()
+        self._sink.add(fact)
+        return fact
+
+    def _change(self, fact: Fact) -> None:
+        fact.rev = self.next_rev()
+        self._sink.change(fact)
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=repr)
+
+
+def _short(value: Any, limit: int) -> str | None:
+    return None if value is None else str(value)[:limit]
+
+
+def _level(value: Any) -> str | None:
+    return None if value is None else str(value)[:16].lower()

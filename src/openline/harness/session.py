@@ -1,0 +1,438 @@
+"""One call: a client on one side, an agent server on the other, a ledger in between.
+
+The session forwards traffic both ways and records every fact through the ledger,
+which hands rows to the batching writer: nothing on the turn path waits on the
+database. It ends the call for exactly one reason (whichever comes first: the agent
+hangs up or fails, the client leaves, the line goes idle, the call runs too long),
+records the end, and closes both sides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from openline import ids
+from openline.config import Settings
+from openline.domain.calls import CallStatus, EndReason, Fact, TurnEndReason
+from openline.domain.time import utcnow
+from openline.harness.agent_link import AgentUnavailable, CallStart, connect
+from openline.harness.ledger import CallLedger
+from openline.protocol.client import ClientStart, error_event
+from openline.store import schema
+from openline.store.calls import CallRepo
+from openline.store.facts import TABLE_OF, to_row
+from openline.store.writer import Writer
+
+log = logging.getLogger(__name__)
+
+
+class ClientChannel(Protocol):
+    """The caller's side of a call, whatever carries it (websocket, CLI, tests)."""
+
+    async def receive(self) -> str | None: ...  # None: the client is gone
+    async def send(self, event: dict[str, Any]) -> None: ...
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+@dataclass
+class Harness:
+    """What every session shares."""
+
+    settings: Settings
+    writer: Writer
+    calls: CallRepo
+    http: httpx.AsyncClient
+    api_base_url: str
+
+
+@dataclass(frozen=True)
+class Ending:
+    reason: EndReason
+    agent_reason: str | None = None
+    error: str | None = None
+
+
+class _WriterSink:
+    def __init__(self, writer: Writer) -> None:
+        self._writer = writer
+
+    def add(self, fact: Fact) -> None:
+        self._writer.insert(TABLE_OF[type(fact)], to_row(fact), fact.call_id)
+
+    def change(self, fact: Fact) -> None:
+        row = to_row(fact)
+        key = (fact.call_id, fact.seq)
+        self._writer.update(TABLE_OF[type(fact)], key, row, fact.call_id)
+
+
+class CallSession:
+    def __init__(self, harness: Harness, agent: dict, client: ClientChannel, start: ClientStart):
+        self.harness = harness
+        self.agent = agent
+        self.client = client
+        self.start = start
+        self.call_id = ids.new_id(ids.CALL)
+        self.stream_id = start.stream_id or self.call_id
+        self.ledger = CallLedger(
+            self.call_id, _WriterSink(harness.writer), harness.settings.payload_cap_chars
+        )
+        self._agent: ClientConnection | None = None
+        self._agent_send_lock = asyncio.Lock()
+        self._client_send_lock = asyncio.Lock()
+        self._last_client_activity = time.monotonic()
+        self._event_counter = 0
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def run(self) -> Ending:
+        await asyncio.to_thread(self.harness.calls.create, self._call_row())
+        try:
+            self._agent = await connect(
+                self.harness.http,
+                self.agent.get("self_hosted_deployment_url") or "",
+                self._call_start(),
+                self.harness.settings.agent_connect_timeout_s,
+            )
+        except AgentUnavailable as error:
+            ending = Ending(EndReason.ERROR, error=str(error))
+        else:
+            await self._send_client(self._ack())
+            ending = await self._converse()
+        await self._finish(ending)
+        return ending
+
+    async def _converse(self) -> Ending:
+        tasks = [
+            asyncio.create_task(self._pump_client()),
+            asyncio.create_task(self._pump_agent()),
+            asyncio.create_task(self._watch_clock()),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            return next(iter(done)).result()
+        except Exception as error:  # a bug here must end this call only, and say why
+            log.exception("call %s: session failed", self.call_id)
+            return Ending(EndReason.ERROR, error=f"internal error: {error!r}")
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _finish(self, ending: Ending) -> None:
+        ledger = self.ledger
+        turn_reason = TurnEndReason.CALL_ENDED
+        ledger.close_assistant_turn(turn_reason)
+        if ending.error:
+            ledger.signal("error", {"message": ending.error})
+        ledger.log_metric("system_call_success", ending.reason is not EndReason.ERROR)
+        self.harness.writer.update(
+            schema.calls,
+            (self.call_id,),
+            {
+                "status": ending.reason.status.value,
+                "end_time": utcnow(),
+                "end_reason": ending.reason.value,
+                "agent_end_reason": ending.agent_reason,
+                "error_message": ending.error,
+                "rev": ledger.next_rev(),
+            },
+            self.call_id,
+        )
+        if self._agent is not None:
+            with contextlib.suppress(Exception):
+                await self._agent.close()
+        # The end is durable before the client learns of it, so a read that follows sees it.
+        await self.harness.writer.flush()
+        await self._close_client(ending)
+
+    async def _close_client(self, ending: Ending) -> None:
+        if ending.reason is EndReason.CLIENT_HANGUP:
+            return
+        if ending.reason is EndReason.AGENT_HANGUP:
+            code, reason = 1000, "call ended by agent"
+            if ending.agent_reason:
+                reason += f", reason: {ending.agent_reason}"
+        elif ending.reason is EndReason.ERROR:
+            await self._send_client(
+                error_event(self.stream_id, ending.error or "call failed", call_id=self.call_id)
+            )
+            code, reason = 1011, "call failed"
+        else:
+            code, reason = 1000, f"call ended: {ending.reason.value}"
+        with contextlib.suppress(Exception):
+            await self.client.close(code, reason[:120])
+
+    # -- client → agent ------------------------------------------------------------
+
+    async def _pump_client(self) -> Ending:
+        cap = self.harness.settings.client_frame_cap_bytes
+        while True:
+            frame = await self.client.receive()
+            if frame is None:
+                return Ending(EndReason.CLIENT_HANGUP)
+            self._last_client_activity = time.monotonic()
+            if len(frame) > cap:
+                await self._client_error(
+                    f"message of {len(frame)} bytes is over the {cap}-byte cap"
+                )
+                continue
+            try:
+                message = json.loads(frame)
+            except ValueError:
+                await self._client_error("message is not valid JSON")
+                continue
+            if not isinstance(message, dict):
+                await self._client_error("message must be a JSON object")
+                continue
+            await self._on_client_message(message)
+
+    async def _on_client_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("event")
+        if kind == "user_text":
+            text = message.get("text")
+            if not isinstance(text, str):
+                await self._client_error("user_text needs a string field 'text'")
+                return
+            self.ledger.user_turn(text)
+            await self._send_agent({"type": "user_state", "value": "speaking"})
+            await self._send_agent({"type": "message", "content": text})
+            await self._send_agent({"type": "user_state", "value": "idle"})
+        elif kind == "dtmf":
+            button = str(message.get("dtmf", ""))[:8]
+            self.ledger.signal("dtmf", {"from": "user", "button": button})
+            await self._send_agent({"type": "dtmf", "button": button})
+        elif kind == "custom":
+            metadata = message.get("metadata")
+            self.ledger.signal("custom", {"from": "user", "metadata": metadata})
+            await self._send_agent({"type": "custom", "metadata": metadata})
+        elif kind == "media_input":
+            await self._client_error(
+                "voice calls are not supported by this server yet: send user_text events",
+                code="unsupported_media",
+            )
+        elif kind == "start":
+            await self._client_error("the call has already started")
+        else:
+            await self._client_error(f"unknown event {kind!r}")
+
+    # -- agent → client ------------------------------------------------------------
+
+    async def _pump_agent(self) -> Ending:
+        assert self._agent is not None
+        try:
+            async for frame in self._agent:
+                ending = await self._on_agent_frame(frame)
+                if ending is not None:
+                    return ending
+        except websockets.ConnectionClosedError as closed:
+            return Ending(EndReason.ERROR, error=_closed_message(closed))
+        close = self._agent.close_code
+        return Ending(EndReason.ERROR, error=f"the agent closed the connection (code {close})")
+
+    async def _on_agent_frame(self, frame: str | bytes) -> Ending | None:
+        try:
+            message = json.loads(frame)
+            kind = message["type"]
+        except (ValueError, TypeError, KeyError):
+            await self._reject_agent_message("message must be a JSON object with a 'type'", frame)
+            return None
+        handler = _AGENT_HANDLERS.get(kind)
+        if handler is None:
+            self.ledger.signal(str(kind)[:64], message)
+            return None
+        try:
+            return await handler(self, message)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            await self._reject_agent_message(f"malformed {kind!r} message: {error!r}", frame)
+            return None
+
+    async def _agent_message(self, message: dict) -> None:
+        text = message["content"]
+        if not isinstance(text, str):
+            raise TypeError("'content' must be a string")
+        self.ledger.agent_message(text, bool(message.get("interruptible", True)))
+        await self._send_client({"event": "agent_text", "stream_id": self.stream_id, "text": text})
+        # A text call "speaks" at once: acknowledge what was said, as TTS would.
+        await self._send_agent({"type": "agent_state", "value": "speaking"})
+        await self._send_agent({"type": "agent_speech", "content": text})
+        await self._send_agent({"type": "agent_state", "value": "idle"})
+
+    async def _agent_tool_call(self, message: dict) -> None:
+        self.ledger.tool_call(
+            str(message["name"]),
+            message.get("arguments"),
+            message.get("result"),
+            None if message.get("id") is None else str(message["id"]),
+        )
+
+    async def _agent_log_event(self, message: dict) -> None:
+        self.ledger.log_event(message["event"], message.get("metadata"))
+
+    async def _agent_log_metric(self, message: dict) -> None:
+        self.ledger.log_metric(message["name"], message.get("value"))
+
+    async def _agent_log_record(self, message: dict) -> None:
+        stamp = message.get("timestamp")
+        at = self.ledger.since_start(float(stamp)) if stamp is not None else None
+        self.ledger.log_record(
+            str(message.get("level", "info")),
+            str(message.get("message", "")),
+            message.get("logger"),
+            message.get("exc_text"),
+            at,
+        )
+
+    async def _agent_response_end(self, message: dict) -> None:
+        self.ledger.close_assistant_turn(TurnEndReason.TTS_COMPLETED)
+
+    async def _agent_end_call(self, message: dict) -> Ending:
+        reason = message.get("reason")
+        self.ledger.signal("end_call", {"reason": reason})
+        return Ending(EndReason.AGENT_HANGUP, agent_reason=None if reason is None else str(reason))
+
+    async def _agent_error(self, message: dict) -> Ending:
+        content = str(message.get("content") or "the agent reported an error")
+        return Ending(EndReason.ERROR, error=content[: self.harness.settings.payload_cap_chars])
+
+    async def _agent_transfer(self, message: dict) -> None:
+        destination = message.get("transfer_destination") or {
+            "type": "phone",
+            "value": message.get("target_phone_number"),
+        }
+        self.ledger.signal("transfer", {"transfer_destination": destination})
+        await self._send_client(
+            {"event": "transfer_call", "stream_id": self.stream_id, "transfer": destination}
+        )
+
+    async def _agent_dtmf(self, message: dict) -> None:
+        button = str(message["button"])[:8]
+        self.ledger.signal("dtmf", {"from": "agent", "button": button})
+        await self._send_client({"event": "dtmf", "stream_id": self.stream_id, "dtmf": button})
+
+    async def _agent_custom(self, message: dict) -> None:
+        metadata = message.get("metadata")
+        self.ledger.signal("custom", {"from": "agent", "metadata": metadata})
+        await self._send_client(
+            {"event": "custom", "stream_id": self.stream_id, "metadata": metadata}
+        )
+
+    async def _agent_config(self, message: dict) -> None:
+        self.ledger.signal("config", {k: v for k, v in message.items() if k != "type"})
+
+    async def _reject_agent_message(self, problem: str, frame: str | bytes) -> None:
+        self.ledger.signal("validation_error", {"error": problem, "frame": str(frame)[:1000]})
+        await self._send_agent(
+            {"type": "validation_error", "error_message": problem, "error_type": "invalid_message"}
+        )
+
+    # -- clocks ------------------------------------------------------------------------
+
+    async def _watch_clock(self) -> Ending:
+        settings = self.harness.settings
+        hard_stop = time.monotonic() + settings.max_call_duration_s
+        while True:
+            idle_stop = self._last_client_activity + settings.idle_timeout_s
+            now = time.monotonic()
+            if now >= hard_stop:
+                return Ending(EndReason.MAX_DURATION)
+            if now >= idle_stop:
+                return Ending(EndReason.INACTIVITY)
+            await asyncio.sleep(min(hard_stop, idle_stop) - now)
+
+    # -- sending -------------------------------------------------------------------------
+
+    async def _send_agent(self, message: dict[str, Any]) -> None:
+        assert self._agent is not None
+        self._event_counter += 1
+        message["event_id"] = f"ev_{self._event_counter}"
+        async with self._agent_send_lock:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await self._agent.send(json.dumps(message))
+
+    async def _send_client(self, event: dict[str, Any]) -> None:
+        async with self._client_send_lock:
+            with contextlib.suppress(Exception):  # a departed client is noticed by its pump
+                await self.client.send(event)
+
+    async def _client_error(self, message: str, **extra: Any) -> None:
+        await self._send_client(error_event(self.stream_id, message, **extra))
+
+    # -- shapes ----------------------------------------------------------------------------
+
+    def _metadata(self) -> dict[str, Any]:
+        return self.start.metadata
+
+    def _call_row(self) -> dict[str, Any]:
+        metadata = self._metadata()
+        return {
+            "id": self.call_id,
+            "agent_id": self.agent["id"],
+            "agent_name": self.agent["name"],
+            "deployment_id": None,
+            "status": CallStatus.STARTED.value,
+            "start_time": utcnow(),
+            "telephony_params": {
+                "from": str(metadata.get("from", "websocket")),
+                "to": str(metadata.get("to", self.agent["id"])),
+                "direction": "inbound",
+                "connection_type": "websocket",
+            },
+            "metadata": metadata,
+            "rev": 0,
+        }
+
+    def _call_start(self) -> CallStart:
+        agent = dict(self.agent)
+        if self.start.agent is not None:  # the client may override prompt and introduction
+            agent |= self.start.agent.model_dump(exclude_none=True)
+        metadata = self._metadata()
+        return CallStart(
+            call_id=self.call_id,
+            agent=agent,
+            from_=str(metadata.get("from", "websocket")),
+            to=str(metadata.get("to", self.agent["id"])),
+            metadata=metadata,
+            api_base_url=self.harness.api_base_url,
+        )
+
+    def _ack(self) -> dict[str, Any]:
+        return {
+            "event": "ack",
+            "stream_id": self.stream_id,
+            "call_id": self.call_id,
+            "config": self.start.config.model_dump(exclude_none=True),
+            "agent": {"id": self.agent["id"], "name": self.agent["name"]},
+        }
+
+
+def _closed_message(closed: websockets.ConnectionClosed) -> str:
+    code = closed.rcvd.code if closed.rcvd else None
+    reason = closed.rcvd.reason if closed.rcvd else ""
+    detail = f": {reason}" if reason else ""
+    return f"the agent connection closed unexpectedly (code {code}){detail}"
+
+
+_AGENT_HANDLERS = {
+    "message": CallSession._agent_message,
+    "tool_call": CallSession._agent_tool_call,
+    "log_event": CallSession._agent_log_event,
+    "log_metric": CallSession._agent_log_metric,
+    "log_record": CallSession._agent_log_record,
+    "response_end": CallSession._agent_response_end,
+    "end_call": CallSession._agent_end_call,
+    "error": CallSession._agent_error,
+    "transfer": CallSession._agent_transfer,
+    "dtmf": CallSession._agent_dtmf,
+    "custom": CallSession._agent_custom,
+    "config": CallSession._agent_config,
+}

@@ -1,0 +1,83 @@
+"""Everything a running openline process holds, opened and closed in one place."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from openline.config import Settings
+from openline.harness.session import Harness
+from openline.store.agents import AgentRepo
+from openline.store.calls import CallRepo
+from openline.store.db import make_engine, migrate
+from openline.store.feed import ChangeFeed
+from openline.store.keys import KeyRepo
+from openline.store.writer import Writer
+
+log = logging.getLogger(__name__)
+
+CREDENTIALS_FILE = "credentials"
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    agents: AgentRepo
+    calls: CallRepo
+    keys: KeyRepo
+    feed: ChangeFeed
+    writer: Writer
+    harness: Harness
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Platform:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.sqlalchemy_url)
+        migrate(engine)
+        feed = ChangeFeed()
+        if engine.dialect.name == "postgresql":
+            feed.listen(
+                engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            )
+        writer = Writer(engine, feed, settings.writer_max_batch)
+        writer.start()
+        calls = CallRepo(engine)
+        base_url = settings.public_url or f"http://{settings.host}:{settings.port}"
+        http = httpx.AsyncClient()
+        platform = cls(
+            settings=settings,
+            agents=AgentRepo(engine),
+            calls=calls,
+            keys=KeyRepo(engine),
+            feed=feed,
+            writer=writer,
+            harness=Harness(settings, writer, calls, http, base_url),
+        )
+        if engine.dialect.name == "sqlite":  # one process owns the file: leftovers are orphans
+            calls.fail_orphans("openline stopped while the call was in progress")
+        return platform
+
+    async def close(self) -> None:
+        await self.writer.close()
+        await self.feed.close()
+        await self.harness.http.aclose()
+
+    def ensure_admin_key(self) -> str | None:
+        """Install the first API key; returns it when it was generated just now."""
+        if self.keys.count():
+            return None
+        given = self.settings.api_key
+        _, key = self.keys.create("admin", given)
+        credentials = self.settings.data_dir / CREDENTIALS_FILE
+        credentials.write_text(key + "\n")
+        credentials.chmod(0o600)
+        return None if given else key
+
+
+def saved_key(data_dir: Path) -> str | None:
+    """The admin key saved for the CLI when the data dir was created."""
+    path = data_dir / CREDENTIALS_FILE
+    return path.read_text().strip() if path.exists() else None

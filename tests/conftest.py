@@ -1,0 +1,73 @@
+"""Fixtures: real openline servers on SQLite and PostgreSQL, real agent processes."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from openline.config import Settings
+from tests.support.servers import RunningServer, agent_process, openline_server
+
+PG_BASE_URL = os.environ.get(
+    "OPENLINE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+TEST_KEY = "ol_test_key_0123456789"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh schema in the test database, dropped afterwards."""
+    schema = f"ol_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_BASE_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{PG_BASE_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def settings(request, tmp_path) -> Settings:
+    database_url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        api_key=TEST_KEY,
+        start_example_agent=False,
+    )
+
+
+@pytest.fixture
+def server(settings) -> Iterator[RunningServer]:
+    with openline_server(settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def agent_url() -> Iterator[str]:
+    with agent_process() as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def agent_id(server, agent_url) -> str:
+    with server.client() as http:
+        reply = http.post(
+            "/agents",
+            json={
+                "name": "Scripted",
+                "self_hosted_deployment_url": agent_url,
+                "system_prompt": "be terse",
+                "introduction": "hi",
+            },
+        )
+        reply.raise_for_status()
+        return reply.json()["id"]

@@ -1,0 +1,54 @@
+"""A text-call client for tests, speaking the client protocol over a real websocket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import websockets
+
+
+class TextCall:
+    def __init__(self, connection, ack: dict[str, Any]) -> None:
+        self.connection = connection
+        self.ack = ack
+        self.call_id: str = ack.get("call_id", "")
+        self.events: list[dict[str, Any]] = [ack]
+
+    @classmethod
+    async def open(cls, ws_url: str, agent_id: str, key: str, **start: Any) -> TextCall:
+        connection = await websockets.connect(
+            f"{ws_url}/agents/stream/{agent_id}?access_token={key}", max_size=None
+        )
+        await connection.send(json.dumps({"event": "start", "stream_id": "s1"} | start))
+        first = json.loads(await asyncio.wait_for(connection.recv(), 20))
+        return cls(connection, first)
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self.connection.send(json.dumps(event | {"stream_id": "s1"}))
+
+    async def say(self, text: str) -> None:
+        await self.send({"event": "user_text", "text": text})
+
+    async def next_event(self, kind: str | None = None, timeout: float = 20) -> dict[str, Any]:
+        while True:
+            event = json.loads(await asyncio.wait_for(self.connection.recv(), timeout))
+            self.events.append(event)
+            if kind is None or event.get("event") == kind:
+                return event
+
+    async def reply(self) -> str:
+        return (await self.next_event("agent_text"))["text"]
+
+    async def closed(self, timeout: float = 20) -> tuple[int | None, str]:
+        """Wait for the server to close; returns (code, reason)."""
+        try:
+            while True:
+                event = json.loads(await asyncio.wait_for(self.connection.recv(), timeout))
+                self.events.append(event)
+        except websockets.ConnectionClosed as closed:
+            return (closed.rcvd.code, closed.rcvd.reason) if closed.rcvd else (None, "")
+
+    async def hang_up(self) -> None:
+        await self.connection.close()

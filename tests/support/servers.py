@@ -1,0 +1,101 @@
+"""Real servers on loopback for tests: openline itself and agent processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from openline.api.app import create_app
+from openline.config import Settings
+
+HERE = Path(__file__).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, timeout_s: float = 20.0, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {process.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1.0).status_code < 500:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not come up in {timeout_s}s")
+
+
+@contextlib.contextmanager
+def agent_process(script: Path = HERE / "scripted_agent.py", **env: str) -> Iterator[str]:
+    """Run an agent server script as a real process; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        env=os.environ | {"PORT": str(port)} | env,
+        cwd=script.parent,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base_url + "/status", process=process)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@dataclass
+class RunningServer:
+    base_url: str
+    api_key: str
+    settings: Settings
+    app: object
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.base_url[len("http") :]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, headers=self.headers, timeout=30.0)
+
+    @property
+    def platform(self):
+        return self.app.state.platform
+
+
+@contextlib.contextmanager
+def openline_server(settings: Settings) -> Iterator[RunningServer]:
+    """openline's app under uvicorn in a thread, on a free loopback port."""
+    port = free_port()
+    settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=16 << 20)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base_url + "/status")
+        yield RunningServer(base_url, settings.api_key or "", settings, app)
+    finally:
+        server.should_exit = True
+        thread.join(15)
