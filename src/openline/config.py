@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     client_frame_cap_bytes: int = Field(default=1_048_576, ge=1024)
     writer_max_batch: int = Field(default=2000, ge=1)
     start_example_agent: bool = Field(
-        default=True, description="`openline up` starts and registers the bundled example agent."
+        default=False, description="Start and register the bundled example agent (`openline up`)."
     )
 
     @property

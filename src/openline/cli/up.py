@@ -1,0 +1,30 @@
+"""``openline up``: the whole platform in one process, on embedded SQLite by default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from openline.api.app import create_app
+from openline.config import Settings
+
+
+def up(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8700,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where the database, keys and recordings live.")
+    ] = None,
+    example: Annotated[
+        bool, typer.Option(help="Start and register the bundled example agent.")
+    ] = True,
+) -> None:
+    """Start openline: API, call protocol, live tails, and an example agent."""
+    overrides = {"host": host, "port": port, "start_example_agent": example}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    settings = Settings(**overrides)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", ws_max_size=16 << 20)
