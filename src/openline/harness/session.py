@@ -416,10 +416,10 @@ class CallSession:
 
 
 def _closed_message(closed: websockets.ConnectionClosed) -> str:
-    code = closed.rcvd.code if closed.rcvd else None
-    reason = closed.rcvd.reason if closed.rcvd else ""
-    detail = f": {reason}" if reason else ""
-    return f"the agent connection closed unexpectedly (code {code}){detail}"
+    if closed.rcvd is None:
+        return "the agent connection closed unexpectedly (no close frame)"
+    detail = f": {closed.rcvd.reason}" if closed.rcvd.reason else ""
+    return f"the agent connection closed unexpectedly (code {closed.rcvd.code}){detail}"
 
 
 _AGENT_HANDLERS = {
