@@ -59,10 +59,10 @@ def list_calls(
 
 @router.get("/{call_id}")
 def get_call(call_id: str, ol: PlatformDep) -> dict:
-    call = ol.calls.get(call_id)
+    call, facts = ol.calls.with_facts(call_id, TRANSCRIPT_KINDS)
     if call is None:
         raise not_found("call", call_id)
-    return call_json(call, ol.calls.facts([call_id], TRANSCRIPT_KINDS)[call_id])
+    return call_json(call, facts)
 
 
 @router.delete("/{call_id}")

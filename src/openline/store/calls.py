@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from openline.domain.calls import CallStatus, Fact, LogEvent, LogMetric, ToolCall, Turn
 from openline.domain.time import as_utc, utcnow
 from openline.store import schema
+from openline.store.db import snapshot
 from openline.store.facts import TABLE_OF, from_row
 from openline.store.pagination import Page, PageRequest, paginate
 
@@ -59,7 +60,7 @@ class CallRepo:
             query = query.where(c.start_time < where.started_before)
         with self._engine.connect() as connection:
             result = paginate(connection, query, c.id, page)
-        return Page(rows=[_call_row(row._mapping) for row in result.rows], has_more=result.has_more)
+        return Page(rows=[_call_row(row) for row in result.rows], has_more=result.has_more)
 
     def facts(
         self,
@@ -68,18 +69,21 @@ class CallRepo:
         since_rev: int = -1,
     ) -> dict[str, list[Fact]]:
         """Facts of the given calls changed after ``since_rev``, each call's in seq order."""
-        found: dict[str, list[Fact]] = {call_id: [] for call_id in call_ids}
-        if not call_ids:
-            return found
-        with self._engine.connect() as connection:
-            for kind in kinds:
-                table = TABLE_OF[kind]
-                query = select(table).where(table.c.call_id.in_(call_ids), table.c.rev > since_rev)
-                for row in connection.execute(query):
-                    found[row.call_id].append(from_row(table, dict(row._mapping)))
-        for facts in found.values():
-            facts.sort(key=lambda fact: fact.seq)
-        return found
+        with snapshot(self._engine) as connection:
+            return _read_facts(connection, call_ids, kinds, since_rev)
+
+    def with_facts(
+        self, call_id: str, kinds: tuple[type[Fact], ...] = tuple(TABLE_OF), since_rev: int = -1
+    ) -> tuple[dict | None, list[Fact]]:
+        """A call and its facts as of one instant, so neither is ahead of the other."""
+        with snapshot(self._engine) as connection:
+            found = connection.execute(select(schema.calls).where(schema.calls.c.id == call_id))
+            row = found.first()
+            if row is None:
+                return None, []
+            return _call_row(row._mapping), _read_facts(connection, [call_id], kinds, since_rev)[
+                call_id
+            ]
 
     def redact(self, call_id: str) -> dict | None:
         """Wipe what the call said and carried; keep that it happened."""
@@ -87,15 +91,16 @@ class CallRepo:
             for table in schema.FACT_TABLES:
                 connection.execute(table.delete().where(table.c.call_id == call_id))
             connection.execute(
-                schema.calls.update().where(schema.calls.c.id == call_id),
-                {
-                    "summary": None,
-                    "metadata": None,
-                    "error_message": None,
-                    "agent_end_reason": None,
-                    "redacted_at": utcnow(),
-                    "rev": schema.calls.c.rev + 1,
-                },
+                schema.calls.update()
+                .where(schema.calls.c.id == call_id)
+                .values(
+                    summary=None,
+                    metadata=None,
+                    error_message=None,
+                    agent_end_reason=None,
+                    redacted_at=utcnow(),
+                    rev=schema.calls.c.rev + 1,
+                )
             )
         return self.get(call_id)
 
@@ -113,6 +118,22 @@ class CallRepo:
                 },
             )
         return result.rowcount
+
+
+def _read_facts(
+    connection, call_ids: list[str], kinds: tuple[type[Fact], ...], since_rev: int
+) -> dict[str, list[Fact]]:
+    found: dict[str, list[Fact]] = {call_id: [] for call_id in call_ids}
+    if not call_ids:
+        return found
+    for kind in kinds:
+        table = TABLE_OF[kind]
+        query = select(table).where(table.c.call_id.in_(call_ids), table.c.rev > since_rev)
+        for row in connection.execute(query):
+            found[row.call_id].append(from_row(table, dict(row._mapping)))
+    for facts in found.values():
+        facts.sort(key=lambda fact: fact.seq)
+    return found
 
 
 def _call_row(mapping) -> dict:

@@ -16,21 +16,25 @@ class PageRequest:
 
 @dataclass(frozen=True)
 class Page:
-    rows: list
+    rows: list[dict]
     has_more: bool
 
     @property
     def next_page(self) -> str | None:
-        return self.rows[-1].id if self.has_more and self.rows else None
+        return self.rows[-1]["id"] if self.has_more and self.rows else None
 
 
 def paginate(connection, query: Select, id_column: Column, page: PageRequest) -> Page:
     if page.ending_before is not None:
         # Take the `limit` items just newer than the cursor, then show them newest first.
         query = query.where(id_column > page.ending_before).order_by(id_column.asc())
-        rows = connection.execute(query.limit(page.limit + 1)).all()
+        rows = _dicts(connection.execute(query.limit(page.limit + 1)))
         return Page(rows=list(reversed(rows[: page.limit])), has_more=len(rows) > page.limit)
     if page.starting_after is not None:
         query = query.where(id_column < page.starting_after)
-    rows = connection.execute(query.order_by(id_column.desc()).limit(page.limit + 1)).all()
+    rows = _dicts(connection.execute(query.order_by(id_column.desc()).limit(page.limit + 1)))
     return Page(rows=rows[: page.limit], has_more=len(rows) > page.limit)
+
+
+def _dicts(result) -> list[dict]:
+    return [dict(row._mapping) for row in result]
