@@ -41,11 +41,13 @@ def wait_http(url: str, timeout_s: float = 20.0, process: subprocess.Popen | Non
 
 
 @contextlib.contextmanager
-def agent_process(script: Path = HERE / "scripted_agent.py", **env: str) -> Iterator[str]:
+def agent_process(
+    script: Path = HERE / "scripted_agent.py", python: str = sys.executable, **env: str
+) -> Iterator[str]:
     """Run an agent server script as a real process; yields its base URL."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, str(script)],
+        [python, str(script)],
         env=os.environ | {"PORT": str(port)} | env,
         cwd=script.parent,
     )

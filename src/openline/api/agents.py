@@ -50,6 +50,11 @@ def agent_json(agent: dict) -> dict[str, Any]:
         "metadata": agent["metadata"] or {},
         "self_hosted_deployment_url": agent["self_hosted_deployment_url"],
         "webhook_id": agent["webhook_id"],
+        # Fields Cartesia's agent summary requires; voice settings arrive with voice calls.
+        "deployment_count": 0,
+        "has_text_to_agent_run": True,
+        "tts_language": "en",
+        "tts_voice": "",
         "created_at": rfc3339(agent["created_at"]),
         "updated_at": rfc3339(agent["updated_at"]),
     }

@@ -78,7 +78,8 @@ def turn_json(turn: Turn, tool_calls: list[ToolCall] = ()) -> dict[str, Any]:
 
 def tool_call_json(call: ToolCall) -> dict[str, Any]:
     return {
-        "id": call.tool_call_id,
+        # Line agents send no id; clients expect a string, so name it after its place.
+        "id": call.tool_call_id or f"tool_call_{call.seq}",
         "name": call.name,
         "arguments": call.arguments,
         "result": call.result,
