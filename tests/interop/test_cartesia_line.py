@@ -75,7 +75,8 @@ async def test_line_agent_runs_unchanged_and_official_client_reads_the_call(
     ]
     assert metrics == [("small_talk", "yes"), ("orders_checked", 1), ("system_call_success", True)]
 
-    official = subprocess.run(
+    official = await asyncio.to_thread(
+        subprocess.run,
         [
             str(interop_python),
             str(HERE / "official_client.py"),

@@ -96,7 +96,6 @@ async def test_writes_wait_out_a_locked_database(tmp_path):
     holder.start()
     locked.wait(5)
     short = make_engine(f"sqlite:///{tmp_path / 'locked.db'}")
-    short.pool._creator  # same file, separate pool
     writer = Writer(short, ChangeFeed())
     writer.start()
     writer.update(schema.calls, ("call_l",), {"status": CallStatus.COMPLETED.value}, "call_l")
