@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from openline.cli import up
+from openline.cli import _client, agents, calls, chat, up
 
 app = typer.Typer(
     name="openline",
@@ -12,7 +12,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.callback()(_client.global_options)
 app.command()(up.up)
+app.add_typer(agents.app, name="agents")
+app.add_typer(calls.app, name="calls")
+app.command("chat")(chat.chat)
 
 
 def main() -> None:

@@ -1,0 +1,92 @@
+"""Two openline processes on one PostgreSQL serve the same agents and calls: a call made
+through one is readable, and live-tailed, through the other."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+from tests.conftest import TEST_KEY
+from tests.support.calls import TextCall
+from tests.support.servers import free_port, wait_http
+
+
+@contextmanager
+def server_process(database_url: str, data_dir) -> Iterator[str]:
+    port = free_port()
+    env = os.environ | {
+        "OPENLINE_DATABASE_URL": database_url,
+        "OPENLINE_API_KEY": TEST_KEY,
+        "OPENLINE_DATA_DIR": str(data_dir),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "openline", "up", "--port", str(port), "--no-example"], env=env
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base_url + "/status", process=process)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+async def test_two_processes_share_agents_calls_and_live_tails(pg_url, agent_url, tmp_path):
+    headers = {"Authorization": f"Bearer {TEST_KEY}"}
+    with (
+        server_process(pg_url, tmp_path / "a") as server_a,
+        server_process(pg_url, tmp_path / "b") as server_b,
+    ):
+        agent = httpx.post(
+            f"{server_a}/agents",
+            headers=headers,
+            json={"name": "shared", "self_hosted_deployment_url": agent_url},
+        ).json()
+        assert httpx.get(f"{server_b}/agents/{agent['id']}", headers=headers).status_code == 200
+
+        call = await TextCall.open("ws" + server_a[4:], agent["id"], TEST_KEY)
+        await call.reply()
+        seen: list[tuple[str, dict]] = []
+
+        def tail_on_b() -> None:
+            url = f"{server_b}/agents/calls/{call.call_id}/stream"
+            with httpx.stream("GET", url, headers=headers, timeout=30) as reply:
+                event = None
+                for line in reply.iter_lines():
+                    if line.startswith("event: "):
+                        event = line[7:]
+                    elif line.startswith("data: "):
+                        seen.append((event, json.loads(line[6:])))
+
+        reader = threading.Thread(target=tail_on_b)
+        reader.start()
+        await asyncio.sleep(0.5)
+        await call.say("tool Q9")
+        await call.reply()
+        for _ in range(50):  # B learns of A's writes through LISTEN/NOTIFY
+            if any(f.get("event") == "order_processed" for _, f in seen):
+                break
+            await asyncio.sleep(0.1)
+        assert any(f.get("event") == "order_processed" for _, f in seen)
+        await call.say("bye")
+        await call.closed()
+        await asyncio.to_thread(reader.join, 15)
+        assert seen[-1][0] == "end" and seen[-1][1]["end_reason"] == "agent_hangup"
+
+        from_b = httpx.get(f"{server_b}/agents/calls/{call.call_id}", headers=headers).json()
+        assert [t["text"] for t in from_b["transcript"] if t["role"] == "user"] == [
+            "tool Q9",
+            "bye",
+        ]
+        listed = httpx.get(
+            f"{server_b}/agents/calls", headers=headers, params={"agent_id": agent["id"]}
+        ).json()
+        assert [c["id"] for c in listed["data"]] == [call.call_id]
