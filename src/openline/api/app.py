@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -9,6 +10,7 @@ from fastapi import FastAPI
 from openline import __version__
 from openline.api import agents, calls, errors, stream
 from openline.api.auth import Authenticator
+from openline.bundled_agent import BundledAgent
 from openline.config import Settings
 from openline.domain.time import rfc3339, utcnow
 from openline.platform import Platform
@@ -22,12 +24,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         platform = await Platform.open(settings)
         generated = platform.ensure_admin_key()
         if generated:
-            app.state.generated_key = generated
+            _announce(
+                f"API key (shown once; saved in {settings.data_dir / 'credentials'}): {generated}"
+            )
         app.state.platform = platform
         app.state.auth = Authenticator(platform.keys)
+        example = BundledAgent()
+        if settings.start_example_agent:
+            agent = await example.start(platform.agents)
+            _announce(f"Example agent ready: openline chat {agent['id']}")
         try:
             yield
         finally:
+            await example.stop()
             await platform.close()
 
     app = FastAPI(title="openline", version=__version__, lifespan=lifespan)
@@ -46,3 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
 
     return app
+
+
+def _announce(line: str) -> None:
+    print(f"openline: {line}", file=sys.stderr, flush=True)
