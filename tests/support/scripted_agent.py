@@ -132,6 +132,19 @@ async def respond(websocket: WebSocket, text: str, event_id: str) -> str | None:
     elif word == "huge":
         await send({"type": "log_event", "event": "huge", "metadata": {"blob": "x" * 200_000}})
         await send({"type": "message", "content": "y" * 100_000})
+    elif word == "logs":
+        for n, level in enumerate(["debug", "info", "warning", "error", "info"] * int(rest or 1)):
+            await send(
+                {
+                    "type": "log_record",
+                    "level": level,
+                    "logger": "agent.code",
+                    "message": f"line {n} at {level} 100%_done",
+                    "timestamp": datetime.now().timestamp(),
+                    "exc_text": "Traceback: boom" if level == "error" else None,
+                }
+            )
+        await send({"type": "message", "content": "logged lines"})
     elif word == "extras":
         await send({"type": "dtmf", "button": "5"})
         await send({"type": "custom", "metadata": {"hello": "client"}})

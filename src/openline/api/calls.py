@@ -23,6 +23,8 @@ from openline.store.pagination import PageRequest
 router = APIRouter(prefix="/agents/calls", dependencies=[Depends(authenticated)], tags=["calls"])
 
 KEEPALIVE_S = 15.0
+KIND_TYPES = {name: kind for kind, name in FACT_KINDS.items()}
+FactKind = Literal["turn", "tool_call", "log_event", "log_metric", "signal", "log"]
 
 
 @router.get("")
@@ -75,24 +77,54 @@ def redact_call(call_id: str, ol: PlatformDep) -> dict:
     return call_json(ol.calls.redact(call_id), [])
 
 
+LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+@router.get("/{call_id}/logs")
+def call_logs(
+    call_id: str,
+    ol: PlatformDep,
+    level: Literal["debug", "info", "warning", "error", "critical"] | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    after: Annotated[int, Query(ge=0, description="seq of the last line already seen")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict:
+    """Log lines from the agent's code during this call, oldest first; ``level`` is a
+    minimum severity."""
+    if ol.calls.get(call_id) is None:
+        raise not_found("call", call_id)
+    levels = LEVELS[LEVELS.index(level) :] if level else None
+    rows, has_more = ol.calls.logs(call_id, levels, q, after, limit)
+    data = [
+        {key: row[key] for key in ("seq", "timestamp", "level", "logger", "message", "exc_text")}
+        for row in rows
+    ]
+    return {"data": data, "has_more": has_more, "next_page": data[-1]["seq"] if has_more else None}
+
+
 @router.get("/{call_id}/stream")
 async def tail_call(
     call_id: str,
     request: Request,
     ol: PlatformDep,
     since_rev: Annotated[int, Query(ge=-1)] = -1,
+    kinds: Annotated[list[FactKind] | None, Query()] = None,
 ) -> StreamingResponse:
-    """Server-sent events: every fact of the call as it is recorded, then ``end``."""
+    """Server-sent events: every fact of the call as it is recorded (or only facts of
+    the given ``kinds``), then ``end``."""
     if await asyncio.to_thread(ol.calls.get, call_id) is None:
         raise not_found("call", call_id)
+    wanted = tuple(KIND_TYPES[kind] for kind in kinds) if kinds else tuple(KIND_TYPES.values())
     return StreamingResponse(
-        _tail(ol, call_id, since_rev, request),
+        _tail(ol, call_id, since_rev, wanted, request),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-async def _tail(ol: Platform, call_id: str, since_rev: int, request: Request) -> AsyncIterator[str]:
+async def _tail(
+    ol: Platform, call_id: str, since_rev: int, kinds: tuple[type[Fact], ...], request: Request
+) -> AsyncIterator[str]:
     changed = ol.feed.subscribe(call_id)
     try:
         while True:

@@ -85,6 +85,27 @@ class CallRepo:
                 call_id
             ]
 
+    def logs(
+        self,
+        call_id: str,
+        levels: tuple[str, ...] | None = None,
+        search: str | None = None,
+        after_seq: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[dict], bool]:
+        """A page of the call's log lines in order, and whether more follow."""
+        table = schema.call_logs
+        query = select(table).where(table.c.call_id == call_id, table.c.seq > after_seq)
+        if levels is not None:
+            query = query.where(table.c.level.in_(levels))
+        if search:
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(table.c.message.ilike(f"%{escaped}%", escape="\\"))
+        query = query.order_by(table.c.seq).limit(limit + 1)
+        with self._engine.connect() as connection:
+            rows = [dict(row._mapping) for row in connection.execute(query)]
+        return rows[:limit], len(rows) > limit
+
     def redact(self, call_id: str) -> dict | None:
         """Wipe what the call said and carried; keep that it happened."""
         with self._engine.begin() as connection:
