@@ -129,10 +129,7 @@ async def _tail(
     try:
         while True:
             changed.clear()
-            call = await asyncio.to_thread(ol.calls.get, call_id)
-            facts = (await asyncio.to_thread(ol.calls.facts, [call_id], since_rev=since_rev))[
-                call_id
-            ]
+            call, facts = await asyncio.to_thread(ol.calls.with_facts, call_id, kinds, since_rev)
             for fact in sorted(facts, key=lambda f: f.rev):
                 since_rev = max(since_rev, fact.rev)
                 yield _sse("fact", fact_json(fact))
