@@ -4,6 +4,7 @@ with a clear message, and never fails; ids sort by time; pagination sees every r
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from typing import Any
 
@@ -132,7 +133,7 @@ def test_any_agent_frames_are_recorded_or_rejected(tmp_path, frames):
 @given(st.lists(st.integers(min_value=0, max_value=2**47), min_size=2, max_size=30))
 def test_ids_sort_by_time(times):
     made = [(ms, ids.new_id(ids.CALL, now_ms=ms)) for ms in times]
-    for (ms_a, id_a), (ms_b, id_b) in zip(made, made[1:]):
+    for (ms_a, id_a), (ms_b, id_b) in itertools.pairwise(made):
         if ms_a < ms_b:
             assert id_a < id_b
         elif ms_a > ms_b:
