@@ -83,6 +83,8 @@ async def _pre_call(
         reply = await http.post(
             urljoin(base_url.rstrip("/") + "/", "chats"), json=call.chats_body(), timeout=timeout_s
         )
+    except httpx.RemoteProtocolError:
+        return "/ws"  # a bare websocket server may drop an HTTP POST: it has no /chats
     except httpx.HTTPError as error:
         raise AgentUnavailable(f"agent server {base_url} is unreachable: {error}") from error
     if reply.status_code in (404, 405):
