@@ -101,3 +101,40 @@ async def test_line_agent_runs_unchanged_and_official_client_reads_the_call(
         "where is order Z42",
         "ok bye",
     ]
+
+
+def _facts(body: dict) -> list:
+    """What a call recorded, without ids and times: comparable across agent SDKs."""
+    facts = []
+    for entry in body["transcript"]:
+        if "log_event" in entry:
+            facts.append(("event", entry["log_event"]["event"], entry["log_event"]["metadata"]))
+        elif "log_metric" in entry:
+            facts.append(("metric", entry["log_metric"]["name"], entry["log_metric"]["value"]))
+        else:
+            tools = [(t["name"], t["arguments"], t["result"]) for t in entry.get("tool_calls", [])]
+            facts.append((entry["role"], entry["text"], entry.get("end_reason"), tools))
+    return facts + [(body["status"], body["end_reason"], body["agent_end_reason"])]
+
+
+async def _script(server, agent_url: str) -> dict:
+    with server.client() as http:
+        agent = http.post(
+            "/agents", json={"name": "twin", "self_hosted_deployment_url": agent_url}
+        ).json()
+    call = await TextCall.open(server.ws_url, agent["id"], server.api_key)
+    await call.reply()
+    for line in ("how are you", "where is order Z42", "ok bye"):
+        await call.say(line)
+        await call.reply()
+    await call.closed()
+    with server.client() as http:
+        return http.get(f"/agents/calls/{call.call_id}").json()
+
+
+async def test_openline_sdk_and_cartesia_line_agents_record_the_same_facts(server, line_agent_url):
+    with agent_process(HERE / "sdk_agent.py") as sdk_agent_url:
+        from_sdk = await _script(server, sdk_agent_url)
+    from_line = await _script(server, line_agent_url)
+    assert len(_facts(from_line)) == 12
+    assert _facts(from_sdk) == _facts(from_line)
