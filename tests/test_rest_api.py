@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 
 import httpx
 
-from tests.support.calls import TextCall
+from tests.support.calls import Tail, TextCall
 
 
 def test_agent_crud_round_trip(server):
@@ -127,21 +125,8 @@ async def test_redaction_wipes_content_and_keeps_the_call(server, agent_id):
 async def test_live_tail_streams_facts_as_they_happen(server, agent_id):
     call = await TextCall.open(server.ws_url, agent_id, server.api_key)
     await call.reply()
-    seen: list[tuple[str, dict]] = []
-    headers = server.headers
-
-    def tail() -> None:
-        url = f"{server.base_url}/agents/calls/{call.call_id}/stream"
-        with httpx.stream("GET", url, headers=headers, timeout=30) as reply:
-            event = None
-            for line in reply.iter_lines():
-                if line.startswith("event: "):
-                    event = line[7:]
-                elif line.startswith("data: "):
-                    seen.append((event, json.loads(line[6:])))
-
-    reader = threading.Thread(target=tail)
-    reader.start()
+    tail = Tail(server.base_url, call.call_id, server.headers)
+    seen = tail.seen
     await asyncio.sleep(0.3)
     before = len(seen)
     await call.say("tool B7")
@@ -152,8 +137,7 @@ async def test_live_tail_streams_facts_as_they_happen(server, agent_id):
     assert any(f["kind"] == "log_event" and f["event"] == "order_processed" for f in during)
     await call.say("bye")
     await call.closed()
-    await asyncio.to_thread(reader.join, 10)
-    assert not reader.is_alive()
+    assert await tail.finished()
     assert seen[-1][0] == "end" and seen[-1][1]["end_reason"] == "agent_hangup"
     turns = {f["seq"]: f for event, f in seen if event == "fact" and f["kind"] == "turn"}
     assert [t["text"] for t in sorted(turns.values(), key=lambda t: t["seq"])][-1] == "Goodbye!"

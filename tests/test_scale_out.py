@@ -4,39 +4,28 @@ through one is readable, and live-tailed, through the other."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 
 from tests.conftest import TEST_KEY
-from tests.support.calls import TextCall
-from tests.support.servers import free_port, wait_http
+from tests.support.calls import Tail, TextCall
+from tests.support.servers import free_port, http_process
 
 
 @contextmanager
 def server_process(database_url: str, data_dir) -> Iterator[str]:
     port = free_port()
-    env = os.environ | {
+    env = {
         "OPENLINE_DATABASE_URL": database_url,
         "OPENLINE_API_KEY": TEST_KEY,
         "OPENLINE_DATA_DIR": str(data_dir),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "openline", "up", "--port", str(port), "--no-example"], env=env
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(base_url + "/status", process=process)
+    args = [sys.executable, "-m", "openline", "up", "--port", str(port), "--no-example"]
+    with http_process(args, port, env) as base_url:
         yield base_url
-    finally:
-        process.terminate()
-        process.wait(15)
 
 
 async def test_two_processes_share_agents_calls_and_live_tails(pg_url, agent_url, tmp_path):
@@ -54,20 +43,8 @@ async def test_two_processes_share_agents_calls_and_live_tails(pg_url, agent_url
 
         call = await TextCall.open("ws" + server_a[4:], agent["id"], TEST_KEY)
         await call.reply()
-        seen: list[tuple[str, dict]] = []
-
-        def tail_on_b() -> None:
-            url = f"{server_b}/agents/calls/{call.call_id}/stream"
-            with httpx.stream("GET", url, headers=headers, timeout=30) as reply:
-                event = None
-                for line in reply.iter_lines():
-                    if line.startswith("event: "):
-                        event = line[7:]
-                    elif line.startswith("data: "):
-                        seen.append((event, json.loads(line[6:])))
-
-        reader = threading.Thread(target=tail_on_b)
-        reader.start()
+        tail = Tail(server_b, call.call_id, headers)
+        seen = tail.seen
         await asyncio.sleep(0.5)
         await call.say("tool Q9")
         await call.reply()
@@ -78,7 +55,7 @@ async def test_two_processes_share_agents_calls_and_live_tails(pg_url, agent_url
         assert any(f.get("event") == "order_processed" for _, f in seen)
         await call.say("bye")
         await call.closed()
-        await asyncio.to_thread(reader.join, 15)
+        assert await tail.finished()
         assert seen[-1][0] == "end" and seen[-1][1]["end_reason"] == "agent_hangup"
 
         from_b = httpx.get(f"{server_b}/agents/calls/{call.call_id}", headers=headers).json()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from typing import Any
 
+import httpx
 import websockets
 
 
@@ -52,3 +54,27 @@ class TextCall:
 
     async def hang_up(self) -> None:
         await self.connection.close()
+
+
+class Tail:
+    """Follows a call's live tail (server-sent events) in a thread, collecting events."""
+
+    def __init__(self, base_url: str, call_id: str, headers: dict[str, str]) -> None:
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+        self._url = f"{base_url}/agents/calls/{call_id}/stream"
+        self._headers = headers
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        with httpx.stream("GET", self._url, headers=self._headers, timeout=30) as reply:
+            event = None
+            for line in reply.iter_lines():
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: "):
+                    self.seen.append((event, json.loads(line[6:])))
+
+    async def finished(self, timeout: float = 15) -> bool:
+        await asyncio.to_thread(self._thread.join, timeout)
+        return not self._thread.is_alive()

@@ -41,23 +41,28 @@ def wait_http(url: str, timeout_s: float = 20.0, process: subprocess.Popen | Non
 
 
 @contextlib.contextmanager
-def agent_process(
-    script: Path = HERE / "scripted_agent.py", python: str = sys.executable, **env: str
+def http_process(
+    args: list[str], port: int, env: dict[str, str], cwd: Path | None = None
 ) -> Iterator[str]:
-    """Run an agent server script as a real process; yields its base URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [python, str(script)],
-        env=os.environ | {"PORT": str(port)} | env,
-        cwd=script.parent,
-    )
+    """Run a server as a real process until its /status answers; yields its base URL."""
+    process = subprocess.Popen(args, env=os.environ | env, cwd=cwd)
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_http(base_url + "/status", process=process)
         yield base_url
     finally:
         process.terminate()
-        process.wait(10)
+        process.wait(15)
+
+
+@contextlib.contextmanager
+def agent_process(
+    script: Path = HERE / "scripted_agent.py", python: str = sys.executable, **env: str
+) -> Iterator[str]:
+    """Run an agent server script as a real process; yields its base URL."""
+    port = free_port()
+    with http_process([python, str(script)], port, {"PORT": str(port)} | env, script.parent) as url:
+        yield url
 
 
 @dataclass
