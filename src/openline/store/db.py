@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 
-_MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_ID = 7_405_312  # arbitrary, constant: serialises migrations across processes
 
 
@@ -49,7 +49,7 @@ def snapshot(engine: Engine) -> Connection:
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision; safe to call from several processes."""
     config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(

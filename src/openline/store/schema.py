@@ -80,6 +80,9 @@ calls = Table(
     Column("telephony_params", Json, nullable=True),
     Column("metadata", Json, nullable=True),
     Column("summary", Text, nullable=True),
+    Column("analysis_status", String(16), nullable=True),  # pending | done | failed
+    Column("analysis_error", Text, nullable=True),
+    Column("analysis_attempts", Integer, nullable=False, server_default="0"),
     Column("redacted_at", Timestamp, nullable=True),
     Column("rev", Integer, nullable=False),
     Index("ix_calls_agent_id_id", "agent_id", "id"),
@@ -138,6 +141,57 @@ call_logs = _fact_table(
     Column("message", Text, nullable=False),
     Column("logger", String(200), nullable=True),
     Column("exc_text", Text, nullable=True),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),  # needed to sign, so kept; never shown after create
+    Column("display_name", String(200), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("disabled_at", Timestamp, nullable=True),
+    Column("disabled_reason", Text, nullable=True),
+    Column("failure_streak", Integer, nullable=False, server_default="0"),
+)
+
+# The outbox: one row per event per endpoint, written in the transaction that records
+# the fact it announces, then delivered (and retried) by the dispatcher.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("webhook_id", String(64), nullable=False),
+    Column("call_id", String(64), nullable=False),
+    Column("agent_id", String(64), nullable=False),
+    Column("event_type", String(32), nullable=False),
+    Column("position", Integer, nullable=False),  # order of events within the call
+    Column("payload", Json, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Timestamp, nullable=True),
+    Column("claimed_until", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("delivered_at", Timestamp, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_webhook_id", "webhook_id", "id"),
+    Index("ix_webhook_deliveries_call", "call_id", "webhook_id", "position"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("delivery_id", String(64), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("at", Timestamp, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("duration_ms", Float, nullable=False),
+    Column("response_excerpt", Text, nullable=True),
+    Column("error", Text, nullable=True),
 )
 
 FACT_TABLES = (turns, tool_calls, log_events, log_metrics, call_signals, call_logs)
