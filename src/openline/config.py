@@ -31,6 +31,24 @@ class Settings(BaseSettings):
     )
     client_frame_cap_bytes: int = Field(default=1_048_576, ge=1024)
     writer_max_batch: int = Field(default=2000, ge=1)
+    webhook_allow_http: bool = Field(
+        default=False, description="Allow plain-http webhook URLs beyond loopback."
+    )
+    webhook_allow_private: bool = Field(
+        default=False, description="Allow webhook hosts in private or link-local ranges."
+    )
+    webhook_retry_schedule_s: tuple[float, ...] = Field(
+        default=(0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0),
+        description="Wait before each attempt (the first is immediate).",
+    )
+    webhook_timeout_s: float = Field(default=15.0, gt=0)
+    webhook_disable_after_failures: int = Field(default=100, ge=1)
+    analysis_llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint for call summaries (optional)."
+    )
+    analysis_llm_api_key: str | None = None
+    analysis_llm_model: str = "gpt-4o-mini"
+    analysis_retry_s: float = Field(default=30.0, gt=0)
     start_example_agent: bool = Field(
         default=False, description="Start and register the bundled example agent (`openline up`)."
     )

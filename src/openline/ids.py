@@ -18,6 +18,7 @@ CALL = "call_"
 API_KEY = "key_"
 DEPLOYMENT = "dep_"
 WEBHOOK = "agent_webhook_"
+DELIVERY = "whd_"
 
 
 def new_id(prefix: str, now_ms: int | None = None) -> str:

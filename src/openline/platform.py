@@ -8,6 +8,8 @@ from pathlib import Path
 
 import httpx
 
+from openline.analysis.runner import AnalysisRunner
+from openline.analysis.summarizers import LlmSummarizer, OfflineSummarizer, Summarizer
 from openline.config import Settings
 from openline.harness.session import Harness
 from openline.store.agents import AgentRepo
@@ -15,7 +17,10 @@ from openline.store.calls import CallRepo
 from openline.store.db import make_engine, migrate
 from openline.store.feed import ChangeFeed
 from openline.store.keys import KeyRepo
+from openline.store.webhooks import WebhookRepo
 from openline.store.writer import Writer
+from openline.webhooks.dispatcher import Dispatcher
+from openline.webhooks.targets import TargetPolicy
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,10 @@ class Platform:
     feed: ChangeFeed
     writer: Writer
     harness: Harness
+    webhooks: WebhookRepo
+    target_policy: TargetPolicy
+    dispatcher: Dispatcher
+    analysis: AnalysisRunner
 
     @classmethod
     async def open(cls, settings: Settings) -> Platform:
@@ -46,7 +55,20 @@ class Platform:
         writer.start()
         calls = CallRepo(engine)
         base_url = settings.public_url or f"http://{settings.host}:{settings.port}"
-        http = httpx.AsyncClient()
+        webhooks = WebhookRepo(engine)
+        policy = TargetPolicy(settings.webhook_allow_http, settings.webhook_allow_private)
+        dispatcher = Dispatcher(
+            webhooks,
+            feed,
+            policy,
+            tuple(settings.webhook_retry_schedule_s),
+            settings.webhook_timeout_s,
+            settings.webhook_disable_after_failures,
+        )
+        analysis = AnalysisRunner(calls, _summarizer(settings), settings.analysis_retry_s)
+        harness = Harness(
+            settings, writer, calls, httpx.AsyncClient(), base_url, webhooks, analysis.schedule
+        )
         platform = cls(
             settings=settings,
             agents=AgentRepo(engine),
@@ -54,14 +76,22 @@ class Platform:
             keys=KeyRepo(engine),
             feed=feed,
             writer=writer,
-            harness=Harness(settings, writer, calls, http, base_url),
+            harness=harness,
+            webhooks=webhooks,
+            target_policy=policy,
+            dispatcher=dispatcher,
+            analysis=analysis,
         )
+        dispatcher.start()
+        analysis.start()
         if engine.dialect.name == "sqlite":  # one process owns the file: leftovers are orphans
             calls.fail_orphans("openline stopped while the call was in progress")
         return platform
 
     async def close(self) -> None:
+        await self.analysis.close()
         await self.writer.close()
+        await self.dispatcher.close()
         await self.feed.close()
         await self.harness.http.aclose()
 
@@ -81,3 +111,13 @@ def saved_key(data_dir: Path) -> str | None:
     """The admin key saved for the CLI when the data dir was created."""
     path = data_dir / CREDENTIALS_FILE
     return path.read_text().strip() if path.exists() else None
+
+
+def _summarizer(settings: Settings) -> Summarizer:
+    if settings.analysis_llm_base_url:
+        return LlmSummarizer(
+            settings.analysis_llm_base_url,
+            settings.analysis_llm_api_key,
+            settings.analysis_llm_model,
+        )
+    return OfflineSummarizer()

@@ -33,6 +33,9 @@ class FactSink(Protocol):
     def change(self, fact: Fact) -> None: ...
 
 
+TurnClosed = Callable[[Turn, list[ToolCall]], None]
+
+
 class CallLedger:
     def __init__(
         self,
@@ -40,9 +43,13 @@ class CallLedger:
         sink: FactSink,
         payload_cap: int,
         clock: Callable[[], float] = time.monotonic,
+        on_turn_closed: TurnClosed | None = None,
     ) -> None:
         self.call_id = call_id
+        self.facts: list[Fact] = []  # everything recorded, for the end-of-call event
         self._sink = sink
+        self._on_turn_closed = on_turn_closed
+        self._assistant_tools: list[ToolCall] = []
         self._cap = payload_cap
         self._clock = clock
         self._started = clock()
@@ -64,7 +71,9 @@ class CallLedger:
         self.close_assistant_turn(TurnEndReason.TTS_COMPLETED)
         at = self.now()
         turn = Turn(self.call_id, 0, 0, at, Role.USER, cap_text(text, self._cap), end_timestamp=at)
-        return self._add(turn)
+        self._add(turn)
+        self._closed(turn, [])
+        return turn
 
     def agent_message(self, text: str, interruptible: bool = True) -> Turn:
         at = self.now()
@@ -81,11 +90,17 @@ class CallLedger:
             turn.end_reason = reason
             turn.end_timestamp = max(turn.end_timestamp or turn.timestamp, self.now())
             self._change(turn)
+            self._closed(turn, self._assistant_tools)
+
+    def _closed(self, turn: Turn, tools: list[ToolCall]) -> None:
+        if self._on_turn_closed is not None:
+            self._on_turn_closed(turn, tools)
 
     def _open_assistant_turn(self, at: float, interruptible: bool = True) -> Turn:
         if self._assistant is None:
             turn = Turn(self.call_id, 0, 0, at, Role.ASSISTANT, interruptible=interruptible)
             self._assistant = self._add(turn)
+            self._assistant_tools = []
         return self._assistant
 
     # -- tools, events, metrics, everything else --------------------------------
@@ -115,6 +130,7 @@ class CallLedger:
             result_timestamp=None if result is None else at,
         )
         self._add(call)
+        self._assistant_tools.append(call)
         if result is None:
             self._pending_tools.append(call)
         return call
@@ -190,6 +206,7 @@ class CallLedger:
 
     def _add(self, fact: Fact):
         fact.seq = fact.rev = self.next_rev()
+        self.facts.append(fact)
         self._sink.add(fact)
         return fact
 

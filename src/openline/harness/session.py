@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,14 +24,23 @@ from websockets.asyncio.client import ClientConnection
 
 from openline import ids
 from openline.config import Settings
-from openline.domain.calls import CallStatus, EndReason, Fact, TurnEndReason
+from openline.domain.calls import CallStatus, EndReason, Fact, ToolCall, Turn, TurnEndReason
+from openline.domain.shapes import call_json, turn_json
 from openline.domain.time import utcnow
+from openline.domain.webhook_events import (
+    CALL_COMPLETED,
+    CALL_FAILED,
+    CALL_STARTED,
+    call_event,
+    turn_event,
+)
 from openline.harness.agent_link import AgentUnavailable, CallStart, connect
 from openline.harness.ledger import CallLedger
 from openline.protocol.client import ClientStart, error_event
 from openline.store import schema
 from openline.store.calls import CallRepo
 from openline.store.facts import TABLE_OF, to_row
+from openline.store.webhooks import WebhookRepo, outbox_row
 from openline.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -53,6 +63,8 @@ class Harness:
     calls: CallRepo
     http: httpx.AsyncClient
     api_base_url: str
+    webhooks: WebhookRepo | None = None
+    after_call: Callable[[str], None] | None = None  # e.g. post-call analysis
 
 
 @dataclass(frozen=True)
@@ -84,8 +96,13 @@ class CallSession:
         self.call_id = ids.new_id(ids.CALL)
         self.stream_id = start.stream_id or self.call_id
         self.ledger = CallLedger(
-            self.call_id, _WriterSink(harness.writer), harness.settings.payload_cap_chars
+            self.call_id,
+            _WriterSink(harness.writer),
+            harness.settings.payload_cap_chars,
+            on_turn_closed=self._announce_turn,
         )
+        self._row: dict[str, Any] = {}
+        self._webhook_id: str | None = None
         self._agent: ClientConnection | None = None
         self._agent_send_lock = asyncio.Lock()
         self._client_send_lock = asyncio.Lock()
@@ -95,7 +112,7 @@ class CallSession:
     # -- lifecycle -------------------------------------------------------------
 
     async def run(self) -> Ending:
-        await asyncio.to_thread(self.harness.calls.create, self._call_row())
+        await asyncio.to_thread(self._create_call)
         try:
             self._agent = await connect(
                 self.harness.http,
@@ -144,16 +161,32 @@ class CallSession:
                 "end_reason": ending.reason.value,
                 "agent_end_reason": ending.agent_reason,
                 "error_message": ending.error,
+                "analysis_status": "pending",
                 "rev": ledger.next_rev(),
             },
             self.call_id,
         )
+        if self._webhook_id:
+            self._row |= {
+                "status": ending.reason.status.value,
+                "end_time": utcnow(),
+                "end_reason": ending.reason.value,
+                "agent_end_reason": ending.agent_reason,
+                "error_message": ending.error,
+            }
+            kind = CALL_FAILED if ending.reason is EndReason.ERROR else CALL_COMPLETED
+            self._announce(
+                call_event(kind, call_json(self._row, self.ledger.facts), self._webhook_id),
+                ledger.next_rev(),
+            )
         if self._agent is not None:
             with contextlib.suppress(Exception):
                 await self._agent.close()
         # The end is durable before the client learns of it, so a read that follows sees it.
         await self.harness.writer.flush()
         await self._close_client(ending)
+        if self.harness.after_call is not None:
+            self.harness.after_call(self.call_id)
 
     async def _close_client(self, ending: Ending) -> None:
         if ending.reason is EndReason.CLIENT_HANGUP:
@@ -366,6 +399,35 @@ class CallSession:
 
     async def _client_error(self, message: str, **extra: Any) -> None:
         await self._send_client(error_event(self.stream_id, message, **extra))
+
+    # -- webhooks ----------------------------------------------------------------------------
+
+    def _create_call(self) -> None:
+        """The call row, and ``call_started`` for the agent's webhook, in one transaction."""
+        self._row = self._call_row()
+        webhooks = self.harness.webhooks
+        webhook = webhooks.active(self.agent.get("webhook_id")) if webhooks else None
+        outbox = []
+        if webhook is not None:
+            self._webhook_id = webhook["id"]
+            started = call_json(self._row, []) | {"end_time": None}
+            outbox.append(
+                outbox_row(webhook["id"], 0, call_event(CALL_STARTED, started, webhook["id"]))
+            )
+        self.harness.calls.create(self._row, outbox)
+
+    def _announce_turn(self, turn: Turn, tools: list[ToolCall]) -> None:
+        if self._webhook_id:
+            shown = turn_json(turn, tools)
+            if turn.end_reason is TurnEndReason.INTERRUPTED:
+                shown["was_interrupted"] = True
+            payload = turn_event(self.call_id, self.agent["id"], self._webhook_id, shown)
+            self._announce(payload, turn.rev)
+
+    def _announce(self, payload: dict[str, Any], position: int) -> None:
+        """Queue a delivery to commit with the fact just recorded (the one it announces)."""
+        row = outbox_row(self._webhook_id, position, payload)
+        self.harness.writer.insert(schema.webhook_deliveries, row, self.call_id, with_previous=True)
 
     # -- shapes ----------------------------------------------------------------------------
 

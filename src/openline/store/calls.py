@@ -7,16 +7,18 @@ only call creation, which precedes any turn, is written directly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from openline.domain.calls import CallStatus, Fact, LogEvent, LogMetric, ToolCall, Turn
 from openline.domain.time import as_utc, utcnow
+from openline.domain.webhook_events import analysis_event
 from openline.store import schema
 from openline.store.db import snapshot
 from openline.store.facts import TABLE_OF, from_row
 from openline.store.pagination import Page, PageRequest, paginate
+from openline.store.webhooks import outbox_row
 
 TRANSCRIPT_KINDS = (Turn, ToolCall, LogEvent, LogMetric)
 
@@ -34,9 +36,12 @@ class CallRepo:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def create(self, row: dict) -> None:
+    def create(self, row: dict, outbox: list[dict] = ()) -> None:
+        """Record a new call, and the webhook deliveries announcing it, together."""
         with self._engine.begin() as connection:
             connection.execute(schema.calls.insert(), row)
+            if outbox:
+                connection.execute(schema.webhook_deliveries.insert(), list(outbox))
 
     def get(self, call_id: str) -> dict | None:
         query = select(schema.calls).where(schema.calls.c.id == call_id)
@@ -124,6 +129,60 @@ class CallRepo:
                 )
             )
         return self.get(call_id)
+
+    def save_analysis(self, call_id: str, summary: str) -> None:
+        """Store the summary and queue ``post_call_analysis`` for the endpoint that was told
+        of this call's start, after its other events, in one transaction."""
+        c, d = schema.calls.c, schema.webhook_deliveries.c
+        with self._engine.begin() as connection:
+            connection.execute(
+                schema.calls.update()
+                .where(c.id == call_id)
+                .values(
+                    summary=summary,
+                    analysis_status="done",
+                    analysis_error=None,
+                    analysis_attempts=c.analysis_attempts + 1,
+                    rev=c.rev + 1,
+                )
+            )
+            announced = connection.execute(
+                select(d.webhook_id, d.agent_id, func.max(d.position))
+                .where(d.call_id == call_id)
+                .group_by(d.webhook_id, d.agent_id)
+            ).all()
+            for webhook_id, agent_id, last_position in announced:
+                payload = analysis_event(call_id, agent_id, webhook_id, summary)
+                connection.execute(
+                    schema.webhook_deliveries.insert(),
+                    outbox_row(webhook_id, last_position + 1, payload),
+                )
+
+    def analysis_failed(self, call_id: str, message: str) -> None:
+        c = schema.calls.c
+        with self._engine.begin() as connection:
+            connection.execute(
+                schema.calls.update()
+                .where(c.id == call_id)
+                .values(
+                    analysis_status="failed",
+                    analysis_error=message[:2000],
+                    analysis_attempts=c.analysis_attempts + 1,
+                )
+            )
+
+    def analyses_due(self, max_attempts: int, older_than_s: float) -> list[str]:
+        """Ended calls whose analysis failed, or never ran (a restart), to try again."""
+        c = schema.calls.c
+        cutoff = utcnow() - timedelta(seconds=older_than_s)
+        query = select(c.id).where(
+            c.analysis_status.in_(("pending", "failed")),
+            c.analysis_attempts < max_attempts,
+            c.redacted_at.is_(None),
+            c.end_time < cutoff,
+        )
+        with self._engine.connect() as connection:
+            return list(connection.execute(query.limit(100)).scalars())
 
     def fail_orphans(self, message: str) -> int:
         """Close calls left `started` by a process that is gone (embedded mode only)."""

@@ -30,6 +30,7 @@ class _Insert:
     table: Table
     row: dict[str, Any]
     call_id: str
+    with_previous: bool = False  # commit in the same transaction as the op before it
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +54,12 @@ class Writer:
         self._task: asyncio.Task | None = None
         self.batches = 0
 
-    def insert(self, table: Table, row: dict[str, Any], call_id: str) -> None:
-        self._push(_Insert(table, row, call_id))
+    def insert(
+        self, table: Table, row: dict[str, Any], call_id: str, with_previous: bool = False
+    ) -> None:
+        """Queue a row; ``with_previous`` keeps it in the same transaction as the last op
+        (an outbox row and the fact it announces are committed together or not at all)."""
+        self._push(_Insert(table, row, call_id, with_previous))
 
     def update(self, table: Table, key: tuple, values: dict[str, Any], call_id: str) -> None:
         self._push(_Update(table, key, values, call_id))
@@ -86,8 +91,11 @@ class Writer:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending:
-                batch = self._pending[: self._max_batch]
-                del self._pending[: self._max_batch]
+                size = min(self._max_batch, len(self._pending))
+                while size < len(self._pending) and _joins_previous(self._pending[size]):
+                    size += 1
+                batch = self._pending[:size]
+                del self._pending[:size]
                 await self._commit_with_retry(batch)
                 self.batches += 1
                 self._feed.publish({op.call_id for op in batch})
@@ -135,6 +143,10 @@ class Writer:
                 )
                 connection.execute(statement, rows)
             self._feed.announce_in_transaction(connection, {op.call_id for op in batch})
+
+
+def _joins_previous(op: _Insert | _Update) -> bool:
+    return isinstance(op, _Insert) and op.with_previous
 
 
 def _group_updates(updates: dict[tuple[Table, tuple], dict]) -> dict[tuple, list[dict]]:

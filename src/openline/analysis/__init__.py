@@ -1,0 +1,1 @@
+"""Post-call analysis: a short summary of each call, stored and announced by webhook."""

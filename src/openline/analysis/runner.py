@@ -1,0 +1,74 @@
+"""Runs post-call analysis after each call, off the call's path, and retries failures.
+
+A call ends with ``analysis_status = pending``. The runner summarizes it, then stores
+the summary and queues the ``post_call_analysis`` webhook in one transaction. Failures
+are recorded on the call and retried by a periodic sweep, which also picks up calls
+whose analysis was interrupted by a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from openline.analysis.summarizers import Summarizer
+from openline.domain.shapes import call_json
+from openline.store.calls import TRANSCRIPT_KINDS, CallRepo
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+
+
+class AnalysisRunner:
+    def __init__(self, calls: CallRepo, summarizer: Summarizer, retry_s: float) -> None:
+        self._calls = calls
+        self._summarizer = summarizer
+        self._retry_s = retry_s
+        self._tasks: set[asyncio.Task] = set()
+        self._sweeper: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep(), name="openline-analysis")
+
+    async def close(self) -> None:
+        tasks = [*self._tasks, *([self._sweeper] if self._sweeper else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def schedule(self, call_id: str) -> None:
+        task = asyncio.create_task(self._run_logged(call_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def analyze(self, call_id: str) -> str:
+        """Summarize a call now; raises when it cannot (the failure is recorded)."""
+        call, facts = await asyncio.to_thread(self._calls.with_facts, call_id, TRANSCRIPT_KINDS)
+        if call is None:
+            raise LookupError(f"no call with id {call_id!r}")
+        try:
+            summary = await self._summarizer.summarize(call_json(call, facts))
+        except Exception as error:
+            message = f"{type(error).__name__}: {error}"
+            await asyncio.to_thread(self._calls.analysis_failed, call_id, message)
+            raise
+        await asyncio.to_thread(self._calls.save_analysis, call_id, summary)
+        return summary
+
+    async def _run_logged(self, call_id: str) -> None:
+        try:
+            await self.analyze(call_id)
+        except Exception:
+            log.warning("analysis of %s failed; it will be retried", call_id, exc_info=True)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self._retry_s)
+            try:
+                due = await asyncio.to_thread(self._calls.analyses_due, MAX_ATTEMPTS, self._retry_s)
+            except Exception:
+                log.exception("analysis sweep failed")
+                continue
+            for call_id in due:
+                self.schedule(call_id)
