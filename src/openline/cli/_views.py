@@ -1,0 +1,92 @@
+"""Readable terminal views of calls: the list table and one call with its timeline."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from openline.cli._live import line
+from openline.cli._output import compact, duration, when
+from openline.cli.transcripts import describe_event, describe_metric, describe_tool, items
+
+STATUS_STYLES = {"started": "yellow", "completed": "green", "failed": "bold red"}
+
+
+def status_text(call: dict) -> Text:
+    status = call.get("status") or "?"
+    return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def end_reason_text(call: dict) -> str:
+    reason = call.get("end_reason") or "-"
+    if call.get("agent_end_reason"):
+        reason += f" ({call['agent_end_reason']})"
+    return reason
+
+
+def calls_table(calls: list[dict]) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("ID", "AGENT", "STATUS", "END REASON", "STARTED (UTC)", "DURATION"):
+        table.add_column(column, overflow="fold")
+    for call in calls:
+        table.add_row(
+            call["id"],
+            escape(call.get("agent_name") or call.get("agent_id") or "-"),
+            status_text(call),
+            escape(end_reason_text(call)),
+            when(call.get("start_time")),
+            duration(call.get("start_time"), call.get("end_time")),
+        )
+    return table
+
+
+def call_view(call: dict) -> Group:
+    """A call's facts, then its transcript with tool calls, events and metrics in time order."""
+    header = Table(box=None, show_header=False, pad_edge=False)
+    header.add_column(style="bold")
+    header.add_column(overflow="fold")
+    telephony = call.get("telephony_params") or {}
+    rows: list[tuple[str, str | Text]] = [
+        ("call", call["id"]),
+        ("agent", f"{call.get('agent_name') or '?'} ({call.get('agent_id')})"),
+        ("status", status_text(call)),
+        ("end reason", end_reason_text(call)),
+        ("started (UTC)", when(call.get("start_time"))),
+        ("ended (UTC)", when(call.get("end_time"))),
+        ("duration", duration(call.get("start_time"), call.get("end_time"))),
+        ("from → to", f"{telephony.get('from', '-')} → {telephony.get('to', '-')}"),
+    ]
+    if call.get("error_message"):
+        rows.append(("error", Text(call["error_message"], style="red")))
+    if call.get("metadata"):
+        rows.append(("metadata", compact(call["metadata"], None)))
+    if call.get("summary"):
+        rows.append(("summary", call["summary"]))
+    if call.get("redacted_at"):
+        rows.append(("redacted (UTC)", when(call["redacted_at"])))
+    for label, value in rows:
+        header.add_row(label, value if isinstance(value, Text) else Text(value))
+
+    timeline: list[Text] = []
+    for item in items(call):
+        if item.kind in ("user", "assistant"):
+            text = line(item.start, item.kind, item.text)
+            if item.kind == "assistant":
+                detail = [f"until {item.end:.3f}s"] if item.end is not None else []
+                if item.turn_end_reason:
+                    detail.append(item.turn_end_reason)
+                if detail:
+                    text.append(f"  ({', '.join(detail)})", style="dim")
+            timeline.append(text)
+        elif item.tool is not None:
+            timeline.append(line(item.start, "tool", describe_tool(item.tool)))
+        elif item.event is not None:
+            timeline.append(line(item.start, "event", describe_event(item.event)))
+        elif item.metric is not None:
+            timeline.append(line(item.start, "metric", describe_metric(item.metric)))
+    if not timeline:
+        note = "redacted" if call.get("redacted_at") else "nothing recorded"
+        timeline.append(Text(f"({note})", style="dim"))
+    return Group(header, Text(""), Text("Transcript", style="bold underline"), *timeline)

@@ -1,0 +1,201 @@
+"""``openline agents``: create, list, show, update and remove agents."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from openline.cli._client import Api, segment, target
+from openline.cli._errors import CliError, cli_errors
+from openline.cli._output import compact, console, parse_json_object, print_json, when
+
+app = typer.Typer(
+    name="agents",
+    help="Create, list, show, update and remove agents.",
+    no_args_is_help=True,
+)
+
+AgentRef = Annotated[
+    str, typer.Argument(help="Agent id (agent_…) or exact name.", show_default=False)
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
+AgentUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="Base URL of the agent server (speaks the Line agent protocol), "
+        "e.g. http://127.0.0.1:8000.",
+        show_default=False,
+    ),
+]
+Description = Annotated[str | None, typer.Option(help="What the agent is for.", show_default=False)]
+SystemPrompt = Annotated[
+    str | None,
+    typer.Option(help="System prompt sent to the agent at call start.", show_default=False),
+]
+Introduction = Annotated[
+    str | None, typer.Option(help="What the agent says first.", show_default=False)
+]
+Metadata = Annotated[
+    str | None,
+    typer.Option(help='A JSON object, e.g. \'{"team": "support"}\'.', show_default=False),
+]
+WebhookId = Annotated[
+    str | None,
+    typer.Option(help="Webhook that receives this agent's call events.", show_default=False),
+]
+
+
+def _fields(**options: str | None) -> dict[str, Any]:
+    """The options that were given; an empty string clears a field."""
+    body: dict[str, Any] = {}
+    for name, value in options.items():
+        if value is None:
+            continue
+        if name == "metadata":
+            body[name] = parse_json_object(value, "--metadata")
+        else:
+            body[name] = value or None
+    return body
+
+
+@app.command("create")
+@cli_errors
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A name for the agent.", show_default=False)],
+    url: AgentUrl = None,
+    description: Description = None,
+    system_prompt: SystemPrompt = None,
+    introduction: Introduction = None,
+    metadata: Metadata = None,
+    webhook_id: WebhookId = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Register an agent. Give --url to make it callable: the agent server's base URL."""
+    body = {"name": name} | _fields(
+        self_hosted_deployment_url=url,
+        description=description,
+        system_prompt=system_prompt,
+        introduction=introduction,
+        metadata=metadata,
+        webhook_id=webhook_id,
+    )
+    with Api(target(ctx)) as api:
+        agent = api.post("/agents", body)
+    if as_json:
+        print_json(agent)
+        return
+    console.print(f"Created agent [bold]{agent['id']}[/] ({escape(agent['name'])})")
+    if agent.get("self_hosted_deployment_url"):
+        console.print(f"Talk to it: openline chat {agent['id']}")
+
+
+@app.command("ls")
+@cli_errors
+def list_agents(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """List agents."""
+    with Api(target(ctx)) as api:
+        agents = api.get("/agents")["summaries"]
+    if as_json:
+        print_json(agents)
+        return
+    if not agents:
+        console.print("No agents yet. Create one: openline agents create NAME --url AGENT_URL")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("ID", "NAME", "AGENT SERVER", "CREATED (UTC)"):
+        table.add_column(column, overflow="fold")
+    for agent in agents:
+        table.add_row(
+            agent["id"],
+            escape(agent["name"]),
+            escape(agent.get("self_hosted_deployment_url") or "-"),
+            when(agent.get("created_at")),
+        )
+    console.print(table)
+
+
+@app.command("get")
+@cli_errors
+def get(ctx: typer.Context, agent: AgentRef, as_json: JsonFlag = False) -> None:
+    """Show one agent."""
+    with Api(target(ctx)) as api:
+        found = api.agent(agent)
+    if as_json:
+        print_json(found)
+        return
+    _show(found)
+
+
+@app.command("update")
+@cli_errors
+def update(
+    ctx: typer.Context,
+    agent: AgentRef,
+    name: Annotated[str | None, typer.Option(help="A new name.", show_default=False)] = None,
+    url: AgentUrl = None,
+    description: Description = None,
+    system_prompt: SystemPrompt = None,
+    introduction: Introduction = None,
+    metadata: Metadata = None,
+    webhook_id: WebhookId = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change an agent: only the options given change.
+
+    An empty value ("") clears a field; --metadata replaces the whole metadata object.
+    """
+    if name is not None and not name.strip():
+        raise CliError("--name cannot be empty: an agent always has a name")
+    body = _fields(
+        name=name,
+        self_hosted_deployment_url=url,
+        description=description,
+        system_prompt=system_prompt,
+        introduction=introduction,
+        metadata=metadata,
+        webhook_id=webhook_id,
+    )
+    if not body:
+        raise CliError("nothing to change: give at least one option (see --help)")
+    with Api(target(ctx)) as api:
+        updated = api.patch(f"/agents/{segment(api.agent_id(agent))}", body)
+    if as_json:
+        print_json(updated)
+        return
+    console.print(f"Updated agent [bold]{updated['id']}[/] ({escape(updated['name'])})")
+
+
+@app.command("rm")
+@cli_errors
+def remove(ctx: typer.Context, agent: AgentRef) -> None:
+    """Delete an agent (its recorded calls are kept)."""
+    with Api(target(ctx)) as api:
+        agent_id = api.agent_id(agent)
+        api.delete(f"/agents/{segment(agent_id)}")
+    console.print(f"Deleted agent {agent_id}")
+
+
+def _show(agent: dict) -> None:
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    rows = [
+        ("id", agent["id"]),
+        ("name", agent["name"]),
+        ("description", agent.get("description")),
+        ("agent server", agent.get("self_hosted_deployment_url")),
+        ("system prompt", agent.get("system_prompt")),
+        ("introduction", agent.get("introduction")),
+        ("metadata", compact(agent.get("metadata") or {}, None)),
+        ("webhook", agent.get("webhook_id")),
+        ("created (UTC)", when(agent.get("created_at"))),
+        ("updated (UTC)", when(agent.get("updated_at"))),
+    ]
+    for label, value in rows:
+        table.add_row(label, escape(value) if value else "-")
+    console.print(table)

@@ -1,0 +1,473 @@
+"""``openline chat AGENT``: a text call with an agent, in the terminal.
+
+The call goes through the client protocol (``WS /agents/stream/{agent_id}``): each line
+you type is a ``user_text`` event, each ``agent_text`` the agent sends is printed. In
+parallel the command follows the call's live tail (``/agents/calls/{id}/stream``), which
+tells when the agent has finished answering and, with ``--events``, shows tool calls, log
+events, metrics and log lines as they are recorded.
+
+Turn-taking — when is the agent done answering a line (or greeting)? Whichever comes first:
+
+1. the live tail shows the assistant turn that follows your line closed (``end_reason``
+   set: the agent sent ``response_end``, or the call ended);
+2. the agent did something (text, tool call, event…) and then nothing for ``--quiet``
+   seconds (agents whose SDK never sends ``response_end``);
+3. the agent did nothing at all for ``--reply-timeout`` seconds after your line
+   (:data:`GREETING_WAIT_S` for the greeting at the start of the call).
+
+Only then is the next line read (piped input) or the prompt shown (terminal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import typer
+import websockets
+from rich.text import Text
+from websockets.asyncio.client import ClientConnection, connect
+
+from openline.cli._client import Api, Target, segment, tail_events, target, unreachable
+from openline.cli._errors import CliError, cli_errors
+from openline.cli._live import CLIENT_VISIBLE_SIGNALS, FactPrinter, TimeOrder
+from openline.cli._output import compact, console, err_console, parse_json_object
+
+GREETING_WAIT_S = 2.0
+START_TIMEOUT_S = 30.0  # the server gives the agent 10 s to answer, by default
+END_WAIT_S = 5.0  # after the call ends, how long to wait for the tail to deliver the rest
+PROMPT = "you> "
+
+
+@cli_errors
+def chat(
+    ctx: typer.Context,
+    agent: Annotated[
+        str, typer.Argument(help="Agent id (agent_…) or exact name.", show_default=False)
+    ],
+    events: Annotated[
+        bool,
+        typer.Option("--events", "-e", help="Also show tool calls, events, metrics and logs live."),
+    ] = False,
+    metadata: Annotated[
+        str | None,
+        typer.Option(
+            help="Call metadata, a JSON object (sent in the start event).", show_default=False
+        ),
+    ] = None,
+    reply_timeout: Annotated[
+        float,
+        typer.Option(min=0.1, help="Seconds to wait for the agent to start answering a line."),
+    ] = 15.0,
+    quiet: Annotated[
+        float,
+        typer.Option(min=0.05, help="Seconds of silence after which an answer counts as done."),
+    ] = 1.5,
+) -> None:
+    """Talk to an agent by text: a real call, recorded like any other.
+
+    Type a line and press Enter; Ctrl-D or Ctrl-C hangs up.
+
+    Piped input: each line is sent once the agent has answered the previous one;
+    the call is hung up at the end of the input, unless the agent hangs up first.
+    """
+    call_metadata = parse_json_object(metadata, "--metadata") or {}
+    where = target(ctx)
+    with Api(where) as api:
+        found = api.agent(agent)
+    session = ChatSession(
+        where,
+        found,
+        show_events=events,
+        metadata=call_metadata,
+        reply_timeout=reply_timeout,
+        quiet=quiet,
+        interactive=sys.stdin.isatty(),
+    )
+    raise typer.Exit(asyncio.run(session.run()))
+
+
+# -- reading lines without blocking the event loop -----------------------------------------------
+
+
+class LineReader:
+    """Reads one line from stdin each time one is asked for, in a daemon thread (so that a
+    hang-up never waits for a pending read)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interactive: bool) -> None:
+        self._loop = loop
+        self._interactive = interactive
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._wanted = threading.Event()
+        self._stopped = False
+        self._stdin = sys.stdin
+        threading.Thread(target=self._run, name="openline-chat-stdin", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            if self._stopped:
+                return
+            try:
+                if self._interactive:
+                    line: str | None = input(PROMPT)
+                else:
+                    raw = self._stdin.readline()
+                    line = raw.rstrip("\r\n") if raw else None
+            except (EOFError, OSError, ValueError):
+                line = None
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
+                self._loop.call_soon_threadsafe(self._queue.put_nowait, line)
+            if line is None:
+                return
+
+    async def next(self) -> str | None:
+        """The next line, or None at the end of the input."""
+        self._wanted.set()
+        return await self._queue.get()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wanted.set()
+
+
+# -- the call ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Progress:
+    """What the live tail and the socket have shown of the conversation so far."""
+
+    user_seqs: list[int] = field(default_factory=list)
+    assistant_closed: dict[int, bool] = field(default_factory=dict)  # seq -> closed?
+    activity_at: float = float("-inf")  # loop time the agent last did something
+
+    def reply_closed(self, lines_sent: int) -> bool:
+        """Has the agent's answer to line number ``lines_sent`` (0: the greeting) closed?"""
+        if len(self.user_seqs) < lines_sent:
+            return False  # the tail has not shown that line yet
+        after = self.user_seqs[lines_sent - 1] if lines_sent else 0
+        replies = [seq for seq in self.assistant_closed if seq > after]
+        return bool(replies) and self.assistant_closed[max(replies)]
+
+
+class ChatSession:
+    def __init__(
+        self,
+        target: Target,
+        agent: dict,
+        *,
+        show_events: bool,
+        metadata: dict[str, Any],
+        reply_timeout: float,
+        quiet: float,
+        interactive: bool,
+    ) -> None:
+        self.target = target
+        self.agent = agent
+        self.show_events = show_events
+        self.metadata = metadata
+        self.reply_timeout = reply_timeout
+        self.quiet = quiet
+        self.interactive = interactive
+        self.stream_id = "cli-" + uuid.uuid4().hex[:12]
+        self.call_id: str | None = None
+        self.progress = _Progress()
+        self.printer = FactPrinter(skip_signals=CLIENT_VISIBLE_SIGNALS)
+        self.ordered = TimeOrder(self._say)
+        self.changed = asyncio.Event()  # something happened: re-check what we wait for
+        self.closed = asyncio.Event()  # the call's socket is closed
+        self.hangup = asyncio.Event()  # the user asked to hang up (Ctrl-C)
+        self.tail_ended = asyncio.Event()
+        self.tail_failed = False
+        self.final_call: dict | None = None
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.errors: list[str] = []
+        self.prompting = False
+        self.we_hung_up = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._trap_ctrl_c(loop)
+        try:
+            socket = await self._open()
+            tasks = [
+                asyncio.create_task(self._read_socket(socket)),
+                asyncio.create_task(self._follow_tail()),
+            ]
+            reader = LineReader(loop, self.interactive)
+            try:
+                await self._converse(socket, reader)
+                await self._finish(socket)
+            finally:
+                reader.stop()
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(signal.SIGINT)
+        return self._report()
+
+    def _trap_ctrl_c(self, loop: asyncio.AbstractEventLoop) -> None:
+        def on_ctrl_c() -> None:
+            self.hangup.set()
+            self.changed.set()
+            loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C interrupts for real
+
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGINT, on_ctrl_c)
+
+    async def _open(self) -> ClientConnection:
+        uri = f"{self.target.ws_url}/agents/stream/{segment(self.agent['id'])}"
+        try:
+            socket = await connect(
+                uri, additional_headers=self.target.headers, max_size=None, open_timeout=10
+            )
+        except websockets.InvalidStatus as error:
+            status = error.response.status_code
+            raise CliError(f"the server refused the call (HTTP {status})") from None
+        except (OSError, TimeoutError, websockets.InvalidHandshake) as error:
+            raise unreachable(self.target.url, error) from None
+        start = {"event": "start", "stream_id": self.stream_id, "metadata": self.metadata}
+        try:
+            await socket.send(json.dumps(start))
+            while True:
+                event = json.loads(await asyncio.wait_for(socket.recv(), START_TIMEOUT_S))
+                if event.get("event") == "ack":
+                    self.call_id = event.get("call_id")
+                    break
+                if event.get("event") == "error":
+                    self.errors.append(str(event.get("message")))
+                    self.call_id = event.get("call_id") or self.call_id
+        except TimeoutError:
+            await socket.close()
+            raise CliError(f"the call did not start within {START_TIMEOUT_S:.0f}s") from None
+        except websockets.ConnectionClosed as closed:
+            reason = "; ".join(self.errors) or (closed.rcvd.reason if closed.rcvd else "")
+            recorded = f" (recorded as {self.call_id})" if self.call_id else ""
+            raise CliError(
+                f"the call could not start: {reason or 'the server hung up'}{recorded}"
+            ) from None
+        console.print(
+            Text.assemble(
+                ("Calling ", "dim"),
+                (self.agent.get("name") or self.agent["id"], "bold"),
+                (f" — call {self.call_id}. ", "dim"),
+                ("Ctrl-D or Ctrl-C hangs up." if self.interactive else "", "dim"),
+            )
+        )
+        return socket
+
+    async def _converse(self, socket: ClientConnection, reader: LineReader) -> None:
+        await self._wait_reply(0, GREETING_WAIT_S)
+        lines_sent = 0
+        while not self.closed.is_set() and not self.hangup.is_set():
+            line = await self._next_line(reader)
+            if line is None:
+                break
+            if not line.strip():
+                continue
+            if not self.interactive and not self.show_events:
+                self._say(Text.assemble(("you: ", "bold green"), line))
+            try:
+                await socket.send(
+                    json.dumps({"event": "user_text", "stream_id": self.stream_id, "text": line})
+                )
+            except websockets.ConnectionClosed:
+                break
+            lines_sent += 1
+            await self._wait_reply(lines_sent, self.reply_timeout)
+
+    async def _next_line(self, reader: LineReader) -> str | None:
+        self.prompting = self.interactive
+        getting = asyncio.ensure_future(reader.next())
+        stops = [
+            asyncio.ensure_future(self.closed.wait()),
+            asyncio.ensure_future(self.hangup.wait()),
+        ]
+        try:
+            await asyncio.wait([getting, *stops], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.prompting = False
+            for waiter in stops:
+                waiter.cancel()
+        if getting.done():
+            line = getting.result()
+            if line is None and self.interactive:
+                console.print()  # Ctrl-D leaves the cursor after the prompt
+            return line
+        getting.cancel()
+        if self.interactive:
+            console.print()  # leave the prompt line
+        return None
+
+    async def _wait_reply(self, lines_sent: int, start_timeout: float) -> None:
+        try:
+            await self._wait_reply_done(lines_sent, start_timeout)
+        finally:
+            self.ordered.flush()
+
+    async def _wait_reply_done(self, lines_sent: int, start_timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        sent_at = loop.time()
+        while not self.closed.is_set() and not self.hangup.is_set():
+            self.changed.clear()
+            if self.progress.reply_closed(lines_sent):
+                return
+            if self.progress.activity_at >= sent_at:
+                deadline = self.progress.activity_at + self.quiet
+            else:
+                deadline = sent_at + start_timeout
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), remaining)
+
+    async def _finish(self, socket: ClientConnection) -> None:
+        if not self.closed.is_set():
+            self.we_hung_up = True
+            with contextlib.suppress(Exception):
+                await socket.close(1000, "client hung up")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.closed.wait(), END_WAIT_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.tail_ended.wait(), END_WAIT_S)
+        self.ordered.flush()
+
+    # -- the two listeners -------------------------------------------------------------------------
+
+    async def _read_socket(self, socket: ClientConnection) -> None:
+        try:
+            async for raw in socket:
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    continue
+                self._on_call_event(event)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.closed.set()
+            self.changed.set()
+            self.close_code, self.close_reason = socket.close_code, socket.close_reason or ""
+
+    def _on_call_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "agent_text":
+            self._agent_active()
+            if not self._text_from_tail():
+                self._say(Text.assemble(("agent: ", "bold cyan"), str(event.get("text", ""))))
+        elif kind == "error":
+            message = str(event.get("message", "error"))
+            self.errors.append(message)
+            if not event.get("call_id"):  # with call_id: the call failed, said at the end
+                err_console.print(Text(f"error: {message}", style="red"))
+        elif kind == "dtmf":
+            self._agent_active()
+            self._say(Text(f"agent pressed {event.get('dtmf')}", style="yellow"))
+        elif kind == "custom":
+            self._agent_active()
+            self._say(Text(f"agent sent custom {compact(event.get('metadata'))}", style="yellow"))
+        elif kind == "transfer_call":
+            self._agent_active()
+            self._say(
+                Text(f"agent transfers the call: {compact(event.get('transfer'))}", style="yellow")
+            )
+
+    async def _follow_tail(self) -> None:
+        assert self.call_id is not None
+        problem = "the stream ended early"
+        try:
+            async for event in tail_events(self.target, self.call_id):
+                if event.event == "fact" and isinstance(event.data, dict):
+                    self._on_fact(event.data)
+                elif event.event == "end":
+                    self.final_call = event.data if isinstance(event.data, dict) else None
+                    problem = None
+                    return
+        except CliError as error:
+            problem = str(error)
+        finally:
+            if problem is not None:
+                self.tail_failed = True
+                if self.show_events and not self.closed.is_set():
+                    err_console.print(
+                        f"[yellow]The live tail stopped ({problem}): events are not shown.[/]"
+                    )
+            self.tail_ended.set()
+            self.changed.set()
+
+    def _on_fact(self, fact: dict[str, Any]) -> None:
+        kind, seq = fact.get("kind"), int(fact.get("seq", -1))
+        progress = self.progress
+        last_user = progress.user_seqs[-1] if progress.user_seqs else 0
+        if kind == "turn" and fact.get("role") == "user":
+            if seq not in progress.user_seqs:
+                progress.user_seqs.append(seq)
+                progress.user_seqs.sort()
+        else:
+            if kind == "turn":
+                progress.assistant_closed[seq] = fact.get("end_reason") is not None
+            if seq > last_user:
+                self._agent_active()
+        lines = self.printer.apply(fact)
+        if self.show_events:
+            is_user_turn = kind == "turn" and fact.get("role") == "user"
+            if not (is_user_turn and self.interactive):
+                self.ordered.add(lines)
+        self.changed.set()
+
+    # -- output ------------------------------------------------------------------------------------
+
+    def _text_from_tail(self) -> bool:
+        """With --events the whole conversation is printed from the tail, in recorded order."""
+        return self.show_events and not self.tail_failed
+
+    def _agent_active(self) -> None:
+        self.progress.activity_at = asyncio.get_running_loop().time()
+        self.changed.set()
+
+    def _say(self, text: Text) -> None:
+        if self.prompting:
+            console.print()
+        console.print(text)
+
+    def _report(self) -> int:
+        call = self.final_call or {}
+        end_reason = call.get("end_reason")
+        failed = call.get("status") == "failed" or (
+            not call and (self.close_code not in (None, 1000) or bool(self.errors))
+        )
+        if failed:
+            message = call.get("error_message") or "; ".join(self.errors) or self.close_reason
+            err_console.print(f"[bold red]Call failed:[/] {message or 'unknown error'}")
+        elif end_reason == "agent_hangup" or (
+            not call and self.close_reason.startswith("call ended by agent")
+        ):
+            reason = call.get("agent_end_reason")
+            if reason is None and "reason: " in self.close_reason:
+                reason = self.close_reason.split("reason: ", 1)[1]
+            console.print(
+                "The agent hung up" + (f" (reason: {reason})." if reason else "."), style="bold"
+            )
+        elif end_reason == "client_hangup" or (not call and self.we_hung_up):
+            console.print("You hung up.", style="bold")
+        else:
+            shown = end_reason or self.close_reason.removeprefix("call ended: ")
+            console.print(f"Call ended: {shown or 'the connection closed'}.", style="bold")
+        if self.call_id:
+            console.print(f"Call id: {self.call_id}  (openline calls get {self.call_id})")
+        return 1 if failed else 0
