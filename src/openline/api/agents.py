@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from openline.api.deps import PlatformDep, authenticated
-from openline.api.errors import not_found
+from openline.api.errors import ApiError, not_found
 from openline.domain.time import rfc3339
 
 router = APIRouter(prefix="/agents", dependencies=[Depends(authenticated)], tags=["agents"])
@@ -60,8 +60,14 @@ def agent_json(agent: dict) -> dict[str, Any]:
     }
 
 
+def _check_webhook(ol, webhook_id: str | None) -> None:
+    if webhook_id and ol.webhooks.get(webhook_id) is None:
+        raise ApiError(422, f"webhook_id: no webhook with id {webhook_id!r}")
+
+
 @router.post("", status_code=201)
 def create_agent(body: AgentCreate, ol: PlatformDep) -> dict:
+    _check_webhook(ol, body.webhook_id)
     return agent_json(ol.agents.create(**body.model_dump()))
 
 
@@ -81,6 +87,7 @@ def get_agent(agent_id: str, ol: PlatformDep) -> dict:
 @router.patch("/{agent_id}")
 def update_agent(agent_id: str, body: AgentUpdate, ol: PlatformDep) -> dict:
     changes = body.model_dump(exclude_unset=True)
+    _check_webhook(ol, changes.get("webhook_id"))
     if changes.get("name", "") is None:
         changes.pop("name")  # a name can be changed, not removed
     agent = ol.agents.update(agent_id, **changes)

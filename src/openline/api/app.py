@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from openline import __version__
-from openline.api import agents, calls, errors, stream
+from openline.api import agents, calls, errors, stream, webhooks
 from openline.api.auth import Authenticator
 from openline.bundled_agent import BundledAgent
 from openline.config import Settings
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="openline", version=__version__, lifespan=lifespan)
     errors.install(app)
     app.include_router(calls.router)  # before /agents/{agent_id}, which would shadow it
+    app.include_router(webhooks.router)
     app.include_router(agents.router)
     app.include_router(stream.router)
 

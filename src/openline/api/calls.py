@@ -15,6 +15,7 @@ from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
 from openline.domain.calls import FACT_KINDS, CallStatus, EndReason, Fact
 from openline.domain.shapes import call_json
+from openline.domain.time import as_utc
 from openline.platform import Platform
 from openline.store.calls import TRANSCRIPT_KINDS, CallFilter
 from openline.store.facts import to_row
@@ -47,8 +48,8 @@ def list_calls(
             agent_id=agent_id,
             status=status and status.value,
             end_reason=end_reason and end_reason.value,
-            started_after=start_time_after,
-            started_before=start_time_before,
+            started_after=as_utc(start_time_after),
+            started_before=as_utc(start_time_before),
         ),
         PageRequest(limit=limit, starting_after=starting_after, ending_before=ending_before),
     )
@@ -78,6 +79,18 @@ def redact_call(call_id: str, ol: PlatformDep) -> dict:
 
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+@router.post("/{call_id}/analyze")
+async def analyze_call(call_id: str, ol: PlatformDep) -> dict:
+    """Run post-call analysis again now; the summary is stored and announced by webhook."""
+    if await asyncio.to_thread(ol.calls.get, call_id) is None:
+        raise not_found("call", call_id)
+    try:
+        summary = await ol.analysis.analyze(call_id)
+    except Exception as error:  # noqa: BLE001 - whatever the summarizer hit, report it
+        raise ApiError(502, f"analysis failed: {error}", code="analysis_failed") from None
+    return {"call_id": call_id, "summary": summary}
 
 
 @router.get("/{call_id}/logs")
@@ -130,7 +143,7 @@ async def _tail(
         while True:
             changed.clear()
             call, facts = await asyncio.to_thread(ol.calls.with_facts, call_id, kinds, since_rev)
-            for fact in sorted(facts, key=lambda f: f.rev):
+            for fact in facts:  # in seq (creation) order
                 since_rev = max(since_rev, fact.rev)
                 yield _sse("fact", fact_json(fact))
             if call is None or call["status"] != CallStatus.STARTED.value:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from openline.cli import _client, agents, calls, chat, up
+from openline.cli.init_cmd import init_project
 
 app = typer.Typer(
     name="openline",
@@ -17,6 +21,23 @@ app.command()(up.up)
 app.add_typer(agents.app, name="agents")
 app.add_typer(calls.app, name="calls")
 app.command("chat")(chat.chat)
+
+
+@app.command("init")
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to create the project.")] = Path("."),
+    name: Annotated[str | None, typer.Option(help="Project name (default: the folder's).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
+) -> None:
+    """Create a new agent project: main.py, pyproject.toml, README.md and a test."""
+    try:
+        written = init_project(directory, name=name, force=force)
+    except FileExistsError as error:
+        typer.echo(f"Error: {error} (use --force to overwrite)", err=True)
+        raise typer.Exit(1) from None
+    for path in written:
+        typer.echo(f"created {path}")
+    typer.echo(f"Run it: cd {directory} && PORT=8123 python main.py")
 
 
 def main() -> None:

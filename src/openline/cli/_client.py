@@ -242,13 +242,18 @@ class Api:
         return ref if ref.startswith("agent_") else self.agent(ref)["id"]
 
 
-async def tail_events(target: Target, call_id: str) -> AsyncIterator[ServerEvent]:
-    """The live tail of a call (server-sent events): its facts, then ``end``."""
+async def tail_events(
+    target: Target, call_id: str, kinds: tuple[str, ...] = ()
+) -> AsyncIterator[ServerEvent]:
+    """The live tail of a call (server-sent events): its facts (of ``kinds``, if given),
+    then ``end``."""
     timeout = httpx.Timeout(10.0, read=None)  # a quiet call is not a dead server
     try:
         async with (
             httpx.AsyncClient(base_url=target.url, headers=target.headers, timeout=timeout) as http,
-            http.stream("GET", f"/agents/calls/{segment(call_id)}/stream") as response,
+            http.stream(
+                "GET", f"/agents/calls/{segment(call_id)}/stream", params={"kinds": list(kinds)}
+            ) as response,
         ):
             if response.is_error:
                 await response.aread()

@@ -310,3 +310,78 @@ def _print_end(call: dict) -> None:
     if call.get("error_message"):
         text.append(f": {call['error_message']}", style="red")
     console.print(text)
+
+
+LEVELS = ("debug", "info", "warning", "error", "critical")
+_LEVEL_STYLES = {"debug": "dim", "warning": "yellow", "error": "red", "critical": "bold red"}
+
+
+@app.command("logs")
+@cli_errors
+def logs(
+    ctx: typer.Context,
+    call: CallId,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines until the call ends.")
+    ] = False,
+    level: Annotated[
+        str | None,
+        typer.Option(help=f"Minimum level: {', '.join(LEVELS)}.", show_default=False),
+    ] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", "-s", help="Only lines containing this text.")
+    ] = None,
+) -> None:
+    """The log lines the agent's code emitted during a call."""
+    if level is not None and level not in LEVELS:
+        raise CliError(f"--level must be one of {', '.join(LEVELS)}")
+    where = target(ctx)
+    if follow:
+        try:
+            asyncio.run(_follow_logs(where, call, level, search))
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        return
+    after = 0
+    with Api(where) as api:
+        while True:
+            page = api.get(
+                f"/agents/calls/{call}/logs", level=level, q=search, after=after, limit=1000
+            )
+            for line in page["data"]:
+                _print_log_line(line)
+            if not page["has_more"]:
+                return
+            after = page["next_page"]
+
+
+async def _follow_logs(where: Target, call: str, level: str | None, search: str | None) -> None:
+    wanted = LEVELS[LEVELS.index(level) :] if level else LEVELS
+    async for event in tail_events(where, call, kinds=("log",)):
+        if event.event == "end":
+            return
+        line = event.data if isinstance(event.data, dict) else {}
+        if line.get("level") in wanted and (
+            not search or search.lower() in str(line.get("message", "")).lower()
+        ):
+            _print_log_line(line)
+    raise CliError("the live tail stopped before the call ended")
+
+
+def _print_log_line(line: dict) -> None:
+    text = Text(f"{line['timestamp']:>9.3f}s ", style="dim")
+    text.append(f"{line['level'].upper():<8}", style=_LEVEL_STYLES.get(line["level"], ""))
+    text.append(f" {line.get('logger') or '-'}: ", style="cyan")
+    text.append(line["message"])
+    console.print(text, highlight=False, soft_wrap=True)
+    if line.get("exc_text"):
+        console.print(Text(line["exc_text"], style="red"), highlight=False, soft_wrap=True)
+
+
+@app.command("analyze")
+@cli_errors
+def analyze(ctx: typer.Context, call: CallId) -> None:
+    """Run post-call analysis again and print the new summary."""
+    with Api(target(ctx)) as api:
+        result = api.post(f"/agents/calls/{call}/analyze", {})
+    console.print(result["summary"])

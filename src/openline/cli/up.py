@@ -6,10 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
-
-from openline.api.app import create_app
-from openline.config import Settings
 
 
 def up(
@@ -23,6 +19,12 @@ def up(
     ] = True,
 ) -> None:
     """Start openline: API, call protocol, live tails, and an example agent."""
+    # Imported here so that every other command starts without loading the server.
+    import uvicorn
+
+    from openline.api.app import create_app
+    from openline.config import Settings
+
     overrides = {"host": host, "port": port, "start_example_agent": example}
     if data_dir is not None:
         overrides["data_dir"] = data_dir

@@ -105,6 +105,10 @@ class WebhookRepo:
 
     # -- the outbox -------------------------------------------------------------------------
 
+    def enqueue(self, row: dict) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(webhook_deliveries.insert(), row)
+
     def claim_due(self, limit: int, lease_s: float) -> list[Claimed]:
         """Take up to ``limit`` deliveries that are due and first in line for their call.
 

@@ -1,0 +1,210 @@
+"""``/agents/webhooks``: webhook configs, their delivery log, redelivery and a test send."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from openline import ids
+from openline.api.deps import PlatformDep, authenticated
+from openline.api.errors import ApiError, not_found
+from openline.domain.time import rfc3339, utcnow
+from openline.domain.webhook_events import CALL_COMPLETED, call_event
+from openline.platform import Platform
+from openline.store.pagination import PageRequest
+from openline.store.webhooks import Claimed, outbox_row
+from openline.webhooks.targets import TargetRefused, check_url
+
+router = APIRouter(
+    prefix="/agents/webhooks", dependencies=[Depends(authenticated)], tags=["webhooks"]
+)
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2048)
+    secret: str | None = Field(default=None, min_length=8, max_length=512)
+    display_name: str | None = Field(default=None, max_length=200)
+
+
+class WebhookUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = Field(default=None, min_length=1, max_length=2048)
+    secret: str | None = Field(default=None, min_length=8, max_length=512)
+    display_name: str | None = Field(default=None, max_length=200)
+    enabled: bool | None = None
+
+
+class RedeliverFailed(BaseModel):
+    since: datetime | None = None
+
+
+def webhook_json(webhook: dict, with_secret: bool = False) -> dict[str, Any]:
+    shown = {
+        "id": webhook["id"],
+        "url": webhook["url"],
+        "display_name": webhook["display_name"],
+        "enabled": webhook["disabled_at"] is None,
+        "disabled_at": rfc3339(webhook["disabled_at"]),
+        "disabled_reason": webhook["disabled_reason"],
+        "failure_streak": webhook["failure_streak"],
+        "created_at": rfc3339(webhook["created_at"]),
+        "updated_at": rfc3339(webhook["updated_at"]),
+    }
+    return shown | {"secret": webhook["secret"]} if with_secret else shown
+
+
+def delivery_json(delivery: dict, attempts: list[dict]) -> dict[str, Any]:
+    return {
+        "id": delivery["id"],
+        "webhook_id": delivery["webhook_id"],
+        "call_id": delivery["call_id"],
+        "event_type": delivery["event_type"],
+        "status": delivery["status"],
+        "attempts": [
+            {
+                "attempt": a["attempt"],
+                "at": rfc3339(a["at"]),
+                "status_code": a["status_code"],
+                "duration_ms": a["duration_ms"],
+                "response_excerpt": a["response_excerpt"],
+                "error": a["error"],
+            }
+            for a in attempts
+        ],
+        "next_attempt_at": rfc3339(delivery["next_attempt_at"]),
+        "created_at": rfc3339(delivery["created_at"]),
+        "delivered_at": rfc3339(delivery["delivered_at"]),
+        "last_status_code": delivery["last_status_code"],
+        "last_error": delivery["last_error"],
+    }
+
+
+def _checked(ol: Platform, url: str) -> str:
+    try:
+        check_url(url, ol.target_policy)
+    except TargetRefused as refused:
+        raise ApiError(422, f"url: {refused}") from None
+    return url
+
+
+def _webhook(ol: Platform, webhook_id: str) -> dict:
+    webhook = ol.webhooks.get(webhook_id)
+    if webhook is None:
+        raise not_found("webhook", webhook_id)
+    return webhook
+
+
+@router.post("", status_code=201)
+def create_webhook(body: WebhookCreate, ol: PlatformDep) -> dict:
+    """The secret is shown here, once; a generated one when none is given."""
+    secret = body.secret or ids.new_secret("whsec_")
+    webhook = ol.webhooks.create(_checked(ol, body.url), secret, body.display_name)
+    return webhook_json(webhook, with_secret=True)
+
+
+@router.get("")
+def list_webhooks(ol: PlatformDep) -> dict:
+    data = [webhook_json(webhook) for webhook in ol.webhooks.list()]
+    return {"data": data, "has_more": False, "next_page": None}
+
+
+@router.get("/{webhook_id}")
+def get_webhook(webhook_id: str, ol: PlatformDep) -> dict:
+    return webhook_json(_webhook(ol, webhook_id))
+
+
+@router.patch("/{webhook_id}")
+def update_webhook(webhook_id: str, body: WebhookUpdate, ol: PlatformDep) -> dict:
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "url" in changes:
+        _checked(ol, changes["url"])
+    webhook = ol.webhooks.update(webhook_id, **changes)
+    if webhook is None:
+        raise not_found("webhook", webhook_id)
+    return webhook_json(webhook)
+
+
+@router.delete("/{webhook_id}", status_code=204)
+def delete_webhook(webhook_id: str, ol: PlatformDep) -> Response:
+    if not ol.webhooks.delete(webhook_id):
+        raise not_found("webhook", webhook_id)
+    return Response(status_code=204)
+
+
+@router.get("/{webhook_id}/deliveries")
+def list_deliveries(
+    webhook_id: str,
+    ol: PlatformDep,
+    call_id: str | None = None,
+    failed: bool = False,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    starting_after: str | None = None,
+    ending_before: str | None = None,
+) -> dict:
+    """Every delivery and each of its attempts, newest first."""
+    _webhook(ol, webhook_id)
+    page = ol.webhooks.deliveries(
+        webhook_id, PageRequest(limit, starting_after, ending_before), call_id, failed
+    )
+    attempts = ol.webhooks.attempts([row["id"] for row in page.rows])
+    data = [delivery_json(row, attempts[row["id"]]) for row in page.rows]
+    return {"data": data, "has_more": page.has_more, "next_page": page.next_page}
+
+
+@router.post("/{webhook_id}/deliveries/{delivery_id}/redeliver")
+def redeliver_one(webhook_id: str, delivery_id: str, ol: PlatformDep) -> dict:
+    _webhook(ol, webhook_id)
+    if ol.webhooks.delivery(delivery_id) is None:
+        raise not_found("delivery", delivery_id)
+    if not ol.webhooks.redeliver(webhook_id, delivery_id=delivery_id):
+        raise ApiError(409, "the delivery is already pending")
+    ol.feed.publish(())  # wake the dispatcher now
+    return {"queued": 1}
+
+
+@router.post("/{webhook_id}/redeliver")
+def redeliver_failed(webhook_id: str, body: RedeliverFailed, ol: PlatformDep) -> dict:
+    """Queue every failed delivery (created since ``since``, if given) again."""
+    _webhook(ol, webhook_id)
+    queued = ol.webhooks.redeliver(webhook_id, failed_since=body.since)
+    ol.feed.publish(())
+    return {"queued": queued}
+
+
+@router.post("/{webhook_id}/test")
+async def send_test_event(webhook_id: str, ol: PlatformDep) -> dict:
+    """Send a sample ``call_completed`` now and report how the endpoint answered."""
+    webhook = await asyncio.to_thread(_webhook, ol, webhook_id)
+    now = utcnow()
+    sample_call = {
+        "id": "call_test",
+        "agent_id": "agent_test",
+        "agent_name": "Test Agent",
+        "status": "completed",
+        "start_time": rfc3339(now - timedelta(seconds=12)),
+        "end_time": rfc3339(now),
+        "end_reason": "client_hangup",
+        "telephony_params": {
+            "from": "websocket",
+            "to": "agent_test",
+            "connection_type": "websocket",
+        },
+        "transcript": [],
+    }
+    row = outbox_row(webhook_id, 0, call_event(CALL_COMPLETED, sample_call, webhook_id))
+    row["claimed_until"] = now + timedelta(minutes=5)  # this request sends it, not the loop
+    await asyncio.to_thread(ol.webhooks.enqueue, row)
+    claimed = Claimed(
+        row["id"], webhook_id, "call_test", webhook["url"], webhook["secret"], row["payload"], 0
+    )
+    outcome = replace(await ol.dispatcher.attempt(claimed), retry_in_s=None)  # once only
+    await asyncio.to_thread(ol.webhooks.record, claimed, outcome)
+    delivery = await asyncio.to_thread(ol.webhooks.delivery, row["id"])
+    attempts = await asyncio.to_thread(ol.webhooks.attempts, [row["id"]])
+    return delivery_json(delivery, attempts[row["id"]])

@@ -1,0 +1,118 @@
+"""Every event of a call reaches a real receiver once, in order, with the contract's fields."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tests.support.calls import TextCall
+from tests.support.receiver import Receiver, ReceiverServer
+
+SECRET = "whsec_test_secret_123"
+
+
+@pytest.fixture
+def receiver():
+    server = ReceiverServer(Receiver(SECRET)).start()
+    yield server
+    server.stop()
+
+
+async def wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        await asyncio.sleep(0.05)
+
+
+async def test_call_lifecycle_events_arrive_once_in_order(server, agent_url, receiver):
+    with server.client() as http:
+        created = http.post(
+            "/agents/webhooks", json={"url": receiver.url, "secret": SECRET, "display_name": "test"}
+        )
+        assert created.status_code == 201 and created.json()["secret"] == SECRET
+        webhook = created.json()
+        assert "secret" not in http.get(f"/agents/webhooks/{webhook['id']}").json()
+        agent = http.post(
+            "/agents",
+            json={
+                "name": "hooked",
+                "webhook_id": webhook["id"],
+                "self_hosted_deployment_url": agent_url,
+            },
+        ).json()
+    call = await TextCall.open(server.ws_url, agent["id"], server.api_key)
+    await call.reply()
+    await call.say("tool K1")
+    await call.reply()
+    await call.say("bye")
+    await call.reply()
+    await call.closed()
+
+    events = receiver.receiver
+    await wait_for(
+        lambda: any(e["type"] == "post_call_analysis" for e in events.of_call(call.call_id))
+    )
+    got = events.of_call(call.call_id)
+    assert [e["type"] for e in got] == [
+        "call_started",
+        "call_turn",
+        "call_turn",
+        "call_turn",
+        "call_turn",
+        "call_turn",
+        "call_completed",
+        "post_call_analysis",
+    ]
+    for event in got:
+        assert set(event) >= {"type", "call_id", "agent_id", "webhook_id", "timestamp"}
+        assert event["agent_id"] == agent["id"] and event["webhook_id"] == webhook["id"]
+        assert event["timestamp"].endswith("Z")
+    started = got[0]["call"]
+    assert started["status"] == "started" and "end_time" not in started
+    turns = [e["turn"] for e in got if e["type"] == "call_turn"]
+    assert [(t["role"], t["text"]) for t in turns] == [
+        ("assistant", f"Hello from {agent['id']}"),
+        ("user", "tool K1"),
+        ("assistant", "Order K1 has shipped."),
+        ("user", "bye"),
+        ("assistant", "Goodbye!"),
+    ]
+    assert turns[2]["tool_calls"][0]["name"] == "lookup_order"
+    assert all(t["end_timestamp"] >= t["start_timestamp"] for t in turns)
+    completed = got[6]
+    assert completed["call"]["status"] == "completed"
+    assert completed["call"]["end_reason"] == completed["end_reason"] == "agent_hangup"
+    assert completed["body"] == completed["call"]["transcript"]
+    assert len(completed["call"]["transcript"]) >= 5
+    summary = got[7]["analysis"]["summary"]
+    assert "tool K1" in summary and "lookup_order" in summary
+    with server.client() as http:
+        assert http.get(f"/agents/calls/{call.call_id}").json()["summary"] == summary
+    assert len(events.seen_ids) == len(set(events.seen_ids))  # nothing sent twice
+    assert events.refused == []
+
+
+async def test_failed_call_sends_call_failed(server, agent_url, receiver):
+    with server.client() as http:
+        webhook = http.post("/agents/webhooks", json={"url": receiver.url, "secret": SECRET}).json()
+        agent = http.post(
+            "/agents",
+            json={
+                "name": "hooked",
+                "webhook_id": webhook["id"],
+                "self_hosted_deployment_url": agent_url,
+            },
+        ).json()
+    call = await TextCall.open(server.ws_url, agent["id"], server.api_key)
+    await call.reply()
+    await call.say("crash")
+    await call.closed()
+    await wait_for(lambda: len(receiver.receiver.of_call(call.call_id)) >= 5)
+    got = receiver.receiver.of_call(call.call_id)
+    failed = next(e for e in got if e["type"] == "call_failed")
+    assert failed["call"]["status"] == "failed" and failed["end_reason"] == "error"
+    assert "closed unexpectedly" in failed["call"]["error_message"]
+    assert [e["type"] for e in got][-1] == "post_call_analysis"
