@@ -50,6 +50,8 @@ class CallLedger:
         self._sink = sink
         self._on_turn_closed = on_turn_closed
         self._assistant_tools: list[ToolCall] = []
+        self._responding_to: str | None = None  # the event the open assistant turn answers
+        self._marks_response_end = False
         self._cap = payload_cap
         self._clock = clock
         self._started = clock()
@@ -68,21 +70,38 @@ class CallLedger:
     # -- turns ---------------------------------------------------------------
 
     def user_turn(self, text: str) -> Turn:
-        self.close_assistant_turn(TurnEndReason.TTS_COMPLETED)
+        # An agent that marks the end of its responses and has not ended this one is
+        # being interrupted; for agents that never do, a new user turn just follows.
+        cut_off = self._marks_response_end
+        self.close_assistant_turn(
+            TurnEndReason.INTERRUPTED if cut_off else TurnEndReason.TTS_COMPLETED
+        )
         at = self.now()
         turn = Turn(self.call_id, 0, 0, at, Role.USER, cap_text(text, self._cap), end_timestamp=at)
         self._add(turn)
         self._closed(turn, [])
         return turn
 
-    def agent_message(self, text: str, interruptible: bool = True) -> Turn:
+    def agent_message(
+        self, text: str, interruptible: bool = True, responding_to: str | None = None
+    ) -> Turn:
         at = self.now()
         turn = self._open_assistant_turn(at, interruptible)
+        if self._responding_to is None:
+            self._responding_to = responding_to
         turn.text = cap_text(turn.text + text, self._cap)
         turn.text_chunks.append({"text": cap_text(text, self._cap), "start_timestamp": at})
         turn.end_timestamp = at
         self._change(turn)
         return turn
+
+    def response_end(self, responding_to: str | None = None) -> None:
+        """The agent finished answering one event; a late one for an answer the user
+        already cut off (another ``responding_to``) changes nothing."""
+        self._marks_response_end = True
+        if responding_to and self._responding_to and responding_to != self._responding_to:
+            return
+        self.close_assistant_turn(TurnEndReason.TTS_COMPLETED)
 
     def close_assistant_turn(self, reason: TurnEndReason) -> None:
         turn, self._assistant = self._assistant, None
@@ -101,6 +120,7 @@ class CallLedger:
             turn = Turn(self.call_id, 0, 0, at, Role.ASSISTANT, interruptible=interruptible)
             self._assistant = self._add(turn)
             self._assistant_tools = []
+            self._responding_to = None
         return self._assistant
 
     # -- tools, events, metrics, everything else --------------------------------

@@ -293,7 +293,11 @@ class CallSession:
         text = message["content"]
         if not isinstance(text, str):
             raise TypeError("'content' must be a string")
-        self.ledger.agent_message(text, bool(message.get("interruptible", True)))
+        self.ledger.agent_message(
+            text,
+            bool(message.get("interruptible", True)),
+            _text_or_none(message.get("responding_to")),
+        )
         await self._send_client({"event": "agent_text", "stream_id": self.stream_id, "text": text})
         # A text call "speaks" at once: acknowledge what was said, as TTS would.
         await self._send_agent({"type": "agent_state", "value": "speaking"})
@@ -326,7 +330,7 @@ class CallSession:
         )
 
     async def _agent_response_end(self, message: dict) -> None:
-        self.ledger.close_assistant_turn(TurnEndReason.TTS_COMPLETED)
+        self.ledger.response_end(_text_or_none(message.get("responding_to")))
 
     async def _agent_end_call(self, message: dict) -> Ending:
         reason = message.get("reason")
@@ -475,6 +479,10 @@ class CallSession:
             "config": self.start.config.model_dump(exclude_none=True),
             "agent": {"id": self.agent["id"], "name": self.agent["name"]},
         }
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _closed_message(closed: websockets.ConnectionClosed) -> str:
