@@ -116,3 +116,42 @@ async def test_failed_call_sends_call_failed(server, agent_url, receiver):
     assert failed["call"]["status"] == "failed" and failed["end_reason"] == "error"
     assert "closed unexpectedly" in failed["call"]["error_message"]
     assert [e["type"] for e in got][-1] == "post_call_analysis"
+
+
+async def test_redaction_scrubs_stored_webhook_payloads(server, agent_url, receiver):
+    with server.client() as http:
+        webhook = http.post("/agents/webhooks", json={"url": receiver.url, "secret": SECRET}).json()
+        agent = http.post(
+            "/agents",
+            json={
+                "name": "hooked",
+                "webhook_id": webhook["id"],
+                "self_hosted_deployment_url": agent_url,
+            },
+        ).json()
+    call = await TextCall.open(server.ws_url, agent["id"], server.api_key)
+    await call.reply()
+    await call.say("my card is 4242")
+    await call.reply()
+    await call.say("bye")
+    await call.closed()
+    await wait_for(
+        lambda: any(
+            e["type"] == "post_call_analysis" for e in receiver.receiver.of_call(call.call_id)
+        )
+    )
+    with server.client() as http:
+        assert http.delete(f"/agents/calls/{call.call_id}").status_code == 200
+    with server.platform.webhooks._engine.connect() as connection:
+        from sqlalchemy import select
+
+        from openline.store.schema import webhook_deliveries as d
+
+        payloads = (
+            connection.execute(select(d.c.payload).where(d.c.call_id == call.call_id))
+            .scalars()
+            .all()
+        )
+    engine.dispose()
+    assert len(payloads) >= 6
+    assert all(p["redacted"] is True and "4242" not in str(p) for p in payloads)

@@ -11,6 +11,7 @@ CALL_TURN = "call_turn"
 CALL_COMPLETED = "call_completed"
 CALL_FAILED = "call_failed"
 POST_CALL_ANALYSIS = "post_call_analysis"
+ENVELOPE_KEYS = ("type", "call_id", "agent_id", "webhook_id", "timestamp")
 EVENT_TYPES = (CALL_STARTED, CALL_TURN, CALL_COMPLETED, CALL_FAILED, POST_CALL_ANALYSIS)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 
 from openline.domain.calls import CallStatus, Fact, LogEvent, LogMetric, ToolCall, Turn
 from openline.domain.time import as_utc, utcnow
-from openline.domain.webhook_events import analysis_event
+from openline.domain.webhook_events import ENVELOPE_KEYS, analysis_event
 from openline.store import schema
 from openline.store.db import snapshot
 from openline.store.facts import TABLE_OF, from_row
@@ -113,9 +113,15 @@ class CallRepo:
 
     def redact(self, call_id: str) -> dict | None:
         """Wipe what the call said and carried; keep that it happened."""
+        d = schema.webhook_deliveries
         with self._engine.begin() as connection:
             for table in schema.FACT_TABLES:
                 connection.execute(table.delete().where(table.c.call_id == call_id))
+            # Webhook payloads carry the transcript too: keep only their envelopes.
+            stored = connection.execute(select(d.c.id, d.c.payload).where(d.c.call_id == call_id))
+            for delivery_id, payload in stored.all():
+                envelope = {key: payload.get(key) for key in ENVELOPE_KEYS} | {"redacted": True}
+                connection.execute(d.update().where(d.c.id == delivery_id), {"payload": envelope})
             connection.execute(
                 schema.calls.update()
                 .where(schema.calls.c.id == call_id)
