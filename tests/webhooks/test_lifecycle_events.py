@@ -142,11 +142,8 @@ async def test_redaction_scrubs_stored_webhook_payloads(server, agent_url, recei
     )
     with server.client() as http:
         assert http.delete(f"/agents/calls/{call.call_id}").status_code == 200
-    with server.platform.webhooks._engine.connect() as connection:
-        from sqlalchemy import select
-
-        from openline.store.schema import webhook_deliveries as d
-
+    engine = make_engine(server.settings.sqlalchemy_url)
+    with engine.connect() as connection:
         payloads = (
             connection.execute(select(d.c.payload).where(d.c.call_id == call.call_id))
             .scalars()
