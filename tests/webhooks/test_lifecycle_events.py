@@ -6,7 +6,10 @@ import asyncio
 import time
 
 import pytest
+from sqlalchemy import select
 
+from openline.store.db import make_engine
+from openline.store.schema import webhook_deliveries as d
 from tests.support.calls import TextCall
 from tests.support.receiver import Receiver, ReceiverServer
 
