@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from enum import Enum
 
 from sqlalchemy import Table
@@ -33,10 +34,15 @@ _TYPE_OF: dict[Table, type[Fact]] = {table: kind for kind, table in TABLE_OF.ite
 
 def to_row(fact: Fact) -> dict:
     row = {}
-    for field in dataclasses.fields(fact):
-        value = getattr(fact, field.name)
-        row[field.name] = value.value if isinstance(value, Enum) else value
+    for name in _field_names(type(fact)):
+        value = getattr(fact, name)
+        row[name] = value.value if isinstance(value, Enum) else value
     return row
+
+
+@functools.cache
+def _field_names(kind: type[Fact]) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(kind))
 
 
 def from_row(table: Table, row: dict) -> Fact:

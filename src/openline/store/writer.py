@@ -10,6 +10,7 @@ retried, and a row the database refuses is logged and skipped alone.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -135,14 +136,19 @@ class Writer:
             for table, rows in inserts.items():
                 connection.execute(table.insert(), rows)
             for (table, columns), rows in _group_updates(updates).items():
-                pk = list(table.primary_key.columns)
-                statement = (
-                    table.update()
-                    .where(and_(*(c == bindparam(f"_pk_{c.name}") for c in pk)))
-                    .values({name: bindparam(name) for name in columns})
-                )
-                connection.execute(statement, rows)
+                connection.execute(_update_statement(table, columns), rows)
             self._feed.announce_in_transaction(connection, {op.call_id for op in batch})
+
+
+@functools.cache
+def _update_statement(table: Table, columns: tuple[str, ...]):
+    """UPDATE … WHERE <primary key>, built once per table and set of columns."""
+    pk = list(table.primary_key.columns)
+    return (
+        table.update()
+        .where(and_(*(c == bindparam(f"_pk_{c.name}") for c in pk)))
+        .values({name: bindparam(name) for name in columns})
+    )
 
 
 def _joins_previous(op: _Insert | _Update) -> bool:
