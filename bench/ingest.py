@@ -1,0 +1,301 @@
+"""Ingest: log events and metrics persisted per second through openline's write path,
+against a raw batched insert of the same rows into the same database.
+
+* openline: many ``CallLedger``s (one per call, exactly as ``CallSession`` makes them,
+  with the harness's ``_WriterSink``) feed one ``Writer``; producers emit a burst of
+  events and metrics on every call, yield to the event loop, and go on, as they would
+  between agent frames. Timed from the first fact to ``await writer.flush()`` (every
+  row committed). This includes the ledger (fact objects, payload caps), the writer's
+  queue, batching, worker-thread commits, change-feed notices (``pg_notify`` on
+  PostgreSQL) and the event loop.
+* raw: the very same rows (taken from the ledger beforehand), inserted with SQLAlchemy
+  Core ``executemany`` in transactions of the writer's batch size, same engine
+  settings, same tables, no event loop.
+
+Both run on SQLite (a WAL file in a temp dir, openline's engine settings) and on
+PostgreSQL (a fresh schema, dropped afterwards), alternately, ``--repeat`` times each;
+the median is reported, with the ratio openline / raw.
+
+    python bench/ingest.py                     # 60,000 rows per run, both databases
+    python bench/ingest.py --quick             # 20,000 rows per run
+    python bench/ingest.py --backends sqlite --rows 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table, create_engine, func, select, text
+
+from openline import ids
+from openline.domain.calls import Fact
+from openline.harness.ledger import CallLedger
+from openline.store import schema
+from openline.store.db import make_engine, migrate
+from openline.store.facts import TABLE_OF, to_row
+from openline.store.feed import ChangeFeed
+from openline.store.writer import Writer
+
+try:  # the harness's own sink: what CallSession hands its ledger
+    from openline.harness.session import _WriterSink
+except ImportError:  # pragma: no cover - same thing, should the private name move
+
+    class _WriterSink:  # type: ignore[no-redef]
+        def __init__(self, writer: Writer) -> None:
+            self._writer = writer
+
+        def add(self, fact: Fact) -> None:
+            self._writer.insert(TABLE_OF[type(fact)], to_row(fact), fact.call_id)
+
+        def change(self, fact: Fact) -> None:
+            key = (fact.call_id, fact.seq)
+            self._writer.update(TABLE_OF[type(fact)], key, to_row(fact), fact.call_id)
+
+
+PG_URL = os.environ.get(
+    "OPENLINE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+PAYLOAD_CAP = 65_536  # Settings.payload_cap_chars default
+BATCH = 2000  # Settings.writer_max_batch default
+TABLES = (schema.log_events, schema.log_metrics)
+
+
+# --------------------------------------------------------------------------------------
+# the workload: per call and round, two log events (SDK nested form and bare form) and
+# two metrics (a number and a small object)
+# --------------------------------------------------------------------------------------
+
+
+def emit(ledger: CallLedger, round_: int) -> None:
+    ledger.log_event(
+        "order_lookup",
+        {
+            "level": "info",
+            "message": f"looked up order {round_}",
+            "metadata": {"order_id": f"A{round_:06d}", "status": "shipped", "items": 3},
+        },
+    )
+    ledger.log_event("tool_latency", {"tool": "lookup_order", "ms": 12.5 + round_ % 7})
+    ledger.log_metric("llm_ttft_ms", 180.0 + round_ % 50)
+    ledger.log_metric("sentiment", {"score": 0.42, "label": "neutral"})
+
+
+ROWS_PER_ROUND = 4
+
+
+class _Recorder:
+    """A sink that keeps the rows, for the raw baseline."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Table, dict[str, Any]]] = []
+
+    def add(self, fact: Fact) -> None:
+        self.rows.append((TABLE_OF[type(fact)], to_row(fact)))
+
+    def change(self, fact: Fact) -> None:  # pragma: no cover - logs are never changed
+        raise AssertionError("unexpected change")
+
+
+def workload_rows(calls: int, rounds: int) -> list[tuple[Table, dict[str, Any]]]:
+    recorder = _Recorder()
+    ledgers = [CallLedger(ids.new_id(ids.CALL), recorder, PAYLOAD_CAP) for _ in range(calls)]
+    for round_ in range(rounds):
+        for ledger in ledgers:
+            emit(ledger, round_)
+    return recorder.rows
+
+
+# --------------------------------------------------------------------------------------
+# the two paths
+# --------------------------------------------------------------------------------------
+
+
+async def through_openline(engine: Engine, calls: int, rounds: int) -> tuple[float, int]:
+    writer = Writer(engine, ChangeFeed(), BATCH)
+    writer.start()
+    try:
+        began = time.perf_counter()
+        sink = _WriterSink(writer)
+        ledgers = [CallLedger(ids.new_id(ids.CALL), sink, PAYLOAD_CAP) for _ in range(calls)]
+        for round_ in range(rounds):
+            for ledger in ledgers:
+                emit(ledger, round_)
+            await asyncio.sleep(0)  # the loop serves other frames between bursts
+        await writer.flush()
+        elapsed = time.perf_counter() - began
+    finally:
+        await writer.close()
+    return elapsed, writer.batches
+
+
+def raw_insert(engine: Engine, rows: list[tuple[Table, dict[str, Any]]]) -> tuple[float, int]:
+    batches = 0
+    began = time.perf_counter()
+    for start in range(0, len(rows), BATCH):
+        by_table: dict[Table, list[dict]] = defaultdict(list)
+        for table, row in rows[start : start + BATCH]:
+            by_table[table].append(row)
+        with engine.begin() as connection:
+            for table, table_rows in by_table.items():
+                connection.execute(table.insert(), table_rows)
+        batches += 1
+    return time.perf_counter() - began, batches
+
+
+def count_rows(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return sum(connection.execute(select(func.count()).select_from(t)).scalar() for t in TABLES)
+
+
+def clear(engine: Engine) -> None:
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("TRUNCATE log_events, log_metrics"))
+        else:
+            for table in TABLES:
+                connection.execute(table.delete())
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            connection.commit()
+    else:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE log_events, log_metrics"))
+
+
+# --------------------------------------------------------------------------------------
+# databases
+# --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def sqlite_engine() -> Iterator[Engine]:
+    with tempfile.TemporaryDirectory(prefix="openline-ingest-") as tmp:
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'openline.db'}")
+        migrate(engine)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+@contextmanager
+def postgres_engine(base_url: str) -> Iterator[Engine]:
+    name = f"ol_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE SCHEMA {name}"))
+    engine = make_engine(f"{base_url}?options=-csearch_path%3D{name}")
+    try:
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP SCHEMA {name} CASCADE"))
+        admin.dispose()
+
+
+def ledger_alone(calls: int, rounds: int) -> float:
+    """Rows/s the ledger and the sink's row mapping produce with no database at all."""
+    sink = _Recorder()
+    ledgers = [CallLedger(ids.new_id(ids.CALL), sink, PAYLOAD_CAP) for _ in range(calls)]
+    began = time.perf_counter()
+    for round_ in range(rounds):
+        for ledger in ledgers:
+            emit(ledger, round_)
+    return len(sink.rows) / (time.perf_counter() - began)
+
+
+def bench_backend(
+    engine: Engine, calls: int, rounds: int, repeat: int
+) -> tuple[list[float], list[float], int, int]:
+    rows = workload_rows(calls, rounds)
+    expected = len(rows)
+    raw_rates, openline_rates = [], []
+    batches_seen = 0
+    for attempt in range(repeat + 1):  # the first round warms caches and is not counted
+        clear(engine)
+        raw_s, _ = raw_insert(engine, rows)
+        assert count_rows(engine) == expected, "raw insert lost rows"
+        clear(engine)
+        ol_s, batches_seen = asyncio.run(through_openline(engine, calls, rounds))
+        stored = count_rows(engine)
+        assert stored == expected, f"openline stored {stored} of {expected} rows"
+        if attempt:
+            raw_rates.append(expected / raw_s)
+            openline_rates.append(expected / ol_s)
+            print(
+                f"    run {attempt}: raw {expected / raw_s:9,.0f} rows/s   "
+                f"openline {expected / ol_s:9,.0f} rows/s ({batches_seen} batches)   "
+                f"ratio {raw_s / ol_s:4.0%}",
+                flush=True,
+            )
+    return raw_rates, openline_rates, expected, batches_seen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="openline ingest benchmark")
+    parser.add_argument("--rows", type=int, default=60_000, help="rows per run (about)")
+    parser.add_argument("--calls", type=int, default=150, help="concurrent calls (ledgers)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per path")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--pg-url", default=PG_URL, help="PostgreSQL database to use a schema of")
+    parser.add_argument("--quick", action="store_true", help="20,000 rows, 2 runs")
+    args = parser.parse_args()
+    if args.quick:
+        args.rows, args.repeat = 20_000, 2
+    rounds = max(1, args.rows // (args.calls * ROWS_PER_ROUND))
+    try:
+        import uvloop
+    except ImportError:
+        pass
+    else:
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    started = time.monotonic()
+    print(
+        f"ingest: {args.calls} calls x {rounds} rounds x {ROWS_PER_ROUND} rows "
+        f"(log events and metrics), batches of {BATCH}, median of {args.repeat} runs; "
+        f"{os.cpu_count()} CPUs, load average {_load()}",
+        flush=True,
+    )
+    results = []
+    for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+        print(f"  {backend}:", flush=True)
+        opener = sqlite_engine() if backend == "sqlite" else postgres_engine(args.pg_url)
+        with opener as engine:
+            raw, ours, rows, _ = bench_backend(engine, args.calls, rounds, args.repeat)
+        ratio = statistics.median(o / r for o, r in zip(ours, raw))
+        results.append((backend, rows, statistics.median(raw), statistics.median(ours), ratio))
+    alone = ledger_alone(args.calls, rounds)
+    header = f"{'database':>10} {'rows':>8} | {'raw rows/s':>11} | {'openline rows/s':>15} | ratio"
+    print("\nrows persisted per second (median of runs); ratio = openline / raw, median of the")
+    print("runs' ratios (each run measures both, back to back)")
+    print(header)
+    print("-" * len(header))
+    for backend, rows, raw, ours, ratio in results:
+        print(f"{backend:>10} {rows:>8} | {raw:>11,.0f} | {ours:>15,.0f} | {ratio:5.0%}")
+    print(f"(ledger and row mapping alone, no database: {alone:,.0f} rows/s)")
+    for backend, _, _, _, ratio in results:
+        verdict = "met" if ratio >= 0.5 else "NOT met"
+        print(f"aim (ingest >= 50% of raw), {backend}: {ratio:.0%}, {verdict}")
+    print(f"\ntotal {time.monotonic() - started:.0f} s; load average now {_load()}")
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+if __name__ == "__main__":
+    main()
