@@ -11,6 +11,8 @@ import httpx
 from openline.analysis.runner import AnalysisRunner
 from openline.analysis.summarizers import LlmSummarizer, OfflineSummarizer, Summarizer
 from openline.config import Settings
+from openline.deploy.settings import DeploySettings
+from openline.deploy.supervisor import Supervisor
 from openline.harness.session import Harness
 from openline.store.agents import AgentRepo
 from openline.store.calls import CallRepo
@@ -40,6 +42,7 @@ class Platform:
     target_policy: TargetPolicy
     dispatcher: Dispatcher
     analysis: AnalysisRunner
+    deployments: Supervisor
 
     @classmethod
     async def open(cls, settings: Settings) -> Platform:
@@ -81,14 +84,17 @@ class Platform:
             target_policy=policy,
             dispatcher=dispatcher,
             analysis=analysis,
+            deployments=Supervisor(settings, DeploySettings(), engine, writer, feed, harness.http),
         )
         dispatcher.start()
         analysis.start()
         if engine.dialect.name == "sqlite":  # one process owns the file: leftovers are orphans
             calls.fail_orphans("openline stopped while the call was in progress")
+        await platform.deployments.start()  # brings back the deployments that were live
         return platform
 
     async def close(self) -> None:
+        await self.deployments.close()  # first: its last log lines go through the writer
         await self.analysis.close()
         await self.writer.close()
         await self.dispatcher.close()

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from openline.api.errors import ApiError
-from openline.harness.session import CallSession
+from openline.harness.session import AgentEndpoint, CallSession
 from openline.platform import Platform
 from openline.protocol.client import ClientStart, error_event
 
@@ -55,18 +55,38 @@ async def call_agent(websocket: WebSocket, agent_id: str) -> None:
     if agent is None:
         await _refuse(websocket, f"no agent with id {agent_id!r}")
         return
-    if not agent["self_hosted_deployment_url"]:
-        await _refuse(websocket, f"agent {agent_id} has no agent server URL to call")
-        return
-    first = await channel.receive()
-    if first is None:
-        return
+    # The agent's live deployment takes the call (and keeps running until it ends);
+    # an agent without one is called at its own URL.
+    lease = await ol.deployments.lease(agent_id)
     try:
-        start = ClientStart.model_validate_json(first)
-    except ValidationError as error:
-        await _refuse(websocket, f"the first message must be a valid start event: {_brief(error)}")
-        return
-    await CallSession(ol.harness, agent, channel, start).run()
+        if lease is None and not agent["self_hosted_deployment_url"]:
+            await _refuse(
+                websocket, f"agent {agent_id} has no live deployment and no agent server URL"
+            )
+            return
+        if lease is not None and not lease.url:
+            await _refuse(
+                websocket,
+                f"the live deployment {lease.deployment_id} is starting; call again shortly",
+            )
+            return
+        first = await channel.receive()
+        if first is None:
+            return
+        try:
+            start = ClientStart.model_validate_json(first)
+        except ValidationError as error:
+            await _refuse(
+                websocket, f"the first message must be a valid start event: {_brief(error)}"
+            )
+            return
+        endpoint = None if lease is None else AgentEndpoint(lease.url, lease.deployment_id)
+        session = CallSession(ol.harness, agent, channel, start, endpoint)
+        if lease is not None:
+            lease.session = session
+        await session.run()
+    finally:
+        ol.deployments.give_back(lease)
 
 
 async def _refuse(websocket: WebSocket, message: str) -> None:

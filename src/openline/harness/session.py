@@ -68,6 +68,14 @@ class Harness:
 
 
 @dataclass(frozen=True)
+class AgentEndpoint:
+    """Where a call's agent server is: a deployment's process, or the agent's own URL."""
+
+    url: str
+    deployment_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Ending:
     reason: EndReason
     agent_reason: str | None = None
@@ -88,9 +96,18 @@ class _WriterSink:
 
 
 class CallSession:
-    def __init__(self, harness: Harness, agent: dict, client: ClientChannel, start: ClientStart):
+    def __init__(
+        self,
+        harness: Harness,
+        agent: dict,
+        client: ClientChannel,
+        start: ClientStart,
+        endpoint: AgentEndpoint | None = None,
+    ):
         self.harness = harness
         self.agent = agent
+        self.endpoint = endpoint or AgentEndpoint(agent.get("self_hosted_deployment_url") or "")
+        self.sent_log_records = False  # the agent logs over the socket (SDK): see deploy/logsink
         self.client = client
         self.start = start
         self.call_id = ids.new_id(ids.CALL)
@@ -116,7 +133,7 @@ class CallSession:
         try:
             self._agent = await connect(
                 self.harness.http,
-                self.agent.get("self_hosted_deployment_url") or "",
+                self.endpoint.url,
                 self._call_start(),
                 self.harness.settings.agent_connect_timeout_s,
             )
@@ -319,6 +336,7 @@ class CallSession:
         self.ledger.log_metric(message["name"], message.get("value"))
 
     async def _agent_log_record(self, message: dict) -> None:
+        self.sent_log_records = True
         stamp = message.get("timestamp")
         at = self.ledger.since_start(float(stamp)) if stamp is not None else None
         self.ledger.log_record(
@@ -444,7 +462,7 @@ class CallSession:
             "id": self.call_id,
             "agent_id": self.agent["id"],
             "agent_name": self.agent["name"],
-            "deployment_id": None,
+            "deployment_id": self.endpoint.deployment_id,
             "status": CallStatus.STARTED.value,
             "start_time": utcnow(),
             "telephony_params": {

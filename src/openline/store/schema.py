@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -195,3 +196,66 @@ webhook_attempts = Table(
 )
 
 FACT_TABLES = (turns, tool_calls, log_events, log_metrics, call_signals, call_logs)
+
+# -- deployments (agent code that openline builds and runs) -----------------------------------
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("agent_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("is_live", Boolean, nullable=False),
+    Column("is_pinned", Boolean, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("build_started_at", Timestamp, nullable=True),
+    Column("build_completed_at", Timestamp, nullable=True),
+    Column("build_logs", Text, nullable=True),  # a copy kept past log retention
+    Column("build_error", Text, nullable=True),
+    Column("deployment_started_at", Timestamp, nullable=True),
+    Column("deployment_completed_at", Timestamp, nullable=True),
+    Column("deployment_error", Text, nullable=True),
+    Column("git_commit_hash", String(64), nullable=True),
+    Column("source_sha256", String(64), nullable=False),
+    Column("source_bytes", Integer, nullable=False),
+    Column("url", Text, nullable=True),  # where its process listens while it runs
+    Column("pid", Integer, nullable=True),
+    Column("restarts", Integer, nullable=False),
+    Index("ix_deployments_agent_id_id", "agent_id", "id"),
+    # The database itself guarantees one live deployment per agent.
+    Index(
+        "ux_deployments_live_agent",
+        "agent_id",
+        unique=True,
+        sqlite_where=text("is_live"),
+        postgresql_where=text("is_live"),
+    ),
+)
+
+# stdout/stderr of a deployment's process and its build output, one row per line.
+deployment_logs = Table(
+    "deployment_logs",
+    metadata,
+    Column("deployment_id", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("at", Timestamp, nullable=False),
+    Column("stream", String(8), nullable=False),  # build | stdout | stderr | system
+    Column("level", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("call_id", String(64), nullable=True),  # the call it was attributed to
+    Index("ix_deployment_logs_at", "at"),
+    Index("ix_deployment_logs_call_id", "call_id"),
+)
+
+# Per-agent environment variables injected into its deployments; values never leave
+# the server through the API.
+agent_env_vars = Table(
+    "agent_env_vars",
+    metadata,
+    Column("agent_id", String(64), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)

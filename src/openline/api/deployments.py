@@ -1,0 +1,350 @@
+"""Deployments (reference §3), their logs, and agents' environment variables.
+
+- ``POST /agents/{agent_id}/deployments``: the request body is the agent directory as a
+  tar.gz (or plain tar) archive; ``git_commit_hash`` may be given as a query parameter.
+- ``GET /agents/{agent_id}/deployments`` (a bare list, newest first),
+  ``GET /agents/deployments/{id}``, ``POST /agents/deployments/{id}/promote``.
+- ``GET /agents/deployments/{id}/logs`` and ``…/logs/stream`` (server-sent events).
+- ``GET|PATCH /agents/{agent_id}/env``, ``DELETE /agents/{agent_id}/env/{name}``: names
+  only ever go out; values come in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from openline.api.deps import PlatformDep, authenticated
+from openline.api.errors import ApiError, not_found
+from openline.deploy.logsink import LEVELS
+from openline.deploy.states import Status
+from openline.deploy.supervisor import CannotPromote, DeploymentsDisabled
+from openline.domain.time import as_utc, rfc3339
+from openline.platform import Platform
+from openline.store.deployments import LogQuery
+
+router = APIRouter(prefix="/agents", dependencies=[Depends(authenticated)], tags=["deployments"])
+
+KEEPALIVE_S = 15.0
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+RESERVED_ENV = frozenset({"PORT"})
+MAX_ENV_VALUE_CHARS = 32_768
+STREAMS = {"build": ("build",), "runtime": ("stdout", "stderr", "system")}
+Level = Literal["debug", "info", "warning", "error", "critical"]
+# Where a deployment's log stops growing: nothing runs for it and nothing will.
+_FINISHED = (Status.BUILD_ERROR, Status.DEPLOY_ERROR, Status.SKIPPED, Status.INACTIVE)
+
+
+def deployment_json(row: dict) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "agent_id": row["agent_id"],
+        "status": row["status"],
+        "is_live": bool(row["is_live"]),
+        "is_pinned": bool(row["is_pinned"]),
+        "created_at": rfc3339(row["created_at"]),
+        "updated_at": rfc3339(row["updated_at"]),
+        "build_started_at": rfc3339(row["build_started_at"]),
+        "build_completed_at": rfc3339(row["build_completed_at"]),
+        "build_logs": row["build_logs"] or "",
+        "build_error": row["build_error"],
+        "deployment_started_at": rfc3339(row["deployment_started_at"]),
+        "deployment_completed_at": rfc3339(row["deployment_completed_at"]),
+        "deployment_error": row["deployment_error"],
+        "git_commit_hash": row["git_commit_hash"],
+        "source_code_file_id": "src_" + row["source_sha256"][:32],
+        # Variables belong to the agent; a deployment reads them when its process starts.
+        "env_var_collection_id": "envc_" + row["agent_id"].removeprefix("agent_"),
+        "restarts": row["restarts"],
+    }
+
+
+def log_json(row: dict) -> dict[str, Any]:
+    return {
+        "seq": row["seq"],
+        "timestamp": rfc3339(row["at"]),
+        "stream": row["stream"],
+        "level": row["level"],
+        "message": row["message"],
+        "call_id": row["call_id"],
+    }
+
+
+# -- deployments by id (declared before /{agent_id}/…, which would match them) ------------
+
+
+@router.get("/deployments/{deployment_id}")
+def get_deployment(deployment_id: str, ol: PlatformDep) -> dict:
+    return deployment_json(_deployment(ol, deployment_id))
+
+
+@router.post("/deployments/{deployment_id}/promote", status_code=202)
+async def promote_deployment(deployment_id: str, ol: PlatformDep) -> dict:
+    """Make this deployment the agent's live one (roll back or forward); follow its logs
+    or poll it until ``is_live`` (or ``deploy_error``)."""
+    try:
+        row = await ol.deployments.promote(deployment_id)
+    except DeploymentsDisabled as error:
+        raise ApiError(409, str(error)) from None
+    except CannotPromote as error:
+        raise ApiError(409, str(error)) from None
+    if row is None:
+        raise not_found("deployment", deployment_id)
+    return deployment_json(row)
+
+
+@router.get("/deployments/{deployment_id}/logs")
+def deployment_logs(
+    deployment_id: str,
+    ol: PlatformDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    level: Level | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text the line contains.")] = None,
+    call_id: str | None = None,
+    stream: Literal["build", "runtime"] | None = None,
+    after: Annotated[int, Query(ge=0, description="seq of the last line already seen")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    tail: Annotated[bool, Query(description="The last `limit` matching lines.")] = False,
+) -> dict:
+    """The deployment's build and runtime log lines, oldest first; ``level`` is a minimum."""
+    _deployment(ol, deployment_id)
+    where = _query(since, until, level, q, call_id, stream, after)
+    rows, more = ol.deployments.logs.lines(deployment_id, where, limit, tail)
+    data = [log_json(row) for row in rows]
+    next_page = data[-1]["seq"] if more and not tail and data else None
+    return {"data": data, "has_more": more, "next_page": next_page}
+
+
+@router.get("/deployments/{deployment_id}/logs/stream")
+async def tail_deployment_logs(
+    deployment_id: str,
+    request: Request,
+    ol: PlatformDep,
+    level: Level | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    call_id: str | None = None,
+    stream: Literal["build", "runtime"] | None = None,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> StreamingResponse:
+    """Server-sent events: ``log`` for each line after ``after`` as it is stored,
+    ``deployment`` whenever the deployment changes, and ``end`` once it has finished
+    (failed, skipped, or replaced and stopped)."""
+    await asyncio.to_thread(_deployment, ol, deployment_id)
+    where = _query(None, None, level, q, call_id, stream, after)
+    return StreamingResponse(
+        _tail(ol, deployment_id, where, request),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _tail(
+    ol: Platform, deployment_id: str, where: LogQuery, request: Request
+) -> AsyncIterator[str]:
+    changed = ol.feed.subscribe(deployment_id)
+    seen: dict | None = None
+    after = where.after_seq
+    try:
+        while True:
+            changed.clear()
+            # The row first: every line stored before its change is then read below.
+            row = await asyncio.to_thread(ol.deployments.repo.get, deployment_id)
+            while True:
+                query = dataclasses.replace(where, after_seq=after)
+                rows, more = await asyncio.to_thread(
+                    ol.deployments.logs.lines, deployment_id, query, 500
+                )
+                for line in rows:
+                    after = line["seq"]
+                    yield _sse("log", log_json(line))
+                if not more:
+                    break
+            shown = deployment_json(row)
+            if shown != seen:
+                seen = shown
+                yield _sse("deployment", shown)
+            if row["status"] in _FINISHED and not row["url"]:
+                yield _sse("end", shown)
+                return
+            try:
+                await asyncio.wait_for(changed.wait(), KEEPALIVE_S)
+            except TimeoutError:
+                if await request.is_disconnected():
+                    return
+                yield ": keepalive\n\n"
+    finally:
+        ol.feed.unsubscribe(deployment_id, changed)
+
+
+# -- an agent's deployments ----------------------------------------------------------------
+
+
+@router.post("/{agent_id}/deployments", status_code=201)
+async def create_deployment(
+    agent_id: str,
+    request: Request,
+    ol: PlatformDep,
+    git_commit_hash: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict:
+    """Upload the agent directory as a tar.gz request body; it is queued, built and, once
+    healthy, made live."""
+    if await asyncio.to_thread(ol.agents.get, agent_id) is None:
+        raise not_found("agent", agent_id)
+    if not ol.deployments.settings.enabled:
+        raise ApiError(409, "this openline process does not run deployments")
+    if request.headers.get("content-type", "").startswith("multipart/"):
+        raise ApiError(415, "send the archive itself as the body (Content-Type: application/gzip)")
+    upload, sha256, size = await _receive(request, ol)
+    try:
+        row = await ol.deployments.submit(agent_id, upload, sha256, size, git_commit_hash)
+    finally:
+        await asyncio.to_thread(upload.unlink, missing_ok=True)
+    return deployment_json(row)
+
+
+async def _receive(request: Request, ol: Platform) -> tuple[Path, str, int]:
+    """The body, written to disk as it arrives (bounded), with its sha256 and size."""
+    cap = ol.deployments.settings.max_archive_bytes
+    path = ol.deployments.incoming() / f"{uuid.uuid4().hex}.part"
+    digest = hashlib.sha256()
+    size = 0
+    handle = await asyncio.to_thread(path.open, "wb")
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                raise ApiError(413, f"the archive is over {cap} bytes")
+            digest.update(chunk)
+            await asyncio.to_thread(handle.write, chunk)
+    except BaseException:
+        await asyncio.to_thread(handle.close)
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+        raise
+    await asyncio.to_thread(handle.close)
+    if size == 0:
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+        raise ApiError(422, "the body is empty: send the agent directory as a tar.gz archive")
+    return path, digest.hexdigest(), size
+
+
+@router.get("/{agent_id}/deployments")
+def list_deployments(agent_id: str, ol: PlatformDep) -> list[dict]:
+    if ol.agents.get(agent_id) is None:
+        raise not_found("agent", agent_id)
+    return [deployment_json(row) for row in ol.deployments.repo.for_agent(agent_id)]
+
+
+# -- an agent's environment variables --------------------------------------------------------
+
+
+@router.get("/{agent_id}/env")
+def list_env(agent_id: str, ol: PlatformDep) -> dict:
+    """The names of the agent's environment variables (values are never returned)."""
+    _agent(ol, agent_id)
+    return _env_json(ol, agent_id)
+
+
+@router.patch("/{agent_id}/env")
+def change_env(
+    agent_id: str,
+    ol: PlatformDep,
+    changes: Annotated[dict[str, str | None], Body(description='{"NAME": "value" | null}')],
+) -> dict:
+    """Set (a string) or remove (``null``) variables. Processes started from now on get
+    them: redeploy or promote to apply them to the live deployment."""
+    _agent(ol, agent_id)
+    if len(changes) > 200:
+        raise ApiError(422, "at most 200 variables per request")
+    for name, value in changes.items():
+        if not ENV_NAME.match(name):
+            raise ApiError(
+                422, f"{name[:130]!r} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)"
+            )
+        if name in RESERVED_ENV:
+            raise ApiError(422, f"{name} is set by openline for every deployment")
+        if value is not None and (len(value) > MAX_ENV_VALUE_CHARS or "\x00" in value):
+            raise ApiError(
+                422, f"the value of {name} is over {MAX_ENV_VALUE_CHARS} characters or has a NUL"
+            )
+    ol.deployments.env.change(agent_id, changes)
+    return _env_json(ol, agent_id)
+
+
+@router.delete("/{agent_id}/env/{name}", status_code=204)
+def remove_env(agent_id: str, name: str, ol: PlatformDep) -> Response:
+    _agent(ol, agent_id)
+    if name not in {row["name"] for row in ol.deployments.env.names(agent_id)}:
+        raise ApiError(404, f"agent {agent_id} has no environment variable {name!r}")
+    ol.deployments.env.change(agent_id, {name: None})
+    return Response(status_code=204)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _deployment(ol: Platform, deployment_id: str) -> dict:
+    row = ol.deployments.repo.get(deployment_id)
+    if row is None:
+        raise not_found("deployment", deployment_id)
+    return row
+
+
+def _agent(ol: Platform, agent_id: str) -> dict:
+    agent = ol.agents.get(agent_id)
+    if agent is None:
+        raise not_found("agent", agent_id)
+    return agent
+
+
+def _env_json(ol: Platform, agent_id: str) -> dict:
+    data = [
+        {
+            "name": row["name"],
+            "created_at": rfc3339(row["created_at"]),
+            "updated_at": rfc3339(row["updated_at"]),
+        }
+        for row in ol.deployments.env.names(agent_id)
+    ]
+    return {"data": data}
+
+
+def _query(
+    since: datetime | None,
+    until: datetime | None,
+    level: str | None,
+    q: str | None,
+    call_id: str | None,
+    stream: str | None,
+    after: int,
+) -> LogQuery:
+    return LogQuery(
+        since=_utc(since),
+        until=_utc(until),
+        levels=LEVELS[LEVELS.index(level) :] if level else None,
+        search=q or None,
+        call_id=call_id,
+        streams=STREAMS[stream] if stream else None,
+        after_seq=after,
+    )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Naive times are UTC; others are converted (the stored times are UTC)."""
+    value = as_utc(value)
+    return None if value is None else value.astimezone(UTC)
+
+
+def _sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"

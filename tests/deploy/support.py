@@ -1,0 +1,77 @@
+"""Deploying, waiting and reading logs for the deployment tests."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from openline.deploy.archive import pack
+
+SETTLED = {"deployed", "build_error", "deploy_error", "skipped", "inactive"}
+
+
+def create_agent(server, name: str = "Deployed") -> str:
+    with server.client() as http:
+        reply = http.post("/agents", json={"name": name})
+        reply.raise_for_status()
+        return reply.json()["id"]
+
+
+def upload(server, agent_id: str, body: bytes) -> dict:
+    with server.client() as http:
+        reply = http.post(
+            f"/agents/{agent_id}/deployments",
+            content=body,
+            headers={"Content-Type": "application/gzip"},
+        )
+        assert reply.status_code == 201, reply.text
+        return reply.json()
+
+
+def deploy(server, agent_id: str, directory: Path, timeout_s: float = 120) -> dict:
+    """Upload ``directory`` and wait until the deployment settles."""
+    return wait_settled(server, upload(server, agent_id, pack(directory))["id"], timeout_s)
+
+
+def get(server, deployment_id: str) -> dict:
+    with server.client() as http:
+        return http.get(f"/agents/deployments/{deployment_id}").json()
+
+
+def wait_settled(server, deployment_id: str, timeout_s: float = 120) -> dict:
+    return wait_for(server, deployment_id, lambda d: d["status"] in SETTLED, timeout_s, "to settle")
+
+
+def wait_for(server, deployment_id: str, test, timeout_s: float = 30, what: str = "") -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        row = get(server, deployment_id)
+        if test(row):
+            return row
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{deployment_id} did not {what or 'change'}: {row}")
+        time.sleep(0.1)
+
+
+def log_lines(server, deployment_id: str, **params) -> list[dict]:
+    with server.client() as http:
+        reply = http.get(
+            f"/agents/deployments/{deployment_id}/logs", params={"limit": 1000} | params
+        )
+        reply.raise_for_status()
+        return reply.json()["data"]
+
+
+def wait_log(server, deployment_id: str, text: str, timeout_s: float = 15) -> dict:
+    """The first line containing ``text``, once it is stored."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for line in log_lines(server, deployment_id, q=text):
+            return line
+        time.sleep(0.1)
+    messages = [line["message"] for line in log_lines(server, deployment_id)]
+    raise AssertionError(f"no {text!r} in the log of {deployment_id}: {messages}")
+
+
+def messages(server, deployment_id: str, **params) -> list[str]:
+    return [line["message"] for line in log_lines(server, deployment_id, **params)]
