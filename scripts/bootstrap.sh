@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything openline needs on a fresh machine: a virtualenv with the project and its
-# test dependencies. Safe to run again; it only installs what is missing or changed.
+# test dependencies, and Debian's Chromium for the console's browser tests. Safe to run
+# again; it only installs what is missing or changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,4 +13,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e '.[dev]'
   touch "$stamp"
+fi
+
+# The console's browser tests drive Debian's Chromium through Playwright (never a
+# browser Playwright downloads itself).
+if ! command -v chromium >/dev/null 2>&1; then
+  as_root=""
+  [ "$(id -u)" -eq 0 ] || as_root="sudo"
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi

@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from openline import __version__
-from openline.api import agents, calls, errors, stream, webhooks
+from openline.api import agents, calls, deployments, errors, stream, webhooks
 from openline.api.auth import Authenticator
 from openline.bundled_agent import BundledAgent
 from openline.config import Settings
+from openline.console import install as install_console
 from openline.domain.time import rfc3339, utcnow
 from openline.platform import Platform
 
@@ -43,8 +44,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(calls.router)  # before /agents/{agent_id}, which would shadow it
     app.include_router(webhooks.router)
+    app.include_router(deployments.router)  # before /agents/{agent_id} too
     app.include_router(agents.router)
     app.include_router(stream.router)
+    install_console(app)  # pages at /console, static files, and / sent there
 
     @app.get("/status", tags=["health"])
     def status() -> dict:

@@ -1,0 +1,547 @@
+"""The console's pages: agents, calls, a call's tabs, the playground, deployments.
+
+Pages are rendered on the server from the store (no HTTP round trips to the API); a few
+small JS modules make them live. Everything under ``/console`` except the sign-in page
+and the static files needs a signed-in session (see ``_session``); every POST needs the
+CSRF token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from markupsafe import Markup
+from starlette.routing import Route, WebSocketRoute
+
+from openline.console import _passthrough, queries, views
+from openline.console._passthrough import PassThrough
+from openline.console._session import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    cookie_options,
+)
+from openline.console._web import (
+    HERE,
+    FormRefused,
+    SignedIn,
+    SignInRequired,
+    console,
+    current_session,
+    macros,
+    not_found_page,
+    page,
+    platform_of,
+    secure,
+    signed_in,
+    verified_form,
+)
+from openline.domain.calls import CallStatus, EndReason
+from openline.platform import Platform
+from openline.store.deployments import LogQuery
+from openline.store.pagination import PageRequest
+
+PAGE_SIZE = 25
+LOG_PAGE = 500
+RUNTIME = ("stdout", "stderr", "system")  # a deployment's log streams other than the build
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+# -- wiring ------------------------------------------------------------------------------
+
+
+def install(app: FastAPI) -> None:
+    """Serve the console at ``/console`` (and send ``/`` there)."""
+    app.include_router(router)
+    app.router.routes.append(
+        Route("/console/api/{path:path}", PassThrough(), methods=["GET"], include_in_schema=False)
+    )
+    app.router.routes.append(WebSocketRoute("/console/api/{path:path}", PassThrough()))
+    app.mount("/console/static", _Static(directory=HERE / "static"), name="console-static")
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/console/", status_code=307)
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, error: SignInRequired) -> Response:
+        target = "/console/sign-in?" + urlencode({"next": error.next_url})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(FormRefused)
+    async def _refused(request: Request, _: FormRefused) -> Response:
+        return page(
+            request,
+            "message.html",
+            status=403,
+            signed_in=await asyncio.to_thread(current_session, request) is not None,
+            heading="Form refused",
+            message="This form was not sent from a page of this console, or it has expired. "
+            "Reload the page and try again.",
+        )
+
+
+class _Static(StaticFiles):
+    """Static files, revalidated on every use so an upgrade is never half-cached."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+# -- sign in and out ---------------------------------------------------------------------
+
+
+@router.get("/sign-in")
+def sign_in_page(request: Request, next: str = "/console/agents") -> HTMLResponse:
+    return page(request, "sign_in.html", signed_in=False, next=_local(next), error=None)
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request) -> Response:
+    form = await verified_form(request)
+    key = form.get("key", "").strip()
+    ol = platform_of(request)
+    key_id = await asyncio.to_thread(ol.keys.verify, key) if key else None
+    target = _local(form.get("next", ""))
+    if key_id is None:
+        return page(
+            request,
+            "sign_in.html",
+            status=401,
+            signed_in=False,
+            next=target,
+            error="That API key is not valid here.",
+        )
+    tokens = console(request).tokens
+    response = RedirectResponse(target, status_code=303)
+    options = cookie_options(secure(request))
+    response.set_cookie(SESSION_COOKIE, tokens.session_cookie(key_id), **options)
+    response.set_cookie(CSRF_COOKIE, tokens.new_csrf()[1], **options)  # a new token per session
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request) -> Response:
+    await verified_form(request)
+    response = RedirectResponse("/console/sign-in?notice=signed_out", status_code=303)
+    options = cookie_options(secure(request))
+    for name in (SESSION_COOKIE, CSRF_COOKIE):
+        response.delete_cookie(
+            name, path=options["path"], httponly=True, samesite="strict", secure=options["secure"]
+        )
+    return response
+
+
+def _local(target: str) -> str:
+    """Only paths inside the console may be redirected to after sign-in."""
+    if target.startswith("/console/") and not target.startswith("/console//"):
+        return target
+    return "/console/agents"
+
+
+# -- agents --------------------------------------------------------------------------------
+
+
+@router.get("")
+@router.get("/")
+def console_home(_: SignedIn) -> RedirectResponse:
+    return RedirectResponse("/console/agents", status_code=303)
+
+
+@router.get("/agents")
+def agents_page(request: Request, _: SignedIn) -> HTMLResponse:
+    ol = platform_of(request)
+    found = console(request)
+    return page(
+        request,
+        "agents.html",
+        section="agents",
+        agents=ol.agents.list(),
+        stats=queries.agent_call_stats(found.engine),
+        webhooks={hook["id"]: hook for hook in ol.webhooks.list()},
+        live_deployments=_live_deployments(ol),
+    )
+
+
+@router.get("/agents/{agent_id}")
+def agent_page(request: Request, agent_id: str, _: SignedIn) -> HTMLResponse:
+    ol = platform_of(request)
+    agent = ol.agents.get(agent_id)
+    if agent is None:
+        return not_found_page(request, "agent", agent_id, "/console/agents")
+    recent = queries.search_calls(
+        console(request).engine, queries.CallSearch(agent_id=agent_id), PageRequest(limit=10)
+    )
+    webhook = ol.webhooks.get(agent["webhook_id"]) if agent["webhook_id"] else None
+    deployments = _deployments(ol)
+    live = deployments.repo.live(agent_id) if deployments is not None else None
+    live_logs = []
+    if live is not None:
+        live_logs, _ = deployments.logs.lines(live["id"], LogQuery(streams=RUNTIME), 50, tail=True)
+    return page(
+        request,
+        "agent.html",
+        section="agents",
+        agent=agent,
+        webhook=webhook,
+        env_names=None if deployments is None else deployments.env.names(agent_id),
+        deployments=None if deployments is None else deployments.repo.for_agent(agent_id, 20),
+        live=live,
+        live_logs=live_logs,
+        live_after=max([0, *(line["seq"] for line in live_logs)]),
+        calls=recent.rows,
+    )
+
+
+def _deployments(ol: Platform) -> Any | None:
+    """The deployment supervisor, when this platform has one."""
+    supervisor = getattr(ol, "deployments", None)
+    return supervisor if hasattr(supervisor, "repo") else None
+
+
+def _live_deployments(ol: Platform) -> dict[str, dict]:
+    deployments = _deployments(ol)
+    if deployments is None:
+        return {}
+    return {row["agent_id"]: row for row in deployments.repo.all_live()}
+
+
+# -- calls ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Filters:
+    agent: str = ""
+    deployment: str = ""
+    status: str = ""
+    end_reason: str = ""
+    after: str = ""
+    before: str = ""
+    q: str = ""
+    name: str = ""
+
+    def query(self) -> dict[str, str]:
+        return {key: value for key, value in vars(self).items() if value}
+
+
+@router.get("/calls")
+def calls_page(
+    request: Request,
+    _: SignedIn,
+    agent: str = "",
+    deployment: str = "",
+    status: str = "",
+    end_reason: str = "",
+    after: str = "",
+    before: str = "",
+    q: Annotated[str, Query(max_length=200)] = "",
+    name: Annotated[str, Query(max_length=200)] = "",
+    starting_after: str = "",
+    ending_before: str = "",
+) -> HTMLResponse:
+    ol = platform_of(request)
+    shown = _Filters(
+        agent, deployment.strip(), status, end_reason, after, before, q.strip(), name.strip()
+    )
+    problems: list[str] = []
+    statuses = [s.value for s in CallStatus]
+    end_reasons = [r.value for r in EndReason]
+    if shown.status and shown.status not in statuses:
+        problems.append(f"unknown status {shown.status!r}")
+        shown.status = ""
+    if shown.end_reason and shown.end_reason not in end_reasons:
+        problems.append(f"unknown end reason {shown.end_reason!r}")
+        shown.end_reason = ""
+    started_after = _utc_input(shown.after, "Started from", problems)
+    started_before = _utc_input(shown.before, "until", problems)
+    search = queries.CallSearch(
+        agent_id=shown.agent or None,
+        deployment_id=shown.deployment or None,
+        status=shown.status or None,
+        end_reason=shown.end_reason or None,
+        started_after=started_after,
+        started_before=started_before,
+        text=shown.q or None,
+        name=shown.name or None,
+    )
+    found = queries.search_calls(
+        console(request).engine,
+        search,
+        PageRequest(PAGE_SIZE, starting_after or None, ending_before or None),
+    )
+    rows = found.rows
+    base = shown.query()
+    older = newer = None
+    if rows:
+        if (found.has_more and not ending_before) or ending_before:
+            older = "/console/calls?" + urlencode(base | {"starting_after": rows[-1]["id"]})
+        if starting_after or (ending_before and found.has_more):
+            newer = "/console/calls?" + urlencode(base | {"ending_before": rows[0]["id"]})
+    return page(
+        request,
+        "calls.html",
+        section="calls",
+        agents=ol.agents.list(),
+        statuses=statuses,
+        end_reasons=end_reasons,
+        f=shown,
+        filtered=bool(base),
+        problems=problems,
+        rows=rows,
+        older_url=older,
+        newer_url=newer,
+    )
+
+
+def _utc_input(value: str, label: str, problems: list[str]) -> datetime | None:
+    """A ``datetime-local`` field (or RFC 3339) read as UTC."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        problems.append(f"{label}: not a date and time")
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+# -- one call ------------------------------------------------------------------------------
+
+TABS = (
+    ("transcript", "Transcript"),
+    ("logs", "Logs"),
+    ("recording", "Recording"),
+    ("webhooks", "Webhooks"),
+    ("analysis", "Analysis"),
+)
+
+
+@router.get("/calls/{call_id}")
+def call_page(
+    request: Request,
+    call_id: str,
+    _: SignedIn,
+    tab: str = "transcript",
+    level: str = "",
+    q: Annotated[str, Query(max_length=200)] = "",
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> HTMLResponse:
+    recording = _passthrough.route_exists(request.app, f"/agents/calls/{call_id}/audio")
+    context = call_context(
+        platform_of(request),
+        console(request).engine,
+        call_id,
+        tab,
+        level,
+        q.strip(),
+        after,
+        recording,
+    )
+    if context is None:
+        return not_found_page(request, "call", call_id, "/console/calls")
+    return page(request, "call.html", section="calls", **context)
+
+
+def call_context(
+    ol: Platform,
+    engine,
+    call_id: str,
+    tab: str = "transcript",
+    level: str = "",
+    q: str = "",
+    after: int = 0,
+    has_recording: bool = False,
+) -> dict[str, Any] | None:
+    """Everything the call page shows (kept apart from the request so it can be timed)."""
+    transcript = queries.transcript(engine, call_id)
+    call = transcript.call
+    if call is None:
+        return None
+    shown = views.entries(transcript)
+    levels = views.levels_from(level)
+    logs, more = ol.calls.logs(call_id, levels, q or None, after, LOG_PAGE)
+    logs_more = None
+    if more:
+        params = {"tab": "logs", "level": level, "q": q, "after": logs[-1]["seq"]}
+        logs_more = f"/console/calls/{call_id}?" + urlencode({k: v for k, v in params.items() if v})
+    deliveries, hooks = _deliveries(ol, engine, call_id)
+    stats = {
+        "turns": len(transcript.turns),
+        "tools": len(transcript.tools),
+        "events": len(transcript.events),
+        "metrics": len(transcript.metrics),
+    }
+    counts = {"transcript": len(shown), "logs": None, "webhooks": len(deliveries)}
+    return {
+        "call": call,
+        "agent_known": ol.agents.get(call["agent_id"]) is not None,
+        "tab": tab if tab in dict(TABS) else "transcript",
+        "tabs": [{"id": key, "label": label, "count": counts.get(key)} for key, label in TABS],
+        "entries_html": Markup("".join(entry.html for entry in shown)),
+        "rev": transcript.rev,
+        "levels": views.LEVELS,
+        "level": level if levels else "",
+        "logs_query": q,
+        "logs": logs,
+        # A live call appends lines past the last one shown; a filtered or paged view
+        # does not (its lines are not "the next ones").
+        "logs_after_live": logs[-1]["seq"] if logs else after,
+        "logs_more_url": logs_more,
+        "deliveries": deliveries,
+        "webhooks": hooks,
+        "metrics": sorted(transcript.metrics, key=lambda row: (row[2], row[0])),
+        "stats": stats,
+        "recording_url": f"/console/api/agents/calls/{call_id}/audio" if has_recording else None,
+    }
+
+
+def _deliveries(ol: Platform, engine, call_id: str) -> tuple[list[dict], dict[str, dict]]:
+    rows: list[dict] = []
+    hooks: dict[str, dict] = {}
+    for webhook_id in queries.webhook_ids_for_call(engine, call_id):
+        found = ol.webhooks.deliveries(webhook_id, PageRequest(limit=100), call_id=call_id)
+        rows += found.rows
+        hook = ol.webhooks.get(webhook_id)
+        if hook is not None:
+            hooks[webhook_id] = {k: hook[k] for k in ("id", "url", "display_name", "disabled_at")}
+    attempts = ol.webhooks.attempts([row["id"] for row in rows]) if rows else {}
+    for row in rows:
+        row["attempts_log"] = attempts.get(row["id"], [])
+    rows.sort(key=lambda row: (row["created_at"], row["id"]))
+    return rows, hooks
+
+
+@router.get("/calls/{call_id}/live")
+def call_live(
+    request: Request,
+    call_id: str,
+    _: SignedIn,
+    since_rev: Annotated[int, Query(ge=-1)] = -1,
+    logs_after: Annotated[int, Query(ge=0)] = 0,
+    level: str = "",
+    final: bool = False,
+) -> JSONResponse:
+    """What changed on a call since ``since_rev``, rendered as the page renders it: the
+    live tail tells the page *that* something changed, this tells it *what*."""
+    ol = platform_of(request)
+    engine = console(request).engine
+    changed = queries.transcript(engine, call_id, since_rev)
+    call = changed.call
+    if call is None:
+        return JSONResponse({"error": {"code": "not_found", "message": "no such call"}}, 404)
+    # A tool call is shown inside its turn: when either changed, the turn is drawn again.
+    turn_seqs = {row.seq for row in changed.turns}
+    turn_seqs |= {row.turn_seq for row in changed.tools if row.turn_seq is not None}
+    redrawn = queries.turns_with_tools(engine, call_id, turn_seqs)
+    redrawn.tools += [row for row in changed.tools if row.turn_seq is None]  # not in a turn
+    redrawn.events, redrawn.metrics = changed.events, changed.metrics
+    lines, _more = ol.calls.logs(call_id, views.levels_from(level), None, logs_after, LOG_PAGE)
+    body: dict[str, Any] = {
+        "status": call["status"],
+        "rev": max(since_rev, changed.rev),
+        "entries": [
+            {"key": e.key, "t": e.t, "seq": e.seq, "html": e.html} for e in views.entries(redrawn)
+        ],
+        "logs": [{"seq": line["seq"], "html": str(macros.log_row(line))} for line in lines],
+        "logs_after": lines[-1]["seq"] if lines else logs_after,
+        "header": str(macros.call_facts(call, True)),
+    }
+    if final:
+        context = call_context(ol, engine, call_id) or {}
+        token = console(request).tokens.csrf(request.cookies.get(CSRF_COOKIE)) or ""
+        body["webhooks"] = str(
+            macros.deliveries_panel(call, context["deliveries"], context["webhooks"], token)
+        )
+        body["analysis"] = str(
+            macros.analysis_panel(call, context["metrics"], context["stats"], token)
+        )
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/calls/{call_id}/deliveries/{delivery_id}/redeliver")
+async def redeliver(request: Request, call_id: str, delivery_id: str) -> Response:
+    await verified_form(request)
+    await asyncio.to_thread(signed_in, request)
+    ol = platform_of(request)
+    delivery = await asyncio.to_thread(ol.webhooks.delivery, delivery_id)
+    if delivery is None or delivery["call_id"] != call_id:
+        return not_found_page(request, "delivery", delivery_id, f"/console/calls/{call_id}")
+    queued = await asyncio.to_thread(
+        ol.webhooks.redeliver, delivery["webhook_id"], delivery_id=delivery_id
+    )
+    if queued:
+        ol.feed.publish(())  # wake the dispatcher now
+    notice = "redelivered" if queued else "already_pending"
+    return RedirectResponse(
+        f"/console/calls/{call_id}?tab=webhooks&notice={notice}", status_code=303
+    )
+
+
+@router.post("/calls/{call_id}/analyze")
+async def analyze(request: Request, call_id: str) -> Response:
+    await verified_form(request)
+    await asyncio.to_thread(signed_in, request)
+    ol = platform_of(request)
+    if await asyncio.to_thread(ol.calls.get, call_id) is None:
+        return not_found_page(request, "call", call_id, "/console/calls")
+    try:
+        await ol.analysis.analyze(call_id)
+        notice = "analyzed"
+    except Exception:  # noqa: BLE001 - the runner stored why; the page shows it
+        notice = "analysis_failed"
+    return RedirectResponse(
+        f"/console/calls/{call_id}?tab=analysis&notice={notice}", status_code=303
+    )
+
+
+# -- playground ------------------------------------------------------------------------------
+
+
+@router.get("/playground")
+def playground_page(request: Request, _: SignedIn, agent: str = "") -> HTMLResponse:
+    ol = platform_of(request)
+    live = _live_deployments(ol)
+    callable_agents = [
+        row for row in ol.agents.list() if row["self_hosted_deployment_url"] or row["id"] in live
+    ]
+    return page(
+        request, "playground.html", section="playground", agents=callable_agents, chosen=agent
+    )
+
+
+# -- deployments -----------------------------------------------------------------------------
+
+
+@router.get("/deployments/{deployment_id}")
+def deployment_page(request: Request, deployment_id: str, _: SignedIn) -> HTMLResponse:
+    ol = platform_of(request)
+    deployments = _deployments(ol)
+    row = deployments.repo.get(deployment_id) if deployments is not None else None
+    if row is None:
+        return not_found_page(request, "deployment", deployment_id, "/console/agents")
+    build, _more = deployments.logs.lines(deployment_id, LogQuery(streams=("build",)), 2000)
+    runtime, earlier = deployments.logs.lines(
+        deployment_id, LogQuery(streams=RUNTIME), LOG_PAGE, tail=True
+    )
+    last_seq = max([0, *(line["seq"] for line in build + runtime)])
+    return page(
+        request,
+        "deployment.html",
+        section="agents",
+        deployment=row,
+        agent=ol.agents.get(row["agent_id"]),
+        build=build,
+        runtime=runtime,
+        runtime_earlier=earlier,
+        last_seq=last_seq,
+    )

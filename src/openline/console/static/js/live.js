@@ -1,0 +1,110 @@
+// A call, live: the API's tail (server-sent events, through the console with the
+// session) says that the call changed; /console/calls/{id}/live says what, as HTML
+// rendered exactly like the page, which is put in place by key and in time order.
+
+export function followCall({ callId, root, rev = -1, logsAfter = 0, level = '', liveLogs = true,
+                             follow = false, onStatus = () => {}, onEnd = () => {} }) {
+  const entries = root.querySelector('[data-live="entries"]');
+  const logs = liveLogs ? root.querySelector('[data-live="logs"]') : null;
+  const header = root.querySelector('[data-live="header"]');
+  const panels = root.querySelector('[data-live="webhooks"]') !== null;
+  let running = false;
+  let again = false;
+  let ended = false;
+  let closed = false;
+
+  const tail = new EventSource(
+    `/console/api/agents/calls/${encodeURIComponent(callId)}/stream?since_rev=${rev}`);
+  tail.addEventListener('fact', () => refresh());
+  tail.addEventListener('end', () => {
+    tail.close();
+    ended = true;
+    refresh();
+  });
+
+  async function refresh() {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      do {
+        again = false;
+        const final = ended;
+        const params = new URLSearchParams({ since_rev: rev, logs_after: logsAfter, level });
+        if (final && panels) params.set('final', '1');
+        const reply = await fetch(`/console/calls/${encodeURIComponent(callId)}/live?${params}`, {
+          credentials: 'same-origin',
+          headers: { Accept: 'application/json' },
+        });
+        // A lapsed session answers with the sign-in page: stop following, quietly.
+        if (!reply.ok || !(reply.headers.get('content-type') || '').includes('json')) {
+          tail.close();
+          break;
+        }
+        apply(await reply.json());
+        if (final && !closed) {
+          closed = true;
+          onEnd();
+        }
+      } while (again);
+    } finally {
+      running = false;
+    }
+  }
+
+  function apply(data) {
+    rev = Math.max(rev, data.rev);
+    const atBottom = entries
+      && entries.scrollHeight - entries.scrollTop - entries.clientHeight < 48;
+    for (const item of data.entries) place(item);
+    if (follow && atBottom && data.entries.length) entries.scrollTop = entries.scrollHeight;
+    if (logs) {
+      logsAfter = data.logs_after;
+      if (data.logs.length) root.querySelector('[data-live="logs-empty"]')?.remove();
+      for (const line of data.logs) logs.append(fragment(line.html));
+    }
+    if (header) header.innerHTML = data.header;
+    for (const name of ['webhooks', 'analysis']) {
+      const box = root.querySelector(`[data-live="${name}"]`);
+      if (box && data[name]) box.innerHTML = data[name];
+    }
+    const count = document.querySelector('#tab-transcript .count');
+    if (count && entries) count.textContent = String(entries.children.length);
+    onStatus(data.status);
+  }
+
+  function place(item) {
+    if (!entries) return;
+    const node = fragment(item.html);
+    const old = document.getElementById(item.key);
+    if (old) {
+      // Keep what the reader opened.
+      const open = [...old.querySelectorAll('details')].map((details) => details.open);
+      node.querySelectorAll('details').forEach((details, i) => { details.open = !!open[i]; });
+      old.replaceWith(node);
+    } else {
+      let after = entries.lastElementChild;
+      while (after && later(after, item)) after = after.previousElementSibling;
+      if (after) after.after(node);
+      else entries.prepend(node);
+      node.classList.add('fresh');
+      root.querySelector('[data-live="empty"]')?.remove();
+    }
+  }
+
+  return { close: () => tail.close() };
+}
+
+function later(element, item) {
+  const t = Number(element.dataset.t);
+  const seq = Number(element.dataset.seq);
+  return t > item.t || (t === item.t && seq > item.seq);
+}
+
+function fragment(html) {
+  const template = document.createElement('template');
+  template.innerHTML = html.trim();
+  return template.content.firstElementChild;
+}

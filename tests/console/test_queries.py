@@ -1,0 +1,130 @@
+"""The console's own store queries, on SQLite and PostgreSQL (no browser here)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from openline import ids
+from openline.console import queries, views
+from openline.domain.calls import LogEvent, LogMetric, Role, ToolCall, Turn
+from openline.store.facts import TABLE_OF, to_row
+from openline.store.pagination import PageRequest
+from tests.console.conftest import signed_in_client
+
+START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def make_call(platform, agent_id: str, minute: int, status: str = "completed", facts=()):
+    at = START + timedelta(minutes=minute)
+    call_id = ids.new_id(ids.CALL, int(at.timestamp() * 1000))
+    platform.calls.create(
+        {
+            "id": call_id,
+            "agent_id": agent_id,
+            "agent_name": "Q",
+            "deployment_id": "dep_q" if minute == 3 else None,
+            "status": status,
+            "start_time": at,
+            "end_time": None if status == "started" else at + timedelta(seconds=20),
+            "end_reason": {"completed": "client_hangup", "failed": "error"}.get(status),
+            "rev": 0,
+        }
+    )
+    rows = [fact(call_id, seq) for seq, fact in enumerate(facts, start=1)]
+    with queries.engine_of(platform).begin() as connection:
+        for row in rows:
+            connection.execute(TABLE_OF[type(row)].insert(), to_row(row))
+    return call_id
+
+
+def test_search_stats_and_transcript_rows(server):
+    ol = server.platform
+    engine = queries.engine_of(ol)
+    agent = ol.agents.create(name="Q")["id"]
+    other = ol.agents.create(name="R")["id"]
+    said = make_call(
+        ol,
+        agent,
+        1,
+        facts=[
+            lambda c, s: Turn(c, s, s, 0.5, Role.USER, "Where is 50% of ORDER_7?"),
+            lambda c, s: Turn(c, s, s, 1.0, Role.ASSISTANT, "Shipped <today>", 1.2),
+            lambda c, s: ToolCall(c, s, s, 1.1, "lookup", {"id": "7", "n": [1, 2]}, None, 2, "ok"),
+            lambda c, s: LogEvent(c, s, s, 0.9, "order_processed", {"k": "é"}, "info", "done"),
+            lambda c, s: LogMetric(c, s, s, 1.3, "score", "high"),
+            lambda c, s: LogMetric(c, s, s, 1.4, "latency", {"p50": 12.5}),
+        ],
+    )
+    failed = make_call(ol, agent, 2, "failed")
+    on_dep = make_call(ol, other, 3)
+    live = make_call(ol, other, 4, "started")
+
+    def found(**where) -> list[str]:
+        page = queries.search_calls(engine, queries.CallSearch(**where), PageRequest(10))
+        return [row["id"] for row in page.rows]
+
+    assert found() == [live, on_dep, failed, said]  # newest first
+    assert found(text="order_7") == [said]  # case-insensitive
+    assert found(text="50%") == [said] and found(text="5_%") == []  # LIKE characters literal
+    assert found(name="order_processed") == [said] and found(name="latency") == [said]
+    assert found(name="order") == []  # exact names
+    assert found(status="failed") == [failed] and found(end_reason="error") == [failed]
+    assert found(agent_id=other) == [live, on_dep] and found(deployment_id="dep_q") == [on_dep]
+    assert found(started_after=START + timedelta(minutes=3)) == [live, on_dep]
+    assert found(started_before=START + timedelta(minutes=2)) == [said]
+    page = queries.search_calls(engine, queries.CallSearch(), PageRequest(2))
+    assert page.has_more and [row["turn_count"] for row in page.rows] == [0, 0]
+    assert (
+        queries.search_calls(engine, queries.CallSearch(agent_id=agent), PageRequest(5)).rows[-1][
+            "turn_count"
+        ]
+        == 2
+    )
+
+    stats = queries.agent_call_stats(engine)
+    assert stats[agent]["calls"] == 2 and stats[agent]["live"] == 0
+    assert stats[other]["calls"] == 2 and stats[other]["live"] == 1
+    assert stats[other]["last_call"] == START + timedelta(minutes=4)
+
+    transcript = queries.transcript(engine, said)
+    assert transcript.call["id"] == said and transcript.rev == 6
+    shown = views.entries(transcript)
+    assert [entry.key for entry in shown] == [
+        "turn-1", "event-4", "turn-2", "metric-5", "metric-6",
+    ]  # fmt: skip
+    html = "".join(entry.html for entry in shown)
+    assert "Shipped &lt;today&gt;" in html and '"id": "7"' in html  # JSON text, either database
+    assert 'class="value">high<' in html and '"p50": 12.5' in html
+    assert "é" in html or "\\u00e9" in html  # as each database gives JSON back
+    changed = queries.transcript(engine, said, since_rev=4)
+    assert [row[0] for row in changed.metrics] == [5, 6] and not changed.turns
+    redrawn = queries.turns_with_tools(engine, said, {2})
+    assert [row[0] for row in redrawn.turns] == [2] and [row[0] for row in redrawn.tools] == [3]
+    assert queries.transcript(engine, "call_missing").call is None
+
+
+def test_pages_render_on_this_database(server):
+    ol = server.platform
+    agent = ol.agents.create(name="Pages", self_hosted_deployment_url="http://127.0.0.1:9")["id"]
+    call_id = make_call(
+        ol,
+        agent,
+        5,
+        facts=[lambda c, s: LogEvent(c, s, s, 0.2, "evt", {"a": 1}, None, None)],
+    )
+    with signed_in_client(server) as (client, _):
+        for path in (
+            "/console/agents",
+            f"/console/agents/{agent}",
+            "/console/calls?q=x&name=evt&status=completed",
+            f"/console/calls/{call_id}",
+            f"/console/calls/{call_id}?tab=logs&level=error",
+            f"/console/calls/{call_id}/live?since_rev=-1&final=1",
+            "/console/playground",
+        ):
+            reply = client.get(path)
+            assert reply.status_code == 200, (path, reply.text[:500])
+        assert re.search(r'id="event-1"', client.get(f"/console/calls/{call_id}").text)
+        assert client.get("/console/calls/call_nope").status_code == 404
+        assert client.get("/console/agents/agent_nope").status_code == 404

@@ -1,0 +1,100 @@
+"""The console's pieces without a browser: cookies and tokens, entries, formatting."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from openline.console import views
+from openline.console._session import Signer, Tokens, load_secret
+from openline.console.queries import Transcript
+from openline.console.routes import _local
+
+
+def test_signed_tokens_resist_tampering_reuse_and_age(tmp_path):
+    tokens = Tokens(Signer(load_secret(tmp_path)))
+    cookie = tokens.session_cookie("key_1")
+    assert tokens.session(cookie).key_id == "key_1"
+    body, mac = cookie.split(".")
+    forged = Signer(b"another secret").sign("session", {"k": "key_1", "exp": time.time() + 60})
+    assert tokens.session(forged) is None
+    assert tokens.session(body[:-2] + "xx." + mac) is None
+    assert tokens.session(cookie + "x") is None
+    assert tokens.session(None) is None and tokens.session("garbage") is None
+    assert tokens.session(cookie, now=time.time() + 13 * 3600) is None  # expired
+    token, csrf_cookie = tokens.new_csrf()
+    assert tokens.csrf_ok(csrf_cookie, token)
+    assert not tokens.csrf_ok(csrf_cookie, token + "x")
+    assert not tokens.csrf_ok(csrf_cookie, None) and not tokens.csrf_ok(None, token)
+    assert tokens.session(csrf_cookie) is None  # a CSRF cookie is not a session
+    assert tokens.csrf(cookie) is None  # nor the other way round
+    assert load_secret(tmp_path) == load_secret(tmp_path)  # made once, kept
+
+
+def test_secret_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENLINE_CONSOLE_SECRET", "shared-by-all-workers")
+    assert load_secret(tmp_path) == b"shared-by-all-workers"
+    assert not (tmp_path / "console_secret").exists()
+
+
+def test_sign_in_only_returns_inside_the_console():
+    assert _local("/console/calls?status=failed") == "/console/calls?status=failed"
+    for elsewhere in ("https://evil.example/", "//evil.example/console/", "/console//evil", ""):
+        assert _local(elsewhere) == "/console/agents"
+
+
+def test_entries_in_time_order_with_tools_in_their_turn_and_everything_escaped():
+    transcript = Transcript(
+        call={},
+        turns=[
+            (
+                1,
+                1,
+                0.5,
+                "assistant",
+                "<b>Hi</b> & welcome",
+                0.6,
+                "tts_completed",
+                True,
+                '[{"text": "<b>Hi</b>", "start_timestamp": 0.5}]',
+                0.1,
+                None,
+                None,
+            ),
+            (5, 7, 2.0, "user", "Where is A1?", 2.0, None, None, None, None, None, None),
+            (6, 9, 2.1, "assistant", "Shipped.", 2.3, "interrupted", True, "[]", None, None, None),
+        ],
+        tools=[
+            (7, 9, 2.2, "lookup", '{"id": "<A1>"}', None, 6, "<shipped>", 2.25),
+            (8, 8, 2.15, "loose", "null", "t1", None, None, None),
+        ],
+        events=[(3, 3, 1.0, "<img src=x onerror=alert(1)>", '{"k": "</pre>"}', "info", "m<")],
+        metrics=[(4, 4, 2.0, "score", '"high"'), (9, 10, 3.0, "n", "3")],
+    )
+    shown = views.entries(transcript)
+    assert [e.key for e in shown] == [
+        "turn-1", "event-3", "metric-4", "turn-5", "turn-6", "tool-8", "metric-9",
+    ]  # fmt: skip
+    html = "".join(e.html for e in shown)
+    for raw in ("<b>", "<img", '</pre>"', "<A1>", "<shipped>", "m<"):
+        assert raw not in html
+    assert "&lt;b&gt;Hi&lt;/b&gt; &amp; welcome" in html
+    turn = shown[4].html
+    assert '<code class="name">lookup</code>' in turn and "&lt;shipped&gt;" in turn
+    assert '<span class="tag">interrupted</span>' in turn
+    assert 'class="value">high<' in shown[2].html  # a string metric, without its quotes
+    details = shown[0].html.split('<pre class="json">')[1].split("</pre>")[0]
+    shaped = json.loads(details.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"'))
+    assert shaped["text_chunks"][0]["text"] == "<b>Hi</b>" and shaped["tts_ttfb"] == 0.1
+    assert transcript.rev == 10
+
+
+def test_formatting():
+    assert views.offset(0) == "0:00.00"
+    assert views.offset(3.456) == "0:03.46"
+    assert views.offset(61.5) == "1:01.50"
+    assert views.offset(3725.5) == "1:02:05.50"
+    assert views.json_text('"text"') == "text" and views.json_text("[1, 2]") == "[1, 2]"
+    assert views.json_text(None) == "null"
+    assert views.levels_from("warning") == ("warning", "error", "critical")
+    assert views.levels_from("loud") is None
