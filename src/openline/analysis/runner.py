@@ -14,6 +14,7 @@ import logging
 from openline.analysis.summarizers import Summarizer
 from openline.domain.shapes import call_json
 from openline.store.calls import TRANSCRIPT_KINDS, CallRepo
+from openline.store.feed import ChangeFeed
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +22,19 @@ MAX_ATTEMPTS = 3
 
 
 class AnalysisRunner:
-    def __init__(self, calls: CallRepo, summarizer: Summarizer, retry_s: float) -> None:
+    def __init__(
+        self,
+        calls: CallRepo,
+        summarizer: Summarizer,
+        retry_s: float,
+        feed: ChangeFeed | None = None,
+    ) -> None:
         self._calls = calls
+        self._feed = feed  # told when a summary is stored: wakes the dispatcher and tails
         self._summarizer = summarizer
         self._retry_s = retry_s
         self._tasks: set[asyncio.Task] = set()
+        self._running: set[str] = set()  # calls being analyzed here now
         self._sweeper: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -38,9 +47,13 @@ class AnalysisRunner:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def schedule(self, call_id: str) -> None:
+        if call_id in self._running:  # the sweep found a call whose analysis is under way
+            return
+        self._running.add(call_id)
         task = asyncio.create_task(self._run_logged(call_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: self._running.discard(call_id))
 
     async def analyze(self, call_id: str) -> str:
         """Summarize a call now; raises when it cannot (the failure is recorded)."""
@@ -54,6 +67,8 @@ class AnalysisRunner:
             await asyncio.to_thread(self._calls.analysis_failed, call_id, message)
             raise
         await asyncio.to_thread(self._calls.save_analysis, call_id, summary)
+        if self._feed is not None:
+            self._feed.publish({call_id})
         return summary
 
     async def _run_logged(self, call_id: str) -> None:

@@ -127,6 +127,8 @@ def update_webhook(webhook_id: str, body: WebhookUpdate, ol: PlatformDep) -> dic
     webhook = ol.webhooks.update(webhook_id, **changes)
     if webhook is None:
         raise not_found("webhook", webhook_id)
+    if changes.get("enabled"):
+        ol.dispatcher.wake()  # for what was held
     return webhook_json(webhook)
 
 
@@ -164,16 +166,16 @@ def redeliver_one(webhook_id: str, delivery_id: str, ol: PlatformDep) -> dict:
         raise not_found("delivery", delivery_id)
     if not ol.webhooks.redeliver(webhook_id, delivery_id=delivery_id):
         raise ApiError(409, "the delivery is already pending")
-    ol.feed.publish(())  # wake the dispatcher now
+    ol.dispatcher.wake()
     return {"queued": 1}
 
 
 @router.post("/{webhook_id}/redeliver")
 def redeliver_failed(webhook_id: str, body: RedeliverFailed, ol: PlatformDep) -> dict:
-    """Queue every failed delivery (created since ``since``, if given) again."""
+    """Queue every failed delivery (that failed at or after ``since``, if given) again."""
     _webhook(ol, webhook_id)
     queued = ol.webhooks.redeliver(webhook_id, failed_since=body.since)
-    ol.feed.publish(())
+    ol.dispatcher.wake()
     return {"queued": queued}
 
 

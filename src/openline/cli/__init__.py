@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from openline.cli import _client, agents, calls, chat, up
+from openline.cli import _client, agents, calls, chat, deploy, up, webhooks
 from openline.cli.init_cmd import init_project
 
 app = typer.Typer(
@@ -20,7 +20,9 @@ app.callback()(_client.global_options)
 app.command()(up.up)
 app.add_typer(agents.app, name="agents")
 app.add_typer(calls.app, name="calls")
+app.add_typer(webhooks.app, name="webhooks")
 app.command("chat")(chat.chat)
+deploy.register(app)  # deploy, deployments, env, logs
 
 
 @app.command("init")

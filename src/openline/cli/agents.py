@@ -45,8 +45,22 @@ Metadata = Annotated[
 ]
 WebhookId = Annotated[
     str | None,
-    typer.Option(help="Webhook that receives this agent's call events.", show_default=False),
+    typer.Option(
+        "--webhook",
+        "--webhook-id",
+        help='Webhook (id or name) that receives this agent\'s call events; "" detaches it.',
+        show_default=False,
+    ),
 ]
+
+
+def _webhook(api: Api, body: dict[str, Any]) -> dict[str, Any]:
+    """``--webhook`` may name the webhook; the API wants its id."""
+    if body.get("webhook_id"):
+        from openline.cli.webhooks import webhook_id
+
+        body["webhook_id"] = webhook_id(api, body["webhook_id"])
+    return body
 
 
 def _fields(**options: str | None) -> dict[str, Any]:
@@ -85,7 +99,7 @@ def create(
         webhook_id=webhook_id,
     )
     with Api(target(ctx)) as api:
-        agent = api.post("/agents", body)
+        agent = api.post("/agents", _webhook(api, body))
     if as_json:
         print_json(agent)
         return
@@ -163,7 +177,7 @@ def update(
     if not body:
         raise CliError("nothing to change: give at least one option (see --help)")
     with Api(target(ctx)) as api:
-        updated = api.patch(f"/agents/{segment(api.agent_id(agent))}", body)
+        updated = api.patch(f"/agents/{segment(api.agent_id(agent))}", _webhook(api, body))
     if as_json:
         print_json(updated)
         return

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, select, update
+from sqlalchemy import Engine, and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import aliased
 
 from openline import ids
@@ -44,6 +44,7 @@ class Outcome:
 class WebhookRepo:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._claim: tuple | None = None  # the claim statements, built on first use
 
     # -- configs --------------------------------------------------------------------------
 
@@ -73,13 +74,29 @@ class WebhookRepo:
             return [_times(dict(row._mapping)) for row in rows]
 
     def update(self, webhook_id: str, **changes: Any) -> dict | None:
+        now = utcnow()
         values = {k: v for k, v in changes.items() if k in ("url", "secret", "display_name")}
         if changes.get("enabled"):
             values |= {"disabled_at": None, "disabled_reason": None, "failure_streak": 0}
         elif changes.get("enabled") is False:
-            values |= {"disabled_at": utcnow(), "disabled_reason": "disabled by a user"}
-        values["updated_at"] = utcnow()
-        with self._engine.begin() as connection:
+            values |= {"disabled_at": now, "disabled_reason": "disabled by a user"}
+        values["updated_at"] = now
+        with self._engine.begin() as connection:  # writes only: see claim_due
+            if changes.get("enabled"):
+                # What was held while it was disabled is due now, not at its backed-off time.
+                d = webhook_deliveries.c
+                connection.execute(
+                    webhook_deliveries.update()
+                    .where(
+                        d.webhook_id == webhook_id,
+                        d.status == PENDING,
+                        d.next_attempt_at > now,
+                        exists().where(
+                            webhooks.c.id == webhook_id, webhooks.c.disabled_at.is_not(None)
+                        ),
+                    )
+                    .values(next_attempt_at=now)
+                )
             result = connection.execute(
                 webhooks.update().where(webhooks.c.id == webhook_id), values
             )
@@ -116,61 +133,90 @@ class WebhookRepo:
         same call and endpoint is pending. Claims are leases: another process (or this one
         after a crash) takes the delivery again only once the lease has run out; with
         PostgreSQL, ``SKIP LOCKED`` keeps two processes from claiming the same row.
+
+        A read-only look comes first, and most wake-ups end there (nothing due): no write
+        lock, no commit. The claim itself is one ``UPDATE … WHERE id IN (SELECT …)
+        RETURNING`` in a transaction of its own: one that read first and wrote second
+        would fail at once on SQLite ("database is locked", not waited for) whenever
+        another connection committed in between.
         """
         now = utcnow()
-        d, earlier = webhook_deliveries, aliased(webhook_deliveries)
-        query = (
-            select(d.c.id)
-            .join(webhooks, webhooks.c.id == d.c.webhook_id)
-            .where(
-                d.c.status == PENDING,
-                d.c.next_attempt_at <= now,
-                (d.c.claimed_until.is_(None)) | (d.c.claimed_until < now),
-                webhooks.c.disabled_at.is_(None),
-                ~exists().where(
-                    earlier.c.webhook_id == d.c.webhook_id,
-                    earlier.c.call_id == d.c.call_id,
-                    earlier.c.status == PENDING,
-                    earlier.c.position < d.c.position,
-                ),
-            )
-            .order_by(d.c.next_attempt_at)
-            .limit(limit)
-        )
-        if self._engine.dialect.name == "postgresql":
-            query = query.with_for_update(of=d, skip_locked=True)
+        look, claim, claimed = self._claim_statements()
+        params = {"now": now, "until": now + timedelta(seconds=lease_s), "limit": limit}
+        with self._engine.connect() as connection:
+            if connection.execute(look, params).first() is None:
+                return []
         with self._engine.begin() as connection:
-            claimed_ids = connection.execute(query).scalars().all()
+            claimed_ids = connection.execute(claim, params).scalars().all()
             if not claimed_ids:
                 return []
-            connection.execute(
-                update(d).where(d.c.id.in_(claimed_ids)),
-                {"claimed_until": now + timedelta(seconds=lease_s)},
-            )
-            rows = connection.execute(
-                select(d, webhooks.c.url, webhooks.c.secret)
-                .join(webhooks, webhooks.c.id == d.c.webhook_id)
-                .where(d.c.id.in_(claimed_ids))
-            )
+            rows = connection.execute(claimed, {"ids": claimed_ids})
             return [
                 Claimed(r.id, r.webhook_id, r.call_id, r.url, r.secret, r.payload, r.attempts)
                 for r in rows
             ]
 
+    def _claim_statements(self):
+        """Built once: the dispatcher claims after every commit, and building these
+        expressions costs more CPU than running them."""
+        if self._claim is None:
+            d, earlier = webhook_deliveries, aliased(webhook_deliveries)
+            now = bindparam("now")
+            due = (
+                select(d.c.id)
+                .join(webhooks, webhooks.c.id == d.c.webhook_id)
+                .where(
+                    d.c.status == PENDING,
+                    d.c.next_attempt_at <= now,
+                    (d.c.claimed_until.is_(None)) | (d.c.claimed_until < now),
+                    webhooks.c.disabled_at.is_(None),
+                    ~exists().where(
+                        earlier.c.webhook_id == d.c.webhook_id,
+                        earlier.c.call_id == d.c.call_id,
+                        earlier.c.status == PENDING,
+                        earlier.c.position < d.c.position,
+                    ),
+                )
+                .order_by(d.c.next_attempt_at)
+                .limit(bindparam("limit"))
+            )
+            look = due.limit(1)
+            if self._engine.dialect.name == "postgresql":
+                due = due.with_for_update(of=d, skip_locked=True)
+            claim = (
+                update(d)
+                .where(d.c.id.in_(due))
+                .values(claimed_until=bindparam("until"))
+                .returning(d.c.id)
+            )
+            claimed = (
+                select(d, webhooks.c.url, webhooks.c.secret)
+                .join(webhooks, webhooks.c.id == d.c.webhook_id)
+                .where(d.c.id.in_(bindparam("ids", expanding=True)))
+                .order_by(d.c.next_attempt_at)
+            )
+            self._claim = (look, claim, claimed)
+        return self._claim
+
     def record(self, delivery: Claimed, outcome: Outcome) -> None:
         """Log one attempt and move the delivery and its endpoint's health along."""
+        self.record_many([(delivery, outcome)])
+
+    def record_many(self, results: list[tuple[Claimed, Outcome]]) -> None:
+        """Log attempts (in the order they finished) in one transaction."""
         now = utcnow()
-        attempt = delivery.attempts + 1
-        d = webhook_deliveries
-        if outcome.delivered:
-            status, next_at = DELIVERED, None
-        elif outcome.retry_in_s is None:
-            status, next_at = FAILED, None
-        else:
-            status, next_at = PENDING, now + timedelta(seconds=outcome.retry_in_s)
-        with self._engine.begin() as connection:
-            connection.execute(
-                webhook_attempts.insert(),
+        attempts, changes = [], []
+        streaks: dict[str, tuple[bool, int]] = {}  # webhook -> (a success?, failures after)
+        disable: dict[str, str] = {}
+        for delivery, outcome in results:
+            attempt = delivery.attempts + 1
+            if outcome.delivered:
+                status, next_at = DELIVERED, None
+            elif outcome.retry_in_s is None:
+                status, next_at = FAILED, None
+            else:
+                status, next_at = PENDING, now + timedelta(seconds=outcome.retry_in_s)
+            attempts.append(
                 {
                     "delivery_id": delivery.id,
                     "attempt": attempt,
@@ -179,11 +225,11 @@ class WebhookRepo:
                     "duration_ms": outcome.duration_ms,
                     "response_excerpt": outcome.response_excerpt,
                     "error": outcome.error,
-                },
+                }
             )
-            connection.execute(
-                update(d).where(d.c.id == delivery.id),
+            changes.append(
                 {
+                    "_id": delivery.id,
                     "status": status,
                     "attempts": attempt,
                     "next_attempt_at": next_at,
@@ -191,25 +237,48 @@ class WebhookRepo:
                     "delivered_at": now if outcome.delivered else None,
                     "last_status_code": outcome.status_code,
                     "last_error": outcome.error,
-                },
+                }
             )
-            hook = webhooks.c
-            if outcome.delivered:
-                connection.execute(
-                    update(webhooks).where(hook.id == delivery.webhook_id), {"failure_streak": 0}
-                )
-            else:
-                connection.execute(
-                    update(webhooks)
-                    .where(hook.id == delivery.webhook_id)
-                    .values(failure_streak=hook.failure_streak + 1)
-                )
+            succeeded, failures = streaks.get(delivery.webhook_id, (False, 0))
+            streaks[delivery.webhook_id] = (
+                (True, 0) if outcome.delivered else (succeeded, failures + 1)
+            )
             if outcome.disable_reason:
+                disable.setdefault(delivery.webhook_id, outcome.disable_reason)
+        hook = webhooks.c
+        with self._engine.begin() as connection:  # writes first: see claim_due
+            connection.execute(webhook_attempts.insert(), attempts)
+            connection.execute(_MOVE_ALONG, changes)
+            for webhook_id, (succeeded, failures) in streaks.items():
+                if succeeded:  # only when it changes: no write to a hot row for nothing
+                    connection.execute(
+                        update(webhooks)
+                        .where(hook.id == webhook_id, hook.failure_streak != failures)
+                        .values(failure_streak=failures)
+                    )
+                else:
+                    connection.execute(
+                        update(webhooks)
+                        .where(hook.id == webhook_id)
+                        .values(failure_streak=hook.failure_streak + failures)
+                    )
+            for webhook_id, reason in disable.items():
                 connection.execute(
                     update(webhooks)
-                    .where(hook.id == delivery.webhook_id, hook.disabled_at.is_(None))
-                    .values(disabled_at=now, disabled_reason=outcome.disable_reason)
+                    .where(hook.id == webhook_id, hook.disabled_at.is_(None))
+                    .values(disabled_at=now, disabled_reason=reason)
                 )
+
+    def release(self, delivery_ids: list[str]) -> None:
+        """Give up the leases on deliveries this process claimed but did not finish (it is
+        stopping), so that another process, or the next one, takes them at once."""
+        d = webhook_deliveries.c
+        with self._engine.begin() as connection:
+            connection.execute(
+                webhook_deliveries.update()
+                .where(d.id.in_(delivery_ids), d.status == PENDING)
+                .values(claimed_until=None)
+            )
 
     def failure_streak(self, webhook_id: str) -> int:
         found = self.get(webhook_id)
@@ -256,15 +325,17 @@ class WebhookRepo:
     def redeliver(
         self, webhook_id: str, delivery_id: str | None = None, failed_since: datetime | None = None
     ) -> int:
-        """Queue failed (or given) deliveries for one more attempt now; returns how many."""
-        d = webhook_deliveries
+        """Queue failed (or given) deliveries for one more attempt now; returns how many.
+
+        ``failed_since``: only those whose last attempt was at or after that time."""
+        d, a = webhook_deliveries, webhook_attempts
         conditions = [d.c.webhook_id == webhook_id]
         if delivery_id is not None:
             conditions += [d.c.id == delivery_id, d.c.status != PENDING]
         else:
             conditions += [d.c.status == FAILED]
             if failed_since is not None:
-                conditions.append(d.c.created_at >= failed_since)
+                conditions.append(exists().where(a.c.delivery_id == d.c.id, a.c.at >= failed_since))
         with self._engine.begin() as connection:
             result = connection.execute(
                 update(d).where(and_(*conditions)),
@@ -278,6 +349,27 @@ class WebhookRepo:
             return connection.execute(
                 select(func.count()).select_from(d).where(d.c.status == PENDING)
             ).scalar_one()
+
+
+# One attempt's consequence for its delivery (executemany: one row per attempt).
+_MOVE_ALONG = (
+    update(webhook_deliveries)
+    .where(webhook_deliveries.c.id == bindparam("_id"))
+    .values(
+        {
+            name: bindparam(name)
+            for name in (
+                "status",
+                "attempts",
+                "next_attempt_at",
+                "claimed_until",
+                "delivered_at",
+                "last_status_code",
+                "last_error",
+            )
+        }
+    )
+)
 
 
 def _times(row: dict) -> dict:

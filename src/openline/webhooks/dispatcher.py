@@ -1,7 +1,9 @@
 """Delivers the outbox: claim what is due, POST it, record the attempt, schedule the next.
 
-It wakes when the writer commits new rows (the change feed) and otherwise every second
-for retries that come due. Sends run concurrently across calls, in order within a call.
+It wakes when the writer commits new rows (the change feed), when a retry it scheduled
+comes due, and otherwise every quarter second (for rows committed without telling it,
+such as retries other processes scheduled). Sends run concurrently across calls, in
+order within a call.
 Nothing here runs on a call's path: a dead endpoint only ever delays its own deliveries.
 """
 
@@ -9,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
 import logging
+import sys
 import time
 
 import httpx
@@ -24,9 +28,23 @@ from openline.webhooks.targets import TargetPolicy, TargetRefused, check_resolve
 
 log = logging.getLogger(__name__)
 
+
+def _remember_missing_sniffio() -> None:
+    """httpcore runs ``import sniffio`` several times per request; when sniffio is not
+    installed, each failed import searches sys.path again, which costs more CPU than the
+    request itself. A ``None`` in sys.modules makes the import fail at once, as it would."""
+    try:
+        import sniffio  # noqa: F401
+    except ImportError:
+        sys.modules.setdefault("sniffio", None)
+
+
+_remember_missing_sniffio()
+
 EXCERPT_BYTES = 2048
 LEASE_S = 60.0  # longer than any one attempt can take (timeout 15 s)
-POLL_S = 1.0
+HTTP_SHARDS = 16
+POLL_S = 0.25  # for rows committed without a wake-up (other processes' retries)
 
 
 class Dispatcher:
@@ -46,57 +64,127 @@ class Dispatcher:
         self._schedule = schedule
         self._timeout_s = timeout_s
         self._disable_after = disable_after_failures
-        self._slots = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
-        self._http = httpx.AsyncClient(follow_redirects=False, verify=True)
+        # Several small clients rather than one big pool: httpcore's pool does work in
+        # proportion to its connections on every request, so one pool of 64 spends about
+        # three times the CPU per request of 16 pools of 4. They share one TLS context.
+        shards = max(1, min(HTTP_SHARDS, concurrency))
+        per_shard = -(-concurrency // shards)
+        limits = httpx.Limits(
+            max_connections=per_shard,
+            max_keepalive_connections=per_shard,
+            # Below the 5 s many servers keep an idle connection open (uvicorn, Node), so
+            # a request is not sent on a connection the receiver is closing.
+            keepalive_expiry=4.0,
+        )
+        tls = httpx.create_ssl_context()  # verifies certificates
+        self._clients = [
+            httpx.AsyncClient(follow_redirects=False, verify=tls, limits=limits)
+            for _ in range(shards)
+        ]
+        self._busy = [0] * shards  # requests under way per client
         self._task: asyncio.Task | None = None
-        self._in_flight: set[asyncio.Task] = set()
+        self._recorder: asyncio.Task | None = None
+        self._held: set[str] = set()  # claimed here and not yet recorded
+        self._sending: dict[asyncio.Task, str] = {}  # attempts under way -> their delivery
+        self._finished: list[tuple[Claimed, Outcome]] = []  # attempts made, to record
+        self._record_now = asyncio.Event()
+        self._changed = feed.subscribe() if feed is not None else asyncio.Event()
+        self._retries_due: list[float] = []  # heap of loop times when our retries come due
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="openline-webhooks")
+        self._recorder = asyncio.create_task(self._record(), name="openline-webhooks-log")
 
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        for task in list(self._in_flight):
+        for task in list(self._sending):
             task.cancel()
-        await asyncio.gather(*self._in_flight, return_exceptions=True)
-        await self._http.aclose()
+        await asyncio.gather(*self._sending, return_exceptions=True)
+        if self._recorder is not None:
+            self._recorder.cancel()
+            await asyncio.gather(self._recorder, return_exceptions=True)
+        try:
+            if self._finished:  # attempts that were made are logged, not made again
+                await asyncio.to_thread(self._repo.record_many, self._finished)
+                self._held.difference_update(d.id for d, _ in self._finished)
+            if self._held:  # hand the other claims back: the next process resumes them at once
+                await asyncio.to_thread(self._repo.release, list(self._held))
+        except Exception:
+            log.warning("webhook dispatcher: could not log or release claims", exc_info=True)
+        for client in self._clients:
+            await client.aclose()
+
+    def wake(self) -> None:
+        """Look for due deliveries now (something was queued or re-enabled)."""
+        self._changed.set()
 
     async def _run(self) -> None:
-        changed = self._feed.subscribe()
+        changed = self._changed
+        loop = asyncio.get_running_loop()
         while True:
             changed.clear()
             try:
                 await self._dispatch_due()
             except Exception:  # a database hiccup must not stop deliveries for good
                 log.exception("webhook dispatcher: claiming deliveries failed")
+            now = loop.time()
+            while self._retries_due and self._retries_due[0] <= now:
+                heapq.heappop(self._retries_due)
+            wait = min(POLL_S, self._retries_due[0] - now) if self._retries_due else POLL_S
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), POLL_S)
+                await asyncio.wait_for(changed.wait(), wait)
 
     async def _dispatch_due(self) -> None:
         while True:
-            room = self._concurrency - len(self._in_flight)
+            room = self._concurrency - len(self._held)
             if room <= 0:
                 return
             claimed = await asyncio.to_thread(self._repo.claim_due, room, LEASE_S)
             for delivery in claimed:
+                self._held.add(delivery.id)
                 task = asyncio.create_task(self._deliver(delivery))
-                self._in_flight.add(task)
-                task.add_done_callback(self._finished)
+                self._sending[task] = delivery.id
+                task.add_done_callback(self._sent)
             if len(claimed) < room:
                 return
 
-    def _finished(self, task: asyncio.Task) -> None:
-        self._in_flight.discard(task)
-        if not task.cancelled() and task.exception() is None:
-            self._feed.publish(())  # a finished delivery may unblock the next of its call
+    def _sent(self, task: asyncio.Task) -> None:
+        self._sending.pop(task, None)
 
     async def _deliver(self, delivery: Claimed) -> None:
-        async with self._slots:
+        try:
             outcome = await self.attempt(delivery)
-        await asyncio.to_thread(self._repo.record, delivery, outcome)
+        except Exception as error:  # a bug here must not strand the claim
+            log.exception("webhook dispatcher: attempt at %s failed", delivery.id)
+            retry_in = next_delay(delivery.attempts + 1, self._schedule, None)
+            outcome = Outcome(None, 0.0, None, f"internal error: {error!r}", retry_in, False)
+        self._finished.append((delivery, outcome))
+        self._record_now.set()
+
+    async def _record(self) -> None:
+        """Log finished attempts, many per transaction, and move their deliveries along."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._record_now.wait()
+            self._record_now.clear()
+            while self._finished:
+                batch, self._finished = self._finished, []
+                try:
+                    await asyncio.to_thread(self._repo.record_many, batch)
+                except Exception:  # keep them, and try again shortly
+                    log.exception("webhook dispatcher: logging attempts failed; retrying")
+                    self._finished[:0] = batch
+                    await asyncio.sleep(1.0)
+                    continue
+                for delivery, outcome in batch:
+                    self._held.discard(delivery.id)
+                    if outcome.retry_in_s is not None and outcome.disable_reason is None:
+                        due = loop.time() + outcome.retry_in_s + 0.005
+                        heapq.heappush(self._retries_due, due)  # wake for it, not the poll
+                self._changed.set()  # the next events of these calls may go now
 
     async def attempt(self, delivery: Claimed) -> Outcome:
         body = json.dumps(delivery.payload, separators=(",", ":"))
@@ -105,14 +193,19 @@ class Dispatcher:
         status = excerpt = error = retry_after = None
         try:
             await check_resolved(delivery.url, self._policy)
-            # One deadline for the whole exchange: a receiver trickling bytes cannot stretch it.
-            async with asyncio.timeout(self._timeout_s):
-                async with self._http.stream(
-                    "POST", delivery.url, content=body, headers=headers, timeout=self._timeout_s
-                ) as reply:
-                    status = reply.status_code
-                    retry_after = reply.headers.get("retry-after")
-                    excerpt = await _read_capped(reply)
+            shard = min(range(len(self._clients)), key=self._busy.__getitem__)
+            self._busy[shard] += 1
+            try:
+                # One deadline for the whole exchange: a trickling receiver cannot stretch it.
+                async with asyncio.timeout(self._timeout_s):
+                    async with self._clients[shard].stream(
+                        "POST", delivery.url, content=body, headers=headers, timeout=self._timeout_s
+                    ) as reply:
+                        status = reply.status_code
+                        retry_after = reply.headers.get("retry-after")
+                        excerpt = await _read_capped(reply)
+            finally:
+                self._busy[shard] -= 1
         except TargetRefused as refused:
             error = f"target refused: {refused}"
         except TimeoutError:
@@ -123,12 +216,14 @@ class Dispatcher:
         if status is not None and 200 <= status < 300:
             return Outcome(status, elapsed_ms, excerpt, None, None, delivered=True)
         if status == 410:
+            # The endpoint is disabled; this delivery stays queued (held, with the call's
+            # later events behind it) so that re-enabling resumes it in order.
             return Outcome(
                 status,
                 elapsed_ms,
                 excerpt,
                 "410 Gone",
-                None,
+                next_delay(delivery.attempts + 1, self._schedule, None),
                 delivered=False,
                 disable_reason="the endpoint answered 410 Gone",
             )
