@@ -40,10 +40,7 @@ def echo_dir(tmp_path) -> Callable[[str], Path]:
 
 @pytest.fixture
 def order_status_dir(tmp_path) -> Path:
-    """examples/order_status as a user would deploy it: with a pyproject naming openline."""
+    """A copy of examples/order_status, deployed exactly as it is in the repository."""
     directory = tmp_path / "order_status"
     shutil.copytree(ROOT / "examples" / "order_status", directory)
-    (directory / "pyproject.toml").write_text(
-        '[project]\nname = "order-status"\nversion = "0.1.0"\ndependencies = ["openline"]\n'
-    )
     return directory
