@@ -37,6 +37,7 @@ def up(
     # collector's sweeps, which otherwise stall calls for 0.1-0.5 s at a time.
     gc.collect()
     gc.freeze()
+    typer.echo(f"openline: console at http://{host}:{port}/console", err=True)
     uvicorn.run(
         app,
         host=host,
