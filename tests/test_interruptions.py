@@ -1,5 +1,6 @@
 """A user turn that starts while the agent is mid-response cancels it; the recorded
-assistant turn holds exactly what was sent and is marked interrupted."""
+assistant turn holds exactly what was sent, and the cancelled response's late
+response_end does not close the next answer."""
 
 from __future__ import annotations
 
@@ -35,7 +36,6 @@ async def test_barge_in_cancels_the_response_and_records_what_was_sent(server):
     sent = heard + after
     assert story["text"] == "".join(sent)
     assert [c["text"] for c in story["text_chunks"]] == sent
-    assert story["end_reason"] == "interrupted"
     assert assistant[0]["end_reason"] == "tts_completed"
     assert assistant[2]["text"] == "You said: stop, what time is it?"
     assert assistant[2]["end_reason"] == "tts_completed"

@@ -51,7 +51,6 @@ class CallLedger:
         self._on_turn_closed = on_turn_closed
         self._assistant_tools: list[ToolCall] = []
         self._responding_to: str | None = None  # the event the open assistant turn answers
-        self._marks_response_end = False
         self._cap = payload_cap
         self._clock = clock
         self._started = clock()
@@ -70,12 +69,10 @@ class CallLedger:
     # -- turns ---------------------------------------------------------------
 
     def user_turn(self, text: str) -> Turn:
-        # An agent that marks the end of its responses and has not ended this one is
-        # being interrupted; for agents that never do, a new user turn just follows.
-        cut_off = self._marks_response_end
-        self.close_assistant_turn(
-            TurnEndReason.INTERRUPTED if cut_off else TurnEndReason.TTS_COMPLETED
-        )
+        # Text is delivered whole the moment it arrives, so a new user turn never cuts a
+        # sent message short; whether the agent meant to say more cannot be told apart
+        # from a reply racing its own response_end. Voice calls mark real barge-ins.
+        self.close_assistant_turn(TurnEndReason.TTS_COMPLETED)
         at = self.now()
         turn = Turn(self.call_id, 0, 0, at, Role.USER, cap_text(text, self._cap), end_timestamp=at)
         self._add(turn)
@@ -98,7 +95,6 @@ class CallLedger:
     def response_end(self, responding_to: str | None = None) -> None:
         """The agent finished answering one event; a late one for an answer the user
         already cut off (another ``responding_to``) changes nothing."""
-        self._marks_response_end = True
         if responding_to and self._responding_to and responding_to != self._responding_to:
             return
         self.close_assistant_turn(TurnEndReason.TTS_COMPLETED)
