@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, and_, bindparam
 from sqlalchemy.exc import OperationalError
 
-from openline.store.feed import ChangeFeed
+from openline.store.feed import ChangeFeed, table_topic
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class Writer:
                 del self._pending[:size]
                 await self._commit_with_retry(batch)
                 self.batches += 1
-                self._feed.publish({op.call_id for op in batch})
+                self._feed.publish(_topics(batch))
                 async with self._progress:
                     self._committed += len(batch)
                     self._progress.notify_all()
@@ -137,7 +137,7 @@ class Writer:
                 connection.execute(table.insert(), rows)
             for (table, columns), rows in _group_updates(updates).items():
                 connection.execute(_update_statement(table, columns), rows)
-            self._feed.announce_in_transaction(connection, {op.call_id for op in batch})
+            self._feed.announce_in_transaction(connection, _topics(batch))
 
 
 @functools.cache
@@ -149,6 +149,13 @@ def _update_statement(table: Table, columns: tuple[str, ...]):
         .where(and_(*(c == bindparam(f"_pk_{c.name}") for c in pk)))
         .values({name: bindparam(name) for name in columns})
     )
+
+
+def _topics(batch: list[_Insert | _Update]) -> set[str]:
+    """The calls a batch changed, and the tables it added rows to."""
+    return {op.call_id for op in batch} | {
+        table_topic(op.table.name) for op in batch if isinstance(op, _Insert)
+    }
 
 
 def _joins_previous(op: _Insert | _Update) -> bool:
