@@ -54,7 +54,7 @@ PAGE_BODY = """{
 def snippet(name: str) -> str:
     """The code block after ``<!-- snippet: NAME -->`` in docs/webhooks.md."""
     found = re.search(
-        rf"<!-- snippet: {re.escape(name)} -->\n```python\n(.*?)```", DOCS.read_text(), re.S
+        rf"<!-- snippet: {re.escape(name)} -->\n```python\n(.*?)```", DOCS.read_text(), re.DOTALL
     )
     assert found, f"docs/webhooks.md has no snippet {name}"
     return found.group(1)

@@ -110,14 +110,14 @@ async def test_connection_resets(fault_server, agent_url, receiver):
 
 
 async def test_retry_after_is_honoured(fault_server, agent_url, receiver):
-    receiver.receiver.script = [{"status": 503, "headers": {"Retry-After": "2"}}]
+    receiver.receiver.script = [{"status": 503, "headers": {"Retry-After": "1"}}]
     webhook, agent = hook_agent(fault_server, receiver.url, agent_url)
     call_id = await standard_call(fault_server, agent["id"])
     await all_arrived(fault_server, receiver.receiver, webhook["id"], [call_id], timeout=30)
     check_delivered_once_in_order(fault_server, receiver.receiver, webhook["id"], [call_id])
     first_id = receiver.receiver.seen_ids[0]
     tried, again = receiver.receiver.times_of(first_id)
-    assert again - tried >= 1.9  # the schedule alone would have retried after 0.2 s
+    assert again - tried >= 0.95  # the schedule alone would have retried after 0.2 s
     (delayed,) = retried(fault_server, webhook["id"])
     assert [a["status_code"] for a in delayed["attempts"]] == [503, 200]
 

@@ -14,7 +14,8 @@ import logging
 from openline.analysis.summarizers import Summarizer
 from openline.domain.shapes import call_json
 from openline.store.calls import TRANSCRIPT_KINDS, CallRepo
-from openline.store.feed import ChangeFeed
+from openline.store.feed import ChangeFeed, table_topic
+from openline.store.schema import webhook_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,8 @@ class AnalysisRunner:
             await asyncio.to_thread(self._calls.analysis_failed, call_id, message)
             raise
         await asyncio.to_thread(self._calls.save_analysis, call_id, summary)
-        if self._feed is not None:
-            self._feed.publish({call_id})
+        if self._feed is not None:  # the call changed, and an outbox row was added
+            self._feed.publish({call_id, table_topic(webhook_deliveries.name)})
         return summary
 
     async def _run_logged(self, call_id: str) -> None:

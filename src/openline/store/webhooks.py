@@ -134,18 +134,19 @@ class WebhookRepo:
         after a crash) takes the delivery again only once the lease has run out; with
         PostgreSQL, ``SKIP LOCKED`` keeps two processes from claiming the same row.
 
-        A read-only look comes first, and most wake-ups end there (nothing due): no write
-        lock, no commit. The claim itself is one ``UPDATE … WHERE id IN (SELECT …)
-        RETURNING`` in a transaction of its own: one that read first and wrote second
-        would fail at once on SQLite ("database is locked", not waited for) whenever
-        another connection committed in between.
+        The claim is one ``UPDATE … WHERE id IN (SELECT …) RETURNING``. On SQLite a
+        read-only look comes first, in a transaction of its own, and most wake-ups end
+        there (nothing due) without taking the write lock the writer needs; a transaction
+        that read first and then wrote would fail at once ("database is locked", not
+        waited for) whenever another connection committed in between.
         """
         now = utcnow()
         look, claim, claimed = self._claim_statements()
         params = {"now": now, "until": now + timedelta(seconds=lease_s), "limit": limit}
-        with self._engine.connect() as connection:
-            if connection.execute(look, params).first() is None:
-                return []
+        if self._engine.dialect.name == "sqlite":
+            with self._engine.connect() as connection:
+                if connection.execute(look, params).first() is None:
+                    return []
         with self._engine.begin() as connection:
             claimed_ids = connection.execute(claim, params).scalars().all()
             if not claimed_ids:
