@@ -68,7 +68,7 @@ class Platform:
             settings.webhook_timeout_s,
             settings.webhook_disable_after_failures,
         )
-        analysis = AnalysisRunner(calls, _summarizer(settings), settings.analysis_retry_s)
+        analysis = AnalysisRunner(calls, _summarizer(settings), settings.analysis_retry_s, feed)
         harness = Harness(
             settings, writer, calls, httpx.AsyncClient(), base_url, webhooks, analysis.schedule
         )

@@ -68,25 +68,22 @@ def test_webhook_configs_and_agents_webhook_option(cli, agent_url, receiver):
     assert nothing.exit_code == 1 and "nothing to change" in nothing.stderr
 
     agent = json.loads(
-        cli("agents", "create", "Hooked", "--url", agent_url, "--webhook", "billing", "--json")
-        .stdout
+        cli(
+            "agents", "create", "Hooked", "--url", agent_url, "--webhook", "billing", "--json"
+        ).stdout
     )
     assert agent["webhook_id"] == webhook_id
     detached = cli("agents", "update", "Hooked", "--webhook", "", "--json")
     assert detached.exit_code == 0 and json.loads(detached.stdout)["webhook_id"] is None
     attached = cli("agents", "update", "Hooked", "--webhook", chosen["id"])
     assert attached.exit_code == 0
-    assert json.loads(cli("agents", "get", "Hooked", "--json").stdout)["webhook_id"] == chosen[
-        "id"
-    ]
+    assert json.loads(cli("agents", "get", "Hooked", "--json").stdout)["webhook_id"] == chosen["id"]
     unknown = cli("agents", "update", "Hooked", "--webhook", "agent_webhook_nope")
     assert unknown.exit_code == 1 and "no webhook with id" in unknown.stderr
 
     unsafe = cli("webhooks", "create", "http://10.0.0.1/x")
     assert unsafe.exit_code == 1
-    assert "Error: invalid request: url: plain http is only allowed to loopback" in (
-        unsafe.stderr
-    )
+    assert "Error: invalid request: url: plain http is only allowed to loopback" in (unsafe.stderr)
     assert "Traceback" not in unsafe.output
 
     removed = cli("webhooks", "rm", "billing")

@@ -480,7 +480,7 @@ async def redeliver(request: Request, call_id: str, delivery_id: str) -> Respons
         ol.webhooks.redeliver, delivery["webhook_id"], delivery_id=delivery_id
     )
     if queued:
-        ol.feed.publish(())  # wake the dispatcher now
+        ol.dispatcher.wake()
     notice = "redelivered" if queued else "already_pending"
     return RedirectResponse(
         f"/console/calls/{call_id}?tab=webhooks&notice={notice}", status_code=303
