@@ -15,11 +15,15 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-# The console's browser tests drive Debian's Chromium through Playwright (never a
-# browser Playwright downloads itself).
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian packages: Chromium for the console's browser tests (driven through Playwright,
+# never a browser Playwright downloads itself) and espeak-ng, the offline text-to-speech
+# voice calls use by default.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+if [ ${#missing[@]} -gt 0 ]; then
   as_root=""
   [ "$(id -u)" -eq 0 ] || as_root="sudo"
   $as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
