@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from openline.deploy.settings import DeploySettings
 from openline.deploy.supervisor import Supervisor
 from openline.harness.session import Harness
 from openline.store.agents import AgentRepo
+from openline.store.blobs import BlobStore, LocalBlobStore, S3BlobStore
 from openline.store.calls import CallRepo
 from openline.store.db import make_engine, migrate
 from openline.store.feed import ChangeFeed
@@ -43,10 +45,13 @@ class Platform:
     dispatcher: Dispatcher
     analysis: AnalysisRunner
     deployments: Supervisor
+    blobs: BlobStore
 
     @classmethod
     async def open(cls, settings: Settings) -> Platform:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        blobs = _blob_store(settings)  # first: a bad storage set-up fails before anything runs
+        await asyncio.to_thread(blobs.recover)  # recordings a crash left un-uploaded
         engine = make_engine(settings.sqlalchemy_url)
         migrate(engine)
         feed = ChangeFeed()
@@ -70,7 +75,14 @@ class Platform:
         )
         analysis = AnalysisRunner(calls, _summarizer(settings), settings.analysis_retry_s, feed)
         harness = Harness(
-            settings, writer, calls, httpx.AsyncClient(), base_url, webhooks, analysis.schedule
+            settings,
+            writer,
+            calls,
+            httpx.AsyncClient(),
+            base_url,
+            webhooks,
+            analysis.schedule,
+            blobs=blobs,
         )
         platform = cls(
             settings=settings,
@@ -85,6 +97,7 @@ class Platform:
             dispatcher=dispatcher,
             analysis=analysis,
             deployments=Supervisor(settings, DeploySettings(), engine, writer, feed, harness.http),
+            blobs=blobs,
         )
         dispatcher.start()
         analysis.start()
@@ -117,6 +130,17 @@ def saved_key(data_dir: Path) -> str | None:
     """The admin key saved for the CLI when the data dir was created."""
     path = data_dir / CREDENTIALS_FILE
     return path.read_text().strip() if path.exists() else None
+
+
+def _blob_store(settings: Settings) -> BlobStore:
+    if settings.recordings_s3_bucket:
+        return S3BlobStore(
+            settings.recordings_s3_bucket,
+            settings.recordings_s3_prefix,
+            settings.data_dir / "blobs-spool",
+            settings.recordings_s3_endpoint_url,
+        )
+    return LocalBlobStore(settings.data_dir / "blobs")
 
 
 def _summarizer(settings: Settings) -> Summarizer:

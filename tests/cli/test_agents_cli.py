@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 from typer.testing import CliRunner
 
 from openline.cli import app
+from openline.voice.providers import STT_PROVIDERS, TTS_PROVIDERS
 from tests.support.servers import free_port
 
 
@@ -150,3 +152,41 @@ def test_server_down_is_one_clear_line(tmp_path):
         env={"OPENLINE_URL": url, "OPENLINE_API_KEY": "k", "OPENLINE_DATA_DIR": str(tmp_path)},
     )
     assert chat.exit_code == 1 and "cannot reach openline" in chat.stderr
+
+
+def test_agent_voice_settings(cli):
+    created = cli(
+        "agents",
+        "create",
+        "Voice bot",
+        "--no-recording",
+        "--stt-provider",
+        STT_PROVIDERS[0],
+        "--tts-provider",
+        TTS_PROVIDERS[0],
+        "--tts-voice",
+        "narrator",
+        "--tts-language",
+        "en-GB",
+        "--json",
+    )
+    assert created.exit_code == 0, created.output
+    agent = json.loads(created.stdout)
+    assert agent["recording_enabled"] is False
+    assert (agent["stt_provider"], agent["tts_provider"]) == (STT_PROVIDERS[0], TTS_PROVIDERS[0])
+    assert (agent["tts_voice"], agent["tts_language"]) == ("narrator", "en-GB")
+
+    shown = cli("agents", "get", agent["id"]).stdout
+    assert re.search(r"recording\s+off", shown) and re.search(r"voice\s+narrator", shown)
+
+    updated = cli("agents", "update", agent["id"], "--recording", "--stt-provider", "", "--json")
+    assert updated.exit_code == 0, updated.output
+    changed = json.loads(updated.stdout)
+    assert changed["recording_enabled"] is True and changed["stt_provider"] is None
+    assert changed["tts_voice"] == "narrator"  # untouched
+    shown = cli("agents", "get", agent["id"]).stdout
+    assert re.search(r"speech to text\s+platform default", shown)
+
+    bad = cli("agents", "update", agent["id"], "--tts-provider", "nope")
+    assert bad.exit_code == 1
+    assert "invalid request: tts_provider" in bad.stderr and "unknown provider 'nope'" in bad.stderr

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import io
 import json
-import math
 import re
-import struct
-import wave
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import Depends, Response
 from playwright.sync_api import Page, expect
 
 from openline import ids
-from openline.api.deps import authenticated
 from openline.domain.time import utcnow
+from openline.store.blobs import recording_key
 from tests.console.conftest import signed_in_client
 from tests.console.support import screenshot, wait_for
+from tests.support.recordings import record_call
 
 
 def test_agents_list_and_agent_page(console: Page, scenario):
@@ -262,22 +258,11 @@ def test_no_page_shows_a_secret(console_server, scenario):
 
 @pytest.fixture
 def recordings(console_server, scenario) -> Iterator[bytes]:
-    """Serve a WAV for the main call at ``GET /agents/calls/{id}/audio`` (key required,
-    like every API route), as recorded calls will, for as long as the test runs."""
-    wav = stereo_wav(seconds=2.0)
-
-    def audio(call_id: str) -> Response:
-        if call_id != scenario.main_call:
-            return Response(status_code=404)
-        return Response(wav, media_type="audio/wav")
-
-    app = console_server.app
-    app.add_api_route("/agents/calls/{call_id}/audio", audio, dependencies=[Depends(authenticated)])
-    added = app.router.routes[-1]
-    try:
-        yield wav
-    finally:
-        app.router.routes.remove(added)
+    """A recording of the main call in the server's blob store, as a voice call leaves
+    one (2 s: the caller speaks, then the agent), for as long as the test runs."""
+    blobs = console_server.platform.blobs
+    yield record_call(blobs, scenario.main_call, seconds=2.0)
+    blobs.delete(recording_key(scenario.main_call))
 
 
 def test_recording_player_waveform_seek_and_download(
@@ -316,22 +301,3 @@ def test_recording_player_waveform_seek_and_download(
     # A call without a recording says so, though recordings exist.
     console.goto(f"/console/calls/{scenario.plain_call}?tab=recording")
     expect(console.get_by_text("No recording for this call.")).to_be_visible()
-
-
-def stereo_wav(seconds: float, rate: int = 8000) -> bytes:
-    """Caller on the left (a tone throughout), agent on the right (a tone, second half)."""
-    frames = bytearray()
-    count = int(seconds * rate)
-    for n in range(count):
-        t = n / rate
-        left = int(12000 * abs(math.sin(2 * math.pi * 1.5 * t)) * math.sin(2 * math.pi * 440 * t))
-        right = int(9000 * abs(math.sin(2 * math.pi * 2.2 * t)) * math.sin(2 * math.pi * 660 * t))
-        right = right if n > count // 2 else 0
-        frames += struct.pack("<hh", left, right)
-    out = io.BytesIO()
-    with wave.open(out, "wb") as writer:
-        writer.setnchannels(2)
-        writer.setsampwidth(2)
-        writer.setframerate(rate)
-        writer.writeframes(bytes(frames))
-    return out.getvalue()

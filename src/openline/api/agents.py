@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
 from openline.domain.time import rfc3339
+from openline.voice.providers import STT_PROVIDERS, TTS_PROVIDERS
 
 router = APIRouter(prefix="/agents", dependencies=[Depends(authenticated)], tags=["agents"])
 
@@ -23,6 +24,24 @@ class AgentFields(BaseModel):
     metadata: dict[str, Any] | None = None
     self_hosted_deployment_url: str | None = Field(default=None, max_length=2048)
     webhook_id: str | None = Field(default=None, max_length=64)
+    recording_enabled: bool = True
+    # Speech settings for voice calls; null: the platform's default.
+    stt_provider: str | None = Field(default=None, max_length=64)
+    tts_provider: str | None = Field(default=None, max_length=64)
+    tts_voice: str | None = Field(default=None, max_length=200)
+    tts_language: str | None = Field(
+        default=None, max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+    )
+
+    @field_validator("stt_provider")
+    @classmethod
+    def _stt_provider(cls, value: str | None) -> str | None:
+        return _known_provider(value, STT_PROVIDERS)
+
+    @field_validator("tts_provider")
+    @classmethod
+    def _tts_provider(cls, value: str | None) -> str | None:
+        return _known_provider(value, TTS_PROVIDERS)
 
     @field_validator("self_hosted_deployment_url")
     @classmethod
@@ -30,6 +49,12 @@ class AgentFields(BaseModel):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL of the agent server")
         return value
+
+
+def _known_provider(name: str | None, known: tuple[str, ...]) -> str | None:
+    if name is not None and name not in known:
+        raise ValueError(f"unknown provider {name!r}; known: {', '.join(known)}")
+    return name
 
 
 class AgentCreate(AgentFields):
@@ -50,11 +75,14 @@ def agent_json(agent: dict) -> dict[str, Any]:
         "metadata": agent["metadata"] or {},
         "self_hosted_deployment_url": agent["self_hosted_deployment_url"],
         "webhook_id": agent["webhook_id"],
-        # Fields Cartesia's agent summary requires; voice settings arrive with voice calls.
+        "recording_enabled": agent["recording_enabled"],
+        "stt_provider": agent["stt_provider"],
+        "tts_provider": agent["tts_provider"],
+        # Fields Cartesia's agent summary requires (the voice and language as strings).
         "deployment_count": 0,
         "has_text_to_agent_run": True,
-        "tts_language": "en",
-        "tts_voice": "",
+        "tts_voice": agent["tts_voice"] or "",
+        "tts_language": agent["tts_language"] or "en",
         "created_at": rfc3339(agent["created_at"]),
         "updated_at": rfc3339(agent["updated_at"]),
     }

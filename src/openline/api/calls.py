@@ -9,14 +9,16 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
+from openline.api._blob_response import blob_response
 from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
 from openline.domain.calls import FACT_KINDS, CallStatus, EndReason, Fact
 from openline.domain.shapes import call_json
 from openline.domain.time import as_utc
 from openline.platform import Platform
+from openline.store.blobs import recording_key
 from openline.store.calls import TRANSCRIPT_KINDS, CallFilter
 from openline.store.facts import to_row
 from openline.store.pagination import PageRequest
@@ -75,7 +77,30 @@ def redact_call(call_id: str, ol: PlatformDep) -> dict:
         raise not_found("call", call_id)
     if call["status"] == CallStatus.STARTED.value:
         raise ApiError(409, "the call is still in progress; redact it once it has ended")
+    # The recording goes first: if that fails, the call is left as it was, to try again,
+    # rather than marked redacted with its audio still stored.
+    try:
+        ol.blobs.delete(recording_key(call_id))
+    except Exception as error:  # noqa: BLE001 - whatever the storage hit, report it
+        raise ApiError(
+            502, f"could not delete the recording ({error}); nothing was redacted, try again"
+        ) from None
     return call_json(ol.calls.redact(call_id), [])
+
+
+@router.get("/{call_id}/audio", response_model=None)
+def call_audio(call_id: str, request: Request, ol: PlatformDep) -> Response:
+    """The call's recording: a stereo WAV (caller left, agent right); ``Range`` supported."""
+    call = ol.calls.get(call_id)
+    if call is None:
+        raise not_found("call", call_id)
+    # While the call runs its file grows under the reader; it is served once complete.
+    if call["status"] == CallStatus.STARTED.value:
+        raise ApiError(404, f"call {call_id!r} is in progress: its recording is ready when it ends")
+    found = blob_response(ol.blobs, recording_key(call_id), request, "audio/wav", f"{call_id}.wav")
+    if found is None:
+        raise ApiError(404, f"call {call_id!r} has no recording")
+    return found
 
 
 LEVELS = ("debug", "info", "warning", "error", "critical")

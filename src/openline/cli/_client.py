@@ -13,8 +13,9 @@ becomes a :class:`CliError` with one clear line; ``cli_errors`` prints it and ex
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Self
@@ -214,6 +215,22 @@ class Api:
     def get(self, path: str, **params: Any) -> Any:
         clean = {k: v for k, v in params.items() if v is not None}
         return self.request("GET", path, params=clean)
+
+    @contextlib.contextmanager
+    def download(self, path: str) -> Iterator[httpx.Response]:
+        """A GET whose body is read as it arrives (``iter_bytes``), for files too big to
+        hold; an error reply or a dropped connection, even mid-body, is a CliError."""
+        try:
+            with self._http.stream("GET", path) as response:
+                if response.is_error:
+                    response.read()
+                    raise error_for(response, self.target)
+                try:
+                    yield response
+                except httpx.TransportError as error:  # the server was there: it broke off
+                    raise CliError(f"the download broke off ({_reason(error)})") from None
+        except httpx.TransportError as error:
+            raise unreachable(self.target.url, error) from None
 
     def post(self, path: str, body: dict) -> Any:
         return self.request("POST", path, json=body)

@@ -53,6 +53,31 @@ WebhookId = Annotated[
     ),
 ]
 
+Recording = Annotated[
+    bool | None,
+    typer.Option(
+        "--recording/--no-recording",
+        help="Record this agent's voice calls (stereo WAV); on for new agents.",
+        show_default=False,
+    ),
+]
+SttProvider = Annotated[
+    str | None,
+    typer.Option(help='Speech-to-text provider; "" for the platform default.', show_default=False),
+]
+TtsProvider = Annotated[
+    str | None,
+    typer.Option(help='Text-to-speech provider; "" for the platform default.', show_default=False),
+]
+TtsVoice = Annotated[
+    str | None,
+    typer.Option(help="Voice the text-to-speech provider speaks with.", show_default=False),
+]
+TtsLanguage = Annotated[
+    str | None,
+    typer.Option(help="Language of the agent's speech, e.g. en or en-GB.", show_default=False),
+]
+
 
 def _webhook(api: Api, body: dict[str, Any]) -> dict[str, Any]:
     """``--webhook`` may name the webhook; the API wants its id."""
@@ -63,7 +88,7 @@ def _webhook(api: Api, body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _fields(**options: str | None) -> dict[str, Any]:
+def _fields(**options: str | bool | None) -> dict[str, Any]:
     """The options that were given; an empty string clears a field."""
     body: dict[str, Any] = {}
     for name, value in options.items():
@@ -71,6 +96,8 @@ def _fields(**options: str | None) -> dict[str, Any]:
             continue
         if name == "metadata":
             body[name] = parse_json_object(value, "--metadata")
+        elif isinstance(value, bool):
+            body[name] = value
         else:
             body[name] = value or None
     return body
@@ -87,6 +114,11 @@ def create(
     introduction: Introduction = None,
     metadata: Metadata = None,
     webhook_id: WebhookId = None,
+    recording: Recording = None,
+    stt_provider: SttProvider = None,
+    tts_provider: TtsProvider = None,
+    tts_voice: TtsVoice = None,
+    tts_language: TtsLanguage = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Register an agent. Give --url to make it callable: the agent server's base URL."""
@@ -97,6 +129,11 @@ def create(
         introduction=introduction,
         metadata=metadata,
         webhook_id=webhook_id,
+        recording_enabled=recording,
+        stt_provider=stt_provider,
+        tts_provider=tts_provider,
+        tts_voice=tts_voice,
+        tts_language=tts_language,
     )
     with Api(target(ctx)) as api:
         agent = api.post("/agents", _webhook(api, body))
@@ -157,6 +194,11 @@ def update(
     introduction: Introduction = None,
     metadata: Metadata = None,
     webhook_id: WebhookId = None,
+    recording: Recording = None,
+    stt_provider: SttProvider = None,
+    tts_provider: TtsProvider = None,
+    tts_voice: TtsVoice = None,
+    tts_language: TtsLanguage = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Change an agent: only the options given change.
@@ -173,6 +215,11 @@ def update(
         introduction=introduction,
         metadata=metadata,
         webhook_id=webhook_id,
+        recording_enabled=recording,
+        stt_provider=stt_provider,
+        tts_provider=tts_provider,
+        tts_voice=tts_voice,
+        tts_language=tts_language,
     )
     if not body:
         raise CliError("nothing to change: give at least one option (see --help)")
@@ -207,6 +254,11 @@ def _show(agent: dict) -> None:
         ("introduction", agent.get("introduction")),
         ("metadata", compact(agent.get("metadata") or {}, None)),
         ("webhook", agent.get("webhook_id")),
+        ("recording", "on" if agent.get("recording_enabled", True) else "off"),
+        ("speech to text", agent.get("stt_provider") or "platform default"),
+        ("text to speech", agent.get("tts_provider") or "platform default"),
+        ("voice", agent.get("tts_voice")),
+        ("language", agent.get("tts_language")),
         ("created (UTC)", when(agent.get("created_at"))),
         ("updated (UTC)", when(agent.get("updated_at"))),
     ]

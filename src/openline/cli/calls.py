@@ -10,8 +10,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any
 
+import httpx
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.filesize import decimal
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TransferSpeedColumn,
+)
 from rich.text import Text
 
 from openline.cli._client import Api, Target, segment, tail_events, target
@@ -153,13 +163,13 @@ def _is_stdout(path: Path | None) -> bool:
 
 
 @contextlib.contextmanager
-def _output_file(path: Path | None) -> Iterator[IO[str]]:
+def _output_file(path: Path | None, binary: bool = False) -> Iterator[IO[Any]]:
     if _is_stdout(path):
-        yield sys.stdout
+        yield sys.stdout.buffer if binary else sys.stdout
         return
     assert path is not None
     try:
-        handle = path.open("w", encoding="utf-8", newline="")
+        handle = path.open("wb") if binary else path.open("w", encoding="utf-8", newline="")
     except OSError as error:
         raise CliError(f"cannot write {path}: {error.strerror or error}") from None
     with handle:
@@ -259,6 +269,69 @@ def export(
             writer.close()
     if not _is_stdout(output):
         err_console.print(f"Exported {exported} calls ({fmt}) to {output}")
+
+
+BIG_DOWNLOAD = 1_000_000  # bytes; smaller files arrive before a progress bar would help
+
+
+@app.command("recording")
+@cli_errors
+def recording(
+    ctx: typer.Context,
+    call: CallId,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write (default: CALL_ID.wav; - for stdout).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Download a call's recording: a stereo WAV, the caller on the left, the agent on the
+    right, from the start of the call to its end."""
+    destination = output or Path(f"{call}.wav")
+    to_stdout = _is_stdout(destination)
+    # Written beside the destination, then renamed: an interrupted download never leaves
+    # a file that looks like a whole recording.
+    partial = destination if to_stdout else destination.with_name(destination.name + ".part")
+    try:
+        with (
+            Api(target(ctx)) as api,
+            api.download(f"/agents/calls/{segment(call)}/audio") as response,
+            _output_file(partial, binary=True) as out,
+        ):
+            size = _copy(response, out)
+    except BaseException:
+        if not to_stdout:
+            partial.unlink(missing_ok=True)
+        raise
+    if not to_stdout:
+        partial.replace(destination)
+        err_console.print(f"Wrote the recording of {call} ({decimal(size)}) to {destination}")
+
+
+def _copy(response: httpx.Response, out: IO[bytes]) -> int:
+    """Copy the body as it arrives, with a progress bar for big files on a terminal."""
+    total = int(response.headers.get("content-length", 0)) or None
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err_console,
+        disable=not err_console.is_terminal or (total or 0) < BIG_DOWNLOAD,
+        transient=True,
+    )
+    copied = 0
+    with progress:
+        task = progress.add_task("Downloading", total=total)
+        for chunk in response.iter_bytes():
+            out.write(chunk)
+            copied += len(chunk)
+            progress.advance(task, len(chunk))
+    return copied
 
 
 @app.command("tail")

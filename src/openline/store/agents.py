@@ -18,6 +18,11 @@ EDITABLE = (
     "metadata",
     "self_hosted_deployment_url",
     "webhook_id",
+    "recording_enabled",
+    "stt_provider",
+    "tts_provider",
+    "tts_voice",
+    "tts_language",
 )
 
 
@@ -27,11 +32,12 @@ class AgentRepo:
 
     def create(self, **fields: Any) -> dict:
         now = utcnow()
-        row = {name: fields.get(name) for name in EDITABLE}
+        # Fields not given take the column's default (recording_enabled: true).
+        row = {name: fields[name] for name in EDITABLE if name in fields}
         row |= {"id": ids.new_id(ids.AGENT), "created_at": now, "updated_at": now}
         with self._engine.begin() as connection:
-            connection.execute(agents.insert(), row)
-        return row
+            created = connection.execute(agents.insert().values(row).returning(agents)).one()
+        return dict(created._mapping)
 
     def get(self, agent_id: str) -> dict | None:
         with self._engine.connect() as connection:

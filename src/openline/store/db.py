@@ -46,8 +46,8 @@ def snapshot(engine: Engine) -> Connection:
     return engine.connect()
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision; safe to call from several processes."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (the newest); safe to call from several processes."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
@@ -56,4 +56,4 @@ def migrate(engine: Engine) -> None:
                 text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
             )
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -52,6 +53,13 @@ agents = Table(
     Column("webhook_id", String(64), nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    # Voice calls: whether to record them, and which speech providers, voice and language
+    # to use (null: the platform's default).
+    Column("recording_enabled", Boolean, nullable=False, server_default=true()),
+    Column("stt_provider", String(64), nullable=True),
+    Column("tts_provider", String(64), nullable=True),
+    Column("tts_voice", String(200), nullable=True),
+    Column("tts_language", String(35), nullable=True),
 )
 
 api_keys = Table(
