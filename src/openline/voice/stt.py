@@ -1,0 +1,147 @@
+"""Offline speech-to-text: PocketSphinx (US English), and a pass-through for benchmarks."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from openline.voice.base import ProviderError, Samples
+
+if TYPE_CHECKING:
+    from pocketsphinx import Decoder
+
+RATE = 16_000
+_ENGLISH = {"en", "en-us"}
+
+
+class _DecoderPool:
+    """Idle PocketSphinx decoders, reused: one takes ~0.25 s to load and holds one
+    utterance at a time. Busy decoders are not counted; at most ``keep`` idle ones stay.
+
+    It also carries the cepstral mean (the average spectrum of the input, which
+    recognition subtracts) from one utterance to the next, whichever decoders they run
+    on: it is what lets an utterance be decoded while it is still being fed.
+    """
+
+    def __init__(self, keep: int) -> None:
+        self._keep = keep
+        self._idle: list[Decoder] = []
+        self._lock = threading.Lock()
+        self.cmn: str | None = None  # the latest utterance's; None until one was heard
+
+    def take(self) -> Decoder:
+        with self._lock:
+            decoder = self._idle.pop() if self._idle else None
+        if decoder is None:
+            from pocketsphinx import Decoder  # the model loads here, not at import
+
+            try:
+                # fwdflat: a second search pass at end_utt; it costs ~150 ms per utterance
+                # and recognised no more words of our test speech
+                decoder = Decoder(loglevel="FATAL", cmn="live", fwdflat=False)
+            except (RuntimeError, ValueError) as error:
+                raise ProviderError(f"pocketsphinx could not load its model: {error}") from error
+        if self.cmn is not None:
+            decoder.set_cmn(self.cmn)
+        return decoder
+
+    def give_back(self, decoder: Decoder) -> None:
+        cmn = decoder.get_cmn()
+        with self._lock:
+            self.cmn = cmn
+            if len(self._idle) < self._keep:
+                self._idle.append(decoder)
+
+
+class PocketSphinxSTT:
+    """CMU PocketSphinx with the US English model its wheel ships.
+
+    Utterances are decoded while they are fed, so ``finish`` only has the last piece
+    left (tens of ms). That needs a cepstral mean to start from, and the model's default
+    one is far from real input (about half as many words recognised), so the first
+    utterance a provider hears is held and decoded in one pass on ``finish``, normalised
+    over all of itself; every later one starts from the mean the previous one ended with.
+    """
+
+    name = "pocketsphinx"
+    sample_rate = RATE
+
+    def __init__(self, keep_decoders: int | None = None) -> None:
+        self._pool = _DecoderPool(keep_decoders or os.cpu_count() or 2)
+
+    def open(self, language: str | None = None) -> _SphinxUtterance:
+        if language is not None and language.lower().replace("_", "-") not in _ENGLISH:
+            raise ProviderError(
+                f"pocketsphinx only has a US English model (en, en-US), not {language!r}"
+            )
+        return _SphinxUtterance(self._pool)
+
+
+class _SphinxUtterance:
+    def __init__(self, pool: _DecoderPool) -> None:
+        self._pool = pool
+        self._decoder: Decoder | None = None  # taken at the first audio
+        self._held: list[bytes] | None = [] if pool.cmn is None else None
+
+    def feed(self, samples: Samples) -> None:
+        audio = np.asarray(samples, dtype=np.int16).tobytes()
+        if self._held is not None:
+            self._held.append(audio)
+            return
+        try:
+            if self._decoder is None:
+                self._decoder = self._pool.take()
+                self._decoder.start_utt()
+            self._decoder.process_raw(audio, False, False)
+        except RuntimeError as error:
+            raise self._failed(error) from error
+
+    def finish(self) -> str:
+        if self._held:
+            self._decoder = self._pool.take()
+            try:
+                self._decoder.start_utt()
+                # full_utt: the cepstral mean of this very utterance
+                self._decoder.process_raw(b"".join(self._held), False, True)
+            except RuntimeError as error:
+                raise self._failed(error) from error
+        self._held = None
+        decoder, self._decoder = self._decoder, None
+        if decoder is None:
+            return ""
+        try:
+            decoder.end_utt()
+            hypothesis = decoder.hyp()
+        except RuntimeError as error:
+            raise self._failed(error) from error
+        self._pool.give_back(decoder)
+        return hypothesis.hypstr if hypothesis is not None else ""
+
+    def _failed(self, error: RuntimeError) -> ProviderError:
+        self._decoder = None  # dropped, not given back: its state is unknown
+        return ProviderError(f"pocketsphinx failed: {error}")
+
+
+class PassthroughSTT:
+    """Recognises nothing: the text says how much audio came, at no recognition cost
+    (to measure the rest of the pipeline)."""
+
+    name = "passthrough"
+    sample_rate = RATE
+
+    def open(self, language: str | None = None) -> _CountingUtterance:
+        return _CountingUtterance()
+
+
+class _CountingUtterance:
+    def __init__(self) -> None:
+        self._samples = 0
+
+    def feed(self, samples: Samples) -> None:
+        self._samples += len(samples)
+
+    def finish(self) -> str:
+        return f"[speech {self._samples / RATE:.2f} s]" if self._samples else ""
