@@ -49,8 +49,28 @@ class Settings(BaseSettings):
     analysis_llm_api_key: str | None = None
     analysis_llm_model: str = "gpt-4o-mini"
     analysis_retry_s: float = Field(default=30.0, gt=0)
+    recordings_s3_bucket: str | None = Field(
+        default=None,
+        description="Keep call recordings in this S3-compatible bucket (needs openline[s3]); "
+        "local disk when unset. Credentials: the standard AWS variables or boto3 chain.",
+    )
+    recordings_s3_prefix: str = Field(
+        default="recordings/", description="Prepended to every object key in the bucket."
+    )
+    recordings_s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint (MinIO, R2, …); AWS when unset."
+    )
     start_example_agent: bool = Field(
         default=False, description="Start and register the bundled example agent (`openline up`)."
+    )
+    cartesia_api_key: str | None = Field(
+        default=None, description="Enables the Cartesia Ink (STT) and Sonic (TTS) providers."
+    )
+    stt_provider: str = Field(default="pocketsphinx", description="Default speech-to-text.")
+    tts_provider: str = Field(default="espeak-ng", description="Default text-to-speech.")
+    vad_provider: str = Field(default="webrtc", description="Voice activity detection.")
+    end_of_turn_ms: int = Field(
+        default=600, ge=100, le=5000, description="Caller silence that ends a spoken turn."
     )
 
     @property

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from openline import __version__
-from openline.api import agents, calls, deployments, errors, stream, webhooks
+from openline.api import agents, calls, deployments, errors, stream, twilio, webhooks
 from openline.api.auth import Authenticator
 from openline.bundled_agent import BundledAgent
 from openline.config import Settings
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(deployments.router)  # before /agents/{agent_id} too
     app.include_router(agents.router)
     app.include_router(stream.router)
+    app.include_router(twilio.router)
     install_console(app)  # pages at /console, static files, and / sent there
 
     @app.get("/status", tags=["health"])

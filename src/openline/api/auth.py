@@ -29,7 +29,9 @@ class Authenticator:
         self._recent: dict[str, float] = {}
 
     async def check(self, connection: HTTPConnection) -> None:
-        key = presented_key(connection)
+        await self.check_key(presented_key(connection))
+
+    async def check_key(self, key: str | None) -> None:
         if not key:
             raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'")
         hashed = digest(key)

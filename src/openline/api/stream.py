@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from openline.api.errors import ApiError
-from openline.harness.session import AgentEndpoint, CallSession
+from openline.harness.session import AgentEndpoint, CallSession, ClientChannel
 from openline.platform import Platform
 from openline.protocol.client import ClientStart, error_event
 
@@ -43,45 +44,49 @@ class _WebSocketChannel:
 
 @router.websocket("/agents/stream/{agent_id}")
 async def call_agent(websocket: WebSocket, agent_id: str) -> None:
-    ol: Platform = websocket.app.state.platform
     await websocket.accept()
-    channel = _WebSocketChannel(websocket)
     try:
         await websocket.app.state.auth.check(websocket)
     except ApiError as error:
-        await _refuse(websocket, str(error))
+        await refuse(websocket, str(error))
         return
+    channel = _WebSocketChannel(websocket)
+    await serve_call(websocket, agent_id, channel, lambda: _read_start(websocket, channel))
+
+
+async def serve_call(
+    websocket: WebSocket,
+    agent_id: str,
+    channel: ClientChannel,
+    read_start: Callable[[], Awaitable[ClientStart | None]],
+    connection_type: str = "websocket",
+) -> None:
+    """Run one call on an accepted, authenticated websocket, whatever its dialect."""
+    ol: Platform = websocket.app.state.platform
     agent = await asyncio.to_thread(ol.agents.get, agent_id)
     if agent is None:
-        await _refuse(websocket, f"no agent with id {agent_id!r}")
+        await refuse(websocket, f"no agent with id {agent_id!r}")
         return
     # The agent's live deployment takes the call (and keeps running until it ends);
     # an agent without one is called at its own URL.
     lease = await ol.deployments.lease(agent_id)
     try:
         if lease is None and not agent["self_hosted_deployment_url"]:
-            await _refuse(
+            await refuse(
                 websocket, f"agent {agent_id} has no live deployment and no agent server URL"
             )
             return
         if lease is not None and not lease.url:
-            await _refuse(
+            await refuse(
                 websocket,
                 f"the live deployment {lease.deployment_id} is starting; call again shortly",
             )
             return
-        first = await channel.receive()
-        if first is None:
-            return
-        try:
-            start = ClientStart.model_validate_json(first)
-        except ValidationError as error:
-            await _refuse(
-                websocket, f"the first message must be a valid start event: {_brief(error)}"
-            )
+        start = await read_start()
+        if start is None:
             return
         endpoint = None if lease is None else AgentEndpoint(lease.url, lease.deployment_id)
-        session = CallSession(ol.harness, agent, channel, start, endpoint)
+        session = CallSession(ol.harness, agent, channel, start, endpoint, connection_type)
         if lease is not None:
             lease.session = session
         await session.run()
@@ -89,7 +94,18 @@ async def call_agent(websocket: WebSocket, agent_id: str) -> None:
         ol.deployments.give_back(lease)
 
 
-async def _refuse(websocket: WebSocket, message: str) -> None:
+async def _read_start(websocket: WebSocket, channel: _WebSocketChannel) -> ClientStart | None:
+    first = await channel.receive()
+    if first is None:
+        return None
+    try:
+        return ClientStart.model_validate_json(first)
+    except ValidationError as error:
+        await refuse(websocket, f"the first message must be a valid start event: {_brief(error)}")
+        return None
+
+
+async def refuse(websocket: WebSocket, message: str) -> None:
     await websocket.send_text(json.dumps(error_event(None, message)))
     await websocket.close(POLICY_VIOLATION, message[:120])
 

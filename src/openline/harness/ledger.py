@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from openline.domain.calls import (
@@ -59,6 +60,11 @@ class CallLedger:
         self._assistant: Turn | None = None
         self._pending_tools: list[ToolCall] = []
 
+    @property
+    def started_at(self) -> datetime:
+        """Wall-clock start of the call: call time 0."""
+        return datetime.fromtimestamp(self._started_wall, UTC)
+
     def now(self) -> float:
         return round(self._clock() - self._started, 3)
 
@@ -68,21 +74,44 @@ class CallLedger:
 
     # -- turns ---------------------------------------------------------------
 
-    def user_turn(self, text: str) -> Turn:
+    def user_turn(
+        self,
+        text: str,
+        start: float | None = None,
+        end: float | None = None,
+        stt_ttfb: float | None = None,
+        vad_buffer_ms: float | None = None,
+    ) -> Turn:
+        """A whole user utterance; a spoken one carries its place on the audio timeline."""
         # Text is delivered whole the moment it arrives, so a new user turn never cuts a
         # sent message short; whether the agent meant to say more cannot be told apart
         # from a reply racing its own response_end. Voice calls mark real barge-ins.
         self.close_assistant_turn(TurnEndReason.TTS_COMPLETED)
         at = self.now()
-        turn = Turn(self.call_id, 0, 0, at, Role.USER, cap_text(text, self._cap), end_timestamp=at)
+        turn = Turn(
+            self.call_id,
+            0,
+            0,
+            at if start is None else start,
+            Role.USER,
+            cap_text(text, self._cap),
+            end_timestamp=at if end is None else end,
+            stt_ttfb=stt_ttfb,
+            vad_buffer_ms=vad_buffer_ms,
+        )
         self._add(turn)
         self._closed(turn, [])
         return turn
 
     def agent_message(
-        self, text: str, interruptible: bool = True, responding_to: str | None = None
+        self,
+        text: str,
+        interruptible: bool = True,
+        responding_to: str | None = None,
+        at: float | None = None,
     ) -> Turn:
-        at = self.now()
+        """One chunk of the agent's answer; ``at`` is when it was heard (voice calls)."""
+        at = self.now() if at is None else at
         turn = self._open_assistant_turn(at, interruptible)
         if self._responding_to is None:
             self._responding_to = responding_to
@@ -99,13 +128,41 @@ class CallLedger:
             return
         self.close_assistant_turn(TurnEndReason.TTS_COMPLETED)
 
-    def close_assistant_turn(self, reason: TurnEndReason) -> None:
+    def close_assistant_turn(self, reason: TurnEndReason, at: float | None = None) -> None:
         turn, self._assistant = self._assistant, None
         if turn is not None:
             turn.end_reason = reason
-            turn.end_timestamp = max(turn.end_timestamp or turn.timestamp, self.now())
+            at = self.now() if at is None else at
+            turn.end_timestamp = max(turn.end_timestamp or turn.timestamp, at)
             self._change(turn)
             self._closed(turn, self._assistant_tools)
+
+    def interrupt_assistant_turn(self, spoken_of_last_chunk: str, at: float) -> None:
+        """The caller cut the agent off at ``at``: the turn keeps only what was heard."""
+        turn = self._assistant
+        if turn is None:
+            return
+        if turn.text_chunks:
+            last = turn.text_chunks[-1]
+            if spoken_of_last_chunk:
+                last["text"] = spoken_of_last_chunk
+            else:
+                turn.text_chunks.pop()
+            turn.text = cap_text("".join(chunk["text"] for chunk in turn.text_chunks), self._cap)
+        turn.end_timestamp = at
+        self.close_assistant_turn(TurnEndReason.INTERRUPTED, at)
+
+    def assistant_first_audio(self, tts_ttfb: float) -> None:
+        """Time from the agent's text to the first synthesized audio of the open turn."""
+        turn = self._assistant
+        if turn is not None and turn.tts_ttfb is None:
+            turn.tts_ttfb = round(tts_ttfb, 3)
+            self._change(turn)
+            self.log_metric("system_text_to_speech_ttfb", turn.tts_ttfb)
+
+    @property
+    def assistant_turn_open(self) -> bool:
+        return self._assistant is not None
 
     def _closed(self, turn: Turn, tools: list[ToolCall]) -> None:
         if self._on_turn_closed is not None:

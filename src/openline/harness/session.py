@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 import httpx
@@ -26,7 +27,6 @@ from openline import ids
 from openline.config import Settings
 from openline.domain.calls import CallStatus, EndReason, Fact, ToolCall, Turn, TurnEndReason
 from openline.domain.shapes import call_json, turn_json
-from openline.domain.time import utcnow
 from openline.domain.webhook_events import (
     CALL_COMPLETED,
     CALL_FAILED,
@@ -36,12 +36,15 @@ from openline.domain.webhook_events import (
 )
 from openline.harness.agent_link import AgentUnavailable, CallStart, connect
 from openline.harness.ledger import CallLedger
+from openline.harness.voice_call import VoiceCall, choose_voice
 from openline.protocol.client import ClientStart, error_event
 from openline.store import schema
+from openline.store.blobs import BlobStore, recording_key
 from openline.store.calls import CallRepo
 from openline.store.facts import TABLE_OF, to_row
 from openline.store.webhooks import WebhookRepo, outbox_row
 from openline.store.writer import Writer
+from openline.voice.base import ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,7 @@ class Harness:
     api_base_url: str
     webhooks: WebhookRepo | None = None
     after_call: Callable[[str], None] | None = None  # e.g. post-call analysis
+    blobs: BlobStore | None = None  # where recordings go; None: calls are not recorded
 
 
 @dataclass(frozen=True)
@@ -103,8 +107,10 @@ class CallSession:
         client: ClientChannel,
         start: ClientStart,
         endpoint: AgentEndpoint | None = None,
+        connection_type: str = "websocket",
     ):
         self.harness = harness
+        self.connection_type = connection_type
         self.agent = agent
         self.endpoint = endpoint or AgentEndpoint(agent.get("self_hosted_deployment_url") or "")
         self.sent_log_records = False  # the agent logs over the socket (SDK): see deploy/logsink
@@ -125,22 +131,28 @@ class CallSession:
         self._client_send_lock = asyncio.Lock()
         self._last_client_activity = time.monotonic()
         self._event_counter = 0
+        self.voice: VoiceCall | None = None  # set for calls that carry audio
+        self._recording_key: str | None = None
 
     # -- lifecycle -------------------------------------------------------------
 
     async def run(self) -> Ending:
         await asyncio.to_thread(self._create_call)
         try:
+            if self.start.config.input_format:
+                self.voice = await asyncio.to_thread(self._voice_call)
             self._agent = await connect(
                 self.harness.http,
                 self.endpoint.url,
                 self._call_start(),
                 self.harness.settings.agent_connect_timeout_s,
             )
-        except AgentUnavailable as error:
+        except (AgentUnavailable, ProviderError) as error:
             ending = Ending(EndReason.ERROR, error=str(error))
         else:
-            await self._send_client(self._ack())
+            await self.send_client(self._ack())
+            if self.voice is not None:
+                self.voice.start()
             ending = await self._converse()
         await self._finish(ending)
         return ending
@@ -164,17 +176,20 @@ class CallSession:
 
     async def _finish(self, ending: Ending) -> None:
         ledger = self.ledger
-        turn_reason = TurnEndReason.CALL_ENDED
-        ledger.close_assistant_turn(turn_reason)
+        ended_at = ledger.now()
+        if self.voice is not None:
+            await self._finish_voice(ended_at)
+        ledger.close_assistant_turn(TurnEndReason.CALL_ENDED)
         if ending.error:
             ledger.signal("error", {"message": ending.error})
         ledger.log_metric("system_call_success", ending.reason is not EndReason.ERROR)
+        end_time = ledger.started_at + timedelta(seconds=ended_at)  # the recording's end too
         self.harness.writer.update(
             schema.calls,
             (self.call_id,),
             {
                 "status": ending.reason.status.value,
-                "end_time": utcnow(),
+                "end_time": end_time,
                 "end_reason": ending.reason.value,
                 "agent_end_reason": ending.agent_reason,
                 "error_message": ending.error,
@@ -186,7 +201,7 @@ class CallSession:
         if self._webhook_id:
             self._row |= {
                 "status": ending.reason.status.value,
-                "end_time": utcnow(),
+                "end_time": end_time,
                 "end_reason": ending.reason.value,
                 "agent_end_reason": ending.agent_reason,
                 "error_message": ending.error,
@@ -205,6 +220,20 @@ class CallSession:
         if self.harness.after_call is not None:
             self.harness.after_call(self.call_id)
 
+    def _voice_call(self) -> VoiceCall:
+        setup = choose_voice(self.agent, self.start.config, self.harness.settings)
+        blobs, recording = self.harness.blobs, None
+        if blobs is not None and self.agent.get("recording_enabled", True):
+            self._recording_key = recording_key(self.call_id)
+            recording = blobs.open_for_writing(self._recording_key)
+        return VoiceCall(setup, self.ledger, self, self.stream_id, recording)
+
+    async def _finish_voice(self, ended_at: float) -> None:
+        assert self.voice is not None
+        await self.voice.close(ended_at)
+        if self._recording_key is not None:
+            await asyncio.to_thread(self.harness.blobs.commit, self._recording_key)
+
     async def _close_client(self, ending: Ending) -> None:
         if ending.reason is EndReason.CLIENT_HANGUP:
             return
@@ -213,7 +242,7 @@ class CallSession:
             if ending.agent_reason:
                 reason += f", reason: {ending.agent_reason}"
         elif ending.reason is EndReason.ERROR:
-            await self._send_client(
+            await self.send_client(
                 error_event(self.stream_id, ending.error or "call failed", call_id=self.call_id)
             )
             code, reason = 1011, "call failed"
@@ -230,50 +259,56 @@ class CallSession:
             frame = await self.client.receive()
             if frame is None:
                 return Ending(EndReason.CLIENT_HANGUP)
-            self._last_client_activity = time.monotonic()
             if len(frame) > cap:
-                await self._client_error(
-                    f"message of {len(frame)} bytes is over the {cap}-byte cap"
-                )
+                await self.client_error(f"message of {len(frame)} bytes is over the {cap}-byte cap")
                 continue
             try:
                 message = json.loads(frame)
             except ValueError:
-                await self._client_error("message is not valid JSON")
+                await self.client_error("message is not valid JSON")
                 continue
             if not isinstance(message, dict):
-                await self._client_error("message must be a JSON object")
+                await self.client_error("message must be a JSON object")
                 continue
             await self._on_client_message(message)
 
     async def _on_client_message(self, message: dict[str, Any]) -> None:
         kind = message.get("event")
-        if kind == "user_text":
+        if kind != "media_input":  # a silent microphone streaming along is not activity
+            self.touch()
+        if kind == "media_input":
+            if self.voice is None:
+                await self.client_error(
+                    "this call has no audio: start it with config.input_format to send media",
+                    code="unsupported_media",
+                )
+                return
+            await self.voice.media(message)
+        elif kind == "user_text":
             text = message.get("text")
             if not isinstance(text, str):
-                await self._client_error("user_text needs a string field 'text'")
+                await self.client_error("user_text needs a string field 'text'")
                 return
+            if self.voice is not None:
+                await self.voice.user_text()
             self.ledger.user_turn(text)
-            await self._send_agent({"type": "user_state", "value": "speaking"})
-            await self._send_agent({"type": "message", "content": text})
-            await self._send_agent({"type": "user_state", "value": "idle"})
+            await self.send_agent({"type": "user_state", "value": "speaking"})
+            await self.send_agent({"type": "message", "content": text})
+            await self.send_agent({"type": "user_state", "value": "idle"})
         elif kind == "dtmf":
             button = str(message.get("dtmf", ""))[:8]
             self.ledger.signal("dtmf", {"from": "user", "button": button})
-            await self._send_agent({"type": "dtmf", "button": button})
+            await self.send_agent({"type": "dtmf", "button": button})
         elif kind == "custom":
             metadata = message.get("metadata")
             self.ledger.signal("custom", {"from": "user", "metadata": metadata})
-            await self._send_agent({"type": "custom", "metadata": metadata})
-        elif kind == "media_input":
-            await self._client_error(
-                "voice calls are not supported by this server yet: send user_text events",
-                code="unsupported_media",
-            )
+            await self.send_agent({"type": "custom", "metadata": metadata})
+        elif kind == "ping":
+            await self.send_client({"event": "pong", "stream_id": self.stream_id})
         elif kind == "start":
-            await self._client_error("the call has already started")
+            await self.client_error("the call has already started")
         else:
-            await self._client_error(f"unknown event {kind!r}")
+            await self.client_error(f"unknown event {kind!r}")
 
     # -- agent → client ------------------------------------------------------------
 
@@ -294,7 +329,7 @@ class CallSession:
             message = json.loads(frame)
             kind = message["type"]
         except (ValueError, TypeError, KeyError):
-            await self._reject_agent_message("message must be a JSON object with a 'type'", frame)
+            await self.reject_agent_message("message must be a JSON object with a 'type'", frame)
             return None
         handler = _AGENT_HANDLERS.get(kind)
         if handler is None:
@@ -303,23 +338,24 @@ class CallSession:
         try:
             return await handler(self, message)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            await self._reject_agent_message(f"malformed {kind!r} message: {error!r}", frame)
+            await self.reject_agent_message(f"malformed {kind!r} message: {error!r}", frame)
             return None
 
     async def _agent_message(self, message: dict) -> None:
         text = message["content"]
         if not isinstance(text, str):
             raise TypeError("'content' must be a string")
-        self.ledger.agent_message(
-            text,
-            bool(message.get("interruptible", True)),
-            _text_or_none(message.get("responding_to")),
-        )
-        await self._send_client({"event": "agent_text", "stream_id": self.stream_id, "text": text})
+        interruptible = bool(message.get("interruptible", True))
+        responding_to = _text_or_none(message.get("responding_to"))
+        if self.voice is not None:  # spoken, recorded and acknowledged as it is heard
+            self.voice.agent_message(text, interruptible, responding_to)
+            return
+        self.ledger.agent_message(text, interruptible, responding_to)
+        await self.send_client({"event": "agent_text", "stream_id": self.stream_id, "text": text})
         # A text call "speaks" at once: acknowledge what was said, as TTS would.
-        await self._send_agent({"type": "agent_state", "value": "speaking"})
-        await self._send_agent({"type": "agent_speech", "content": text})
-        await self._send_agent({"type": "agent_state", "value": "idle"})
+        await self.send_agent({"type": "agent_state", "value": "speaking"})
+        await self.send_agent({"type": "agent_speech", "content": text})
+        await self.send_agent({"type": "agent_state", "value": "idle"})
 
     async def _agent_tool_call(self, message: dict) -> None:
         self.ledger.tool_call(
@@ -348,11 +384,17 @@ class CallSession:
         )
 
     async def _agent_response_end(self, message: dict) -> None:
-        self.ledger.response_end(_text_or_none(message.get("responding_to")))
+        responding_to = _text_or_none(message.get("responding_to"))
+        if self.voice is not None:
+            self.voice.response_end(responding_to)
+        else:
+            self.ledger.response_end(responding_to)
 
     async def _agent_end_call(self, message: dict) -> Ending:
         reason = message.get("reason")
         self.ledger.signal("end_call", {"reason": reason})
+        if self.voice is not None:
+            await self.voice.hang_up()
         return Ending(EndReason.AGENT_HANGUP, agent_reason=None if reason is None else str(reason))
 
     async def _agent_error(self, message: dict) -> Ending:
@@ -365,28 +407,30 @@ class CallSession:
             "value": message.get("target_phone_number"),
         }
         self.ledger.signal("transfer", {"transfer_destination": destination})
-        await self._send_client(
+        await self.send_client(
             {"event": "transfer_call", "stream_id": self.stream_id, "transfer": destination}
         )
 
     async def _agent_dtmf(self, message: dict) -> None:
         button = str(message["button"])[:8]
         self.ledger.signal("dtmf", {"from": "agent", "button": button})
-        await self._send_client({"event": "dtmf", "stream_id": self.stream_id, "dtmf": button})
+        await self.send_client({"event": "dtmf", "stream_id": self.stream_id, "dtmf": button})
 
     async def _agent_custom(self, message: dict) -> None:
         metadata = message.get("metadata")
         self.ledger.signal("custom", {"from": "agent", "metadata": metadata})
-        await self._send_client(
+        await self.send_client(
             {"event": "custom", "stream_id": self.stream_id, "metadata": metadata}
         )
 
     async def _agent_config(self, message: dict) -> None:
         self.ledger.signal("config", {k: v for k, v in message.items() if k != "type"})
+        if self.voice is not None:
+            await self.voice.configure(message)
 
-    async def _reject_agent_message(self, problem: str, frame: str | bytes) -> None:
+    async def reject_agent_message(self, problem: str, frame: str | bytes) -> None:
         self.ledger.signal("validation_error", {"error": problem, "frame": str(frame)[:1000]})
-        await self._send_agent(
+        await self.send_agent(
             {"type": "validation_error", "error_message": problem, "error_type": "invalid_message"}
         )
 
@@ -406,21 +450,27 @@ class CallSession:
 
     # -- sending -------------------------------------------------------------------------
 
-    async def _send_agent(self, message: dict[str, Any]) -> None:
+    async def send_agent(self, message: dict[str, Any]) -> str:
+        """Send a message to the agent; returns the ``event_id`` it was given."""
         assert self._agent is not None
         self._event_counter += 1
-        message["event_id"] = f"ev_{self._event_counter}"
+        event_id = message["event_id"] = f"ev_{self._event_counter}"
         async with self._agent_send_lock:
             with contextlib.suppress(websockets.ConnectionClosed):
                 await self._agent.send(json.dumps(message))
+        return event_id
 
-    async def _send_client(self, event: dict[str, Any]) -> None:
+    async def send_client(self, event: dict[str, Any]) -> None:
         async with self._client_send_lock:
             with contextlib.suppress(Exception):  # a departed client is noticed by its pump
                 await self.client.send(event)
 
-    async def _client_error(self, message: str, **extra: Any) -> None:
-        await self._send_client(error_event(self.stream_id, message, **extra))
+    async def client_error(self, message: str, **extra: Any) -> None:
+        await self.send_client(error_event(self.stream_id, message, **extra))
+
+    def touch(self) -> None:
+        """The call is alive (the idle clock restarts)."""
+        self._last_client_activity = time.monotonic()
 
     # -- webhooks ----------------------------------------------------------------------------
 
@@ -464,12 +514,13 @@ class CallSession:
             "agent_name": self.agent["name"],
             "deployment_id": self.endpoint.deployment_id,
             "status": CallStatus.STARTED.value,
-            "start_time": utcnow(),
+            "start_time": self.ledger.started_at,
             "telephony_params": {
                 "from": str(metadata.get("from", "websocket")),
                 "to": str(metadata.get("to", self.agent["id"])),
                 "direction": "inbound",
-                "connection_type": "websocket",
+                "connection_type": self.connection_type,
+                "call_sid": metadata.get("call_sid"),
             },
             "metadata": metadata,
             "rev": 0,

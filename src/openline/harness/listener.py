@@ -1,0 +1,213 @@
+"""The caller's voice: audio in, turn edges out, each utterance transcribed.
+
+Caller audio is placed on the call's timeline where it arrives (never overlapping the
+previous chunk), resampled once to 16 kHz for turn detection, recognition and the
+recording. Recognition runs in a worker thread per utterance, fed while the caller is
+still speaking, so the transcript is ready soon after the turn ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from openline.voice.audio import AudioFormat, Resampler
+from openline.voice.base import (
+    ProviderError,
+    Samples,
+    SpeechToText,
+    Transcription,
+    TurnDetector,
+)
+
+RATE = 16_000
+PRE_ROLL_S = 0.5  # audio kept before a detected start, so the first syllable is not lost
+FEED_EVERY_S = 0.25  # recognition is fed in batches this long (one thread hop each)
+
+
+@dataclass(frozen=True)
+class Speech:
+    """A finished caller utterance, transcribed."""
+
+    text: str
+    start: float  # call time the caller started speaking
+    end: float  # call time the caller stopped
+    stt_ttfb: float  # from the end of the turn to its transcript
+    vad_buffer_ms: float  # silence waited for before calling the turn over
+
+
+@dataclass(frozen=True)
+class ListenerEvents:
+    """Callbacks the listener drives (the voice call provides them)."""
+
+    record: Callable[[float, Samples], None]
+    speech_started: Callable[[float], Awaitable[None]]
+    heard: Callable[[Speech], Awaitable[None]]
+    failed: Callable[[str], Awaitable[None]]
+
+
+class Listener:
+    def __init__(
+        self,
+        fmt: AudioFormat,
+        detector: TurnDetector,
+        stt: SpeechToText,
+        clock: Callable[[], float],
+        events: ListenerEvents,
+        language: str | None = None,
+    ) -> None:
+        self.language = language
+        self._stt = stt
+        self._detector = detector
+        self._clock = clock
+        self._events = events
+        self._to_16k = Resampler(fmt.sample_rate, RATE)
+        self._cursor = 0.0  # call time where the next caller sample goes
+        self._fed = 0  # 16 kHz samples seen so far
+        self._anchors: deque[tuple[int, float]] = deque(maxlen=512)  # (sample, call time)
+        self._recent: deque[Samples] = deque()  # the last PRE_ROLL_S, for a starting turn
+        self._recent_len = 0
+        self._utterance: _Recognition | None = None
+        self._workers: set[asyncio.Task] = set()
+
+    @property
+    def speaking(self) -> bool:
+        return self._utterance is not None
+
+    async def hear(self, samples: Samples) -> None:
+        audio = self._to_16k.process(samples)
+        if not len(audio):
+            return
+        at = max(self._clock(), self._cursor)
+        self._anchors.append((self._fed, at))
+        self._fed += len(audio)
+        self._cursor = at + len(audio) / RATE
+        self._events.record(at, audio)
+        self._remember(audio)
+        began = False
+        for edge in self._detector.feed(audio):
+            if edge.kind == "start" and self._utterance is None:
+                began = await self._begin(edge.sample)
+            elif edge.kind == "end" and self._utterance is not None:
+                self._end(edge.sample)
+        if self._utterance is not None and not began:  # a new one got this chunk as pre-roll
+            self._utterance.add(audio)
+
+    def check_language(self, language: str) -> None:
+        """Raise ProviderError when the recogniser cannot take ``language`` (blocking)."""
+        self._stt.open(language).finish()
+
+    async def close(self) -> None:
+        """The call is over: an utterance still open is transcribed as it stands."""
+        if self._utterance is not None:
+            self._end(self._fed)
+        if self._workers:
+            await asyncio.wait(self._workers, timeout=10)
+        for worker in self._workers:
+            worker.cancel()
+
+    # -- turns ----------------------------------------------------------------------
+
+    async def _begin(self, sample: int) -> bool:
+        try:
+            transcription = await asyncio.to_thread(self._stt.open, self.language)
+        except ProviderError as error:
+            await self._events.failed(f"speech-to-text: {error}")
+            return False
+        recognition = _Recognition(transcription, self._time_of(sample))
+        recognition.add(self._pre_roll(sample))
+        self._utterance = recognition
+        worker = asyncio.create_task(self._recognise(recognition))
+        self._workers.add(worker)
+        worker.add_done_callback(self._workers.discard)
+        await self._events.speech_started(recognition.start)
+        return True
+
+    def _end(self, sample: int) -> None:
+        recognition, self._utterance = self._utterance, None
+        recognition.finish(self._time_of(sample), self._detector.end_of_turn_ms)
+
+    async def _recognise(self, recognition: _Recognition) -> None:
+        try:
+            while True:
+                batch, last = await recognition.next_batch()
+                if len(batch):
+                    await asyncio.to_thread(recognition.transcription.feed, batch)
+                if last:
+                    break
+            text = (await asyncio.to_thread(recognition.transcription.finish)).strip()
+        except ProviderError as error:
+            await self._events.failed(f"speech-to-text: {error}")
+            return
+        stt_ttfb = time.monotonic() - recognition.ended_monotonic
+        await self._events.heard(
+            Speech(
+                text,
+                round(recognition.start, 3),
+                round(recognition.end, 3),
+                round(stt_ttfb, 3),
+                float(recognition.vad_buffer_ms),
+            )
+        )
+
+    # -- the timeline ---------------------------------------------------------------------
+
+    def _time_of(self, sample: int) -> float:
+        """Call time of a 16 kHz sample, from the chunk that carried it."""
+        for first, at in reversed(self._anchors):
+            if first <= sample:
+                return at + (sample - first) / RATE
+        first, at = self._anchors[0]
+        return at - (first - sample) / RATE
+
+    def _remember(self, audio: Samples) -> None:
+        self._recent.append(audio)
+        self._recent_len += len(audio)
+        while self._recent_len - len(self._recent[0]) >= PRE_ROLL_S * RATE:
+            self._recent_len -= len(self._recent.popleft())
+
+    def _pre_roll(self, sample: int) -> Samples:
+        """The remembered audio from ``sample`` on (the detector confirms starts late)."""
+        recent = np.concatenate(self._recent) if self._recent else np.zeros(0, np.int16)
+        keep = min(len(recent), self._fed - sample)
+        return recent[len(recent) - keep :]
+
+
+class _Recognition:
+    """One utterance's audio on its way to the recogniser."""
+
+    def __init__(self, transcription: Transcription, start: float) -> None:
+        self.transcription = transcription
+        self.start = start
+        self.end = start
+        self.vad_buffer_ms = 0
+        self.ended_monotonic = 0.0
+        self._pending: list[Samples] = []
+        self._pending_len = 0
+        self._finished = False
+        self._ready = asyncio.Event()
+
+    def add(self, audio: Samples) -> None:
+        self._pending.append(audio)
+        self._pending_len += len(audio)
+        if self._pending_len >= FEED_EVERY_S * RATE:
+            self._ready.set()
+
+    def finish(self, end: float, vad_buffer_ms: int) -> None:
+        self.end = end
+        self.vad_buffer_ms = vad_buffer_ms
+        self.ended_monotonic = time.monotonic()
+        self._finished = True
+        self._ready.set()
+
+    async def next_batch(self) -> tuple[Samples, bool]:
+        await self._ready.wait()
+        self._ready.clear()
+        batch = np.concatenate(self._pending) if self._pending else np.zeros(0, np.int16)
+        self._pending, self._pending_len = [], 0
+        return batch, self._finished

@@ -1,0 +1,302 @@
+"""The voice half of a call: caller audio becomes user turns, agent text becomes audio.
+
+It speaks the agent protocol the way a voice platform does (reference §1): the caller
+starting to speak is ``user_state speaking`` at once (so the agent can stop), the
+transcript follows as ``message`` and ``user_state idle`` when the turn is over; the
+agent's messages are spoken in order and acknowledged with ``agent_state`` and
+``agent_speech`` carrying what was actually heard. A barge-in stops playback, tells
+the caller to ``clear`` its buffer, and ends the assistant turn ``interrupted`` with
+only the heard part as its text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Protocol
+
+from openline.config import Settings
+from openline.domain.calls import TurnEndReason
+from openline.harness.ledger import CallLedger
+from openline.harness.listener import Listener, ListenerEvents, Speech
+from openline.harness.recorder import CallRecorder
+from openline.harness.speaker import Interruption, Segment, Speaker, Utterance
+from openline.protocol.client import StartConfig
+from openline.voice import providers
+from openline.voice.audio import AudioError, AudioFormat, audio_format, decode_payload
+from openline.voice.base import ProviderError, Samples, SpeechToText, TextToSpeech, TurnDetector
+
+RECORDING_LAG_S = 1.0  # audio can arrive this late and still make the recording
+HANG_UP_GRACE_S = 60.0  # longest an agent's last words may play after end_call
+
+
+@dataclass(frozen=True)
+class VoiceSetup:
+    """What a call's voice is made of, chosen from the agent's settings."""
+
+    format: AudioFormat
+    stt: SpeechToText
+    tts: TextToSpeech
+    detector: TurnDetector
+    voice: str | None = None
+    language: str | None = None
+
+
+def choose_voice(agent: dict, config: StartConfig, settings: Settings) -> VoiceSetup:
+    """The agent's providers (or the platform defaults) for a call in ``config``'s format."""
+    key = settings.cartesia_api_key
+    return VoiceSetup(
+        format=audio_format(config.input_format or "pcm_16000"),
+        stt=providers.stt_provider(agent.get("stt_provider") or settings.stt_provider, key),
+        tts=providers.tts_provider(agent.get("tts_provider") or settings.tts_provider, key),
+        detector=providers.turn_detector(settings.vad_provider, settings.end_of_turn_ms),
+        voice=config.voice_id or agent.get("tts_voice") or None,
+        language=agent.get("tts_language") or None,
+    )
+
+
+class CallPorts(Protocol):
+    """The session's side: the two connections and the call's clock of activity."""
+
+    async def send_agent(self, message: dict[str, Any]) -> str: ...  # returns its event_id
+    async def send_client(self, event: dict[str, Any]) -> None: ...
+    async def client_error(self, message: str, **extra: Any) -> None: ...
+    async def reject_agent_message(self, problem: str, frame: str) -> None: ...
+    def touch(self) -> None: ...
+
+
+class VoiceCall:
+    def __init__(
+        self,
+        setup: VoiceSetup,
+        ledger: CallLedger,
+        ports: CallPorts,
+        stream_id: str,
+        recording: BinaryIO | None = None,
+    ) -> None:
+        self._ledger = ledger
+        self._ports = ports
+        self._stream_id = stream_id
+        self._format = setup.format
+        self._recording = recording
+        self._recorder = None if recording is None else CallRecorder(recording)
+        self._listener = Listener(
+            setup.format,
+            setup.detector,
+            setup.stt,
+            ledger.now,
+            ListenerEvents(self._record("caller"), self._speech_started, self._heard, self._fail),
+            setup.language,
+        )
+        self._speaker = Speaker(
+            setup.tts, setup.format, ledger.now, _SpeakerEvents(self), setup.voice, setup.language
+        )
+        self._agent_speaking = False
+        self._response_over = False  # the agent sent response_end for the open turn
+        self._cutoff = 0  # answers to agent events numbered below this are stale
+        self._flusher: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._speaker.start()
+        if self._recorder is not None:
+            self._flusher = asyncio.create_task(self._flush_recording())
+
+    async def close(self, ended_at: float) -> float | None:
+        """Stop speaking and listening; finish the recording at ``ended_at`` (call time).
+        Returns the recording's duration."""
+        await self._speaker.close()
+        await self._listener.close()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        if self._recorder is None:
+            return None
+        duration = await asyncio.to_thread(self._recorder.close, ended_at)
+        self._recording.close()
+        return duration
+
+    # -- from the caller ----------------------------------------------------------------
+
+    async def media(self, message: dict[str, Any]) -> None:
+        media = message.get("media")
+        payload = media.get("payload") if isinstance(media, dict) else None
+        if not isinstance(payload, str):
+            await self._ports.client_error("media_input needs media.payload (base64 audio)")
+            return
+        try:
+            samples = decode_payload(payload, self._format)
+        except AudioError as error:
+            await self._ports.client_error(str(error), code="invalid_audio")
+            return
+        await self._listener.hear(samples)
+
+    async def user_text(self) -> None:
+        """A typed turn in a voice call: it cuts the agent off like speech would."""
+        await self._barge_in()
+
+    # -- from the agent -------------------------------------------------------------------
+
+    def agent_message(self, text: str, interruptible: bool, responding_to: str | None) -> bool:
+        """Queue a message to be spoken; False when it answers a turn the caller cut off."""
+        if _event_number(responding_to) < self._cutoff:
+            self._ledger.signal(
+                "unspoken", {"texts": [text], "reason": "answer to an earlier turn"}
+            )
+            return False
+        if text.strip():
+            self._response_over = False
+            self._speaker.say(Utterance(text, interruptible, responding_to, self._ledger.now()))
+        return True
+
+    def response_end(self, responding_to: str | None) -> None:
+        if _event_number(responding_to) < self._cutoff:
+            return
+        self._response_over = True
+        if not self._speaker.busy:
+            self._close_turn()
+
+    async def hang_up(self) -> None:
+        """The agent ends the call: what it queued is still said."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._speaker.drained(), HANG_UP_GRACE_S)
+
+    async def configure(self, message: dict[str, Any]) -> None:
+        """An agent ``config`` message: voice and language for what follows."""
+        tts = message.get("tts") if isinstance(message.get("tts"), dict) else {}
+        stt = message.get("stt") if isinstance(message.get("stt"), dict) else {}
+        language = message.get("language")
+        voice = tts.get("voice_id") or self._speaker.voice
+        tts_language = tts.get("language") or language or self._speaker.language
+        stt_language = stt.get("language") or language
+        try:
+            await asyncio.to_thread(self._speaker.tts.check_voice, voice, tts_language)
+            if stt_language:
+                await asyncio.to_thread(self._listener.check_language, stt_language)
+        except ProviderError as error:
+            await self._ports.reject_agent_message(f"config: {error}", str(message)[:1000])
+            return
+        self._speaker.voice, self._speaker.language = voice, tts_language
+        if stt_language:
+            self._listener.language = stt_language
+
+    # -- turns ------------------------------------------------------------------------------
+
+    async def _speech_started(self, at: float) -> None:
+        self._ports.touch()
+        await self._barge_in()
+        sent = await self._ports.send_agent({"type": "user_state", "value": "speaking"})
+        self._cutoff = _event_number(sent)
+
+    async def _barge_in(self) -> None:
+        if self._speaker.busy and self._speaker.interruptible:
+            cut = await self._speaker.interrupt()
+            await self._interrupted(cut)
+        elif not self._speaker.busy and self._ledger.assistant_turn_open:
+            self._close_turn()
+
+    async def _interrupted(self, cut: Interruption) -> None:
+        now = self._ledger.now()
+        await self._ports.send_client({"event": "clear", "stream_id": self._stream_id})
+        if cut.heard is not None:
+            self._ledger.interrupt_assistant_turn(cut.heard_text, now)
+            if cut.heard_text:
+                await self._ports.send_agent({"type": "agent_speech", "content": cut.heard_text})
+        elif self._ledger.assistant_turn_open:
+            self._ledger.close_assistant_turn(TurnEndReason.INTERRUPTED, now)
+        if cut.unspoken:
+            self._ledger.signal("unspoken", {"texts": cut.unspoken, "reason": "interrupted"})
+        if cut.was_speaking:
+            await self._agent_silent()
+        self._response_over = False
+
+    async def _heard(self, speech: Speech) -> None:
+        self._ports.touch()
+        if not speech.text:
+            self._ledger.signal("no_speech_recognised", {"start": speech.start, "end": speech.end})
+            return
+        self._ledger.user_turn(
+            speech.text, speech.start, speech.end, speech.stt_ttfb, speech.vad_buffer_ms
+        )
+        await self._ports.send_agent({"type": "message", "content": speech.text})
+        await self._ports.send_agent({"type": "user_state", "value": "idle"})
+
+    async def _fail(self, problem: str) -> None:
+        self._ledger.signal("error", {"message": problem})
+        await self._ports.client_error(problem, code="voice_pipeline")
+
+    def _close_turn(self) -> None:
+        self._ledger.close_assistant_turn(TurnEndReason.TTS_COMPLETED, self._ledger.now())
+
+    # -- what the speaker reports -------------------------------------------------------------
+
+    async def _segment_started(self, segment: Segment) -> None:
+        self._ports.touch()
+        utterance = segment.utterance
+        if not self._agent_speaking:
+            self._agent_speaking = True
+            await self._ports.send_agent({"type": "agent_state", "value": "speaking"})
+        self._ledger.agent_message(
+            utterance.text, utterance.interruptible, utterance.responding_to, segment.start
+        )
+        self._ledger.assistant_first_audio(segment.tts_ttfb)
+        await self._ports.send_client(
+            {"event": "agent_text", "stream_id": self._stream_id, "text": utterance.text}
+        )
+
+    async def _segment_finished(self, segment: Segment) -> None:
+        await self._ports.send_agent({"type": "agent_speech", "content": segment.utterance.text})
+
+    async def _fell_silent(self, at: float) -> None:
+        await self._agent_silent()
+        if self._response_over:
+            self._ledger.close_assistant_turn(TurnEndReason.TTS_COMPLETED, at)
+
+    async def _agent_silent(self) -> None:
+        if self._agent_speaking:
+            self._agent_speaking = False
+            await self._ports.send_agent({"type": "agent_state", "value": "idle"})
+
+    async def _audio_out(self, payload: str) -> None:
+        await self._ports.send_client(
+            {"event": "media_output", "stream_id": self._stream_id, "media": {"payload": payload}}
+        )
+
+    async def _synthesis_failed(self, utterance: Utterance, error: ProviderError) -> None:
+        await self._fail(f"text-to-speech: {error}")
+
+    # -- recording --------------------------------------------------------------------------------
+
+    def _record(self, channel: str) -> Callable[[float, Samples], None]:
+        if self._recorder is None:
+            return lambda at, samples: None
+        recorder = self._recorder
+        return lambda at, samples: recorder.add(channel, at, samples)
+
+    async def _flush_recording(self) -> None:
+        """Keep the file on disk playable and current (a crash still leaves a recording)."""
+        assert self._recorder is not None
+        while True:
+            await asyncio.sleep(RECORDING_LAG_S)
+            await asyncio.to_thread(self._recorder.flush, self._ledger.now() - RECORDING_LAG_S)
+
+
+class _SpeakerEvents:
+    """Adapts the speaker's reports to the voice call (keeps its handlers private)."""
+
+    def __init__(self, call: VoiceCall) -> None:
+        self.audio_out: Callable[[str], Awaitable[None]] = call._audio_out
+        self.record = call._record("agent")
+        self.segment_started = call._segment_started
+        self.segment_finished = call._segment_finished
+        self.fell_silent = call._fell_silent
+        self.synthesis_failed = call._synthesis_failed
+
+
+def _event_number(event_id: str | None) -> int:
+    """``ev_12`` → 12; answers without a (known) event id are never stale."""
+    if event_id and event_id.startswith("ev_") and event_id[3:].isdigit():
+        return int(event_id[3:])
+    return 1 << 62

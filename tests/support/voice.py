@@ -1,0 +1,127 @@
+"""A voice-call client for tests: a microphone that streams in real time (silence when
+nobody talks) and a speaker that collects what the platform sends back."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import subprocess
+import time
+import wave
+from collections import deque
+from io import BytesIO
+from typing import Any
+
+import numpy as np
+import websockets
+
+from openline.voice.audio import resample
+
+FRAME_S = 0.02
+
+
+def speech(text: str, rate: int = 16_000) -> np.ndarray:
+    """``text`` spoken by espeak-ng, as 16-bit mono samples at ``rate``."""
+    wav = subprocess.run(
+        ["espeak-ng", "--stdout", "-v", "en-us", text], capture_output=True, check=True
+    ).stdout
+    with wave.open(BytesIO(wav)) as reader:
+        samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype=np.int16)
+        return resample(samples, reader.getframerate(), rate)
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if len(samples) else 0.0
+
+
+class VoiceClient:
+    def __init__(self, connection, ack: dict[str, Any], rate: int) -> None:
+        self.connection = connection
+        self.ack = ack
+        self.call_id: str = ack.get("call_id", "")
+        self.rate = rate
+        self.events: list[tuple[float, dict[str, Any]]] = []  # (monotonic, event)
+        self.audio_seconds = 0.0  # agent audio received
+        self._to_send: deque[np.ndarray] = deque()
+        self._tasks = [asyncio.create_task(self._microphone()), asyncio.create_task(self._ear())]
+        self.closed: tuple[int | None, str] | None = None
+
+    @classmethod
+    async def open(
+        cls, ws_url: str, agent_id: str, key: str, rate: int = 16_000, **metadata: Any
+    ) -> VoiceClient:
+        connection = await websockets.connect(
+            f"{ws_url}/agents/stream/{agent_id}?access_token={key}", max_size=None
+        )
+        config = {"input_format": f"pcm_{rate}"}
+        start = {"event": "start", "stream_id": "v1", "config": config, "metadata": metadata}
+        await connection.send(json.dumps(start))
+        ack = json.loads(await asyncio.wait_for(connection.recv(), 20))
+        assert ack["event"] == "ack", ack
+        return cls(connection, ack, rate)
+
+    def say(self, samples: np.ndarray) -> float:
+        """Queue speech for the microphone; returns how long it lasts."""
+        self._to_send.append(samples)
+        return len(samples) / self.rate
+
+    async def _microphone(self) -> None:
+        frame = int(FRAME_S * self.rate)
+        pending = np.zeros(0, np.int16)
+        next_at = time.monotonic()
+        while True:
+            if len(pending) < frame and self._to_send:
+                pending = np.concatenate([pending, self._to_send.popleft()])
+            chunk = pending[:frame]
+            pending = pending[frame:]
+            if len(chunk) < frame:
+                chunk = np.concatenate([chunk, np.zeros(frame - len(chunk), np.int16)])
+            payload = base64.b64encode(chunk.astype("<i2").tobytes()).decode()
+            try:
+                await self.connection.send(
+                    json.dumps(
+                        {"event": "media_input", "stream_id": "v1", "media": {"payload": payload}}
+                    )
+                )
+            except websockets.ConnectionClosed:
+                return
+            next_at += FRAME_S
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+    async def _ear(self) -> None:
+        try:
+            async for frame in self.connection:
+                event = json.loads(frame)
+                if event.get("event") == "media_output":
+                    self.audio_seconds += (
+                        len(base64.b64decode(event["media"]["payload"])) / 2 / self.rate
+                    )
+                self.events.append((time.monotonic(), event))
+        except websockets.ConnectionClosed as closed:
+            self.closed = (closed.rcvd.code, closed.rcvd.reason) if closed.rcvd else (None, "")
+
+    def seen(self, kind: str) -> list[dict[str, Any]]:
+        return [event for _, event in self.events if event.get("event") == kind]
+
+    async def wait_for(self, kind: str, count: int = 1, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while len(self.seen(kind)) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"no {kind} #{count}; saw {[e.get('event') for _, e in self.events][-20:]}"
+                )
+            await asyncio.sleep(0.02)
+        return self.seen(kind)[count - 1]
+
+    async def wait_for_audio(self, seconds: float, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while self.audio_seconds < seconds:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {self.audio_seconds:.2f} s of agent audio arrived")
+            await asyncio.sleep(0.02)
+
+    async def hang_up(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self.connection.close()
