@@ -1,8 +1,9 @@
 """An openline-SDK agent for voice tests: a greeting (a long one to cut into when the
-call's metadata asks for it), then it repeats what it heard.
+call's metadata asks for it, in the voice the metadata names), then it repeats what it
+heard.
 Run: ``PORT=8123 python talker_agent.py``."""
 
-from openline.sdk import AgentApp, AgentSendText, CallStarted, UserTurnEnded
+from openline.sdk import AgentApp, AgentSendText, AgentUpdateConfig, CallStarted, UserTurnEnded
 
 GREETING = "Hello, this is the voice test line."
 LONG_GREETING = (
@@ -16,6 +17,8 @@ LONG_GREETING = (
 
 async def talker(ctx, event):
     if isinstance(event, CallStarted):
+        if ctx.metadata.get("voice"):  # the agent picks its voice (a `config` message)
+            yield AgentUpdateConfig(voice_id=ctx.metadata["voice"])
         yield AgentSendText(LONG_GREETING if ctx.metadata.get("long") else GREETING)
     elif isinstance(event, UserTurnEnded):
         yield AgentSendText(f"You said: {event.content}")

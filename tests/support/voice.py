@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import subprocess
 import time
@@ -90,16 +91,14 @@ class VoiceClient:
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
     async def _ear(self) -> None:
-        try:
-            async for frame in self.connection:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for frame in self.connection:  # ends quietly on a normal close
                 event = json.loads(frame)
                 if event.get("event") == "media_output":
-                    self.audio_seconds += (
-                        len(base64.b64decode(event["media"]["payload"])) / 2 / self.rate
-                    )
+                    audio = base64.b64decode(event["media"]["payload"])
+                    self.audio_seconds += len(audio) / 2 / self.rate
                 self.events.append((time.monotonic(), event))
-        except websockets.ConnectionClosed as closed:
-            self.closed = (closed.rcvd.code, closed.rcvd.reason) if closed.rcvd else (None, "")
+        self.closed = (self.connection.close_code, self.connection.close_reason or "")
 
     def seen(self, kind: str) -> list[dict[str, Any]]:
         return [event for _, event in self.events if event.get("event") == kind]

@@ -1,0 +1,54 @@
+"""An agent's ``config`` message picks the voice it speaks with; one the provider
+cannot do is refused with ``validation_error`` and the call goes on."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from openline.voice.audio import Resampler
+from openline.voice.tts import EspeakTTS
+from tests.support.talker_agent import GREETING
+from tests.support.voice import VoiceClient
+from tests.voice_calls.test_conversation import wait_quiet
+
+SQLITE = pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+
+
+async def rendered_seconds(text: str, voice: str) -> float:
+    """How long ``text`` lasts in ``voice`` after the pipeline's resampling to 16 kHz."""
+    tts = EspeakTTS()
+    to_16k = Resampler(tts.sample_rate, 16_000)
+    samples = 0
+    async for chunk in tts.synthesize(text, voice):
+        samples += len(to_16k.process(chunk))
+    return (samples + len(to_16k.flush())) / 16_000
+
+
+async def greeting_audio(server, talker, voice: str) -> tuple[float, str]:
+    client = await VoiceClient.open(server.ws_url, talker, server.api_key, voice=voice)
+    await client.wait_for("agent_text")
+    await wait_quiet(client)
+    await client.hang_up()
+    await asyncio.sleep(0.3)
+    with server.client() as http:
+        stream = http.get(f"/agents/calls/{client.call_id}/stream").text
+    return client.audio_seconds, stream
+
+
+@SQLITE
+async def test_the_agent_chooses_its_voice(server, talker):
+    british = await rendered_seconds(GREETING, "en-gb")
+    american = await rendered_seconds(GREETING, "en-us")
+    assert abs(british - american) > 0.05  # the two voices can be told apart by length
+    heard, stream = await greeting_audio(server, talker, "en-gb")
+    assert abs(heard - british) < 0.01
+    assert '"type": "config"' in stream and '"type": "validation_error"' not in stream
+
+
+@SQLITE
+async def test_a_voice_the_provider_lacks_is_refused_and_the_default_speaks(server, talker):
+    heard, stream = await greeting_audio(server, talker, "xx-no-such-voice")
+    assert abs(heard - await rendered_seconds(GREETING, "en-us")) < 0.01
+    assert '"type": "validation_error"' in stream and "xx-no-such-voice" in stream
