@@ -1,9 +1,18 @@
 """An openline-SDK agent for voice tests: a greeting (a long one to cut into when the
 call's metadata asks for it, in the voice the metadata names), then it repeats what it
-heard.
+heard. It logs an ``agent_heard`` event with what the platform acknowledged as spoken.
 Run: ``PORT=8123 python talker_agent.py``."""
 
-from openline.sdk import AgentApp, AgentSendText, AgentUpdateConfig, CallStarted, UserTurnEnded
+from openline.sdk import (
+    AgentApp,
+    AgentSendText,
+    AgentTurnEnded,
+    AgentUpdateConfig,
+    CallStarted,
+    LogMessage,
+    UserTurnEnded,
+)
+from openline.sdk.app import DEFAULT_RUN_ON
 
 GREETING = "Hello, this is the voice test line."
 LONG_GREETING = (
@@ -22,9 +31,11 @@ async def talker(ctx, event):
         yield AgentSendText(LONG_GREETING if ctx.metadata.get("long") else GREETING)
     elif isinstance(event, UserTurnEnded):
         yield AgentSendText(f"You said: {event.content}")
+    elif isinstance(event, AgentTurnEnded):  # what the platform says the caller heard
+        yield LogMessage("agent_heard", message=event.content)
 
 
-app = AgentApp(talker, name="talker")
+app = AgentApp(talker, name="talker", run_on=(*DEFAULT_RUN_ON, AgentTurnEnded))
 
 if __name__ == "__main__":
     app.run()

@@ -33,6 +33,30 @@ def turns(call: dict) -> list[dict]:
     return [entry for entry in call["transcript"] if entry["role"] != "system"]
 
 
+def heard_events(call: dict) -> list[str]:
+    """What the agent logged of its ``agent_speech`` acknowledgements."""
+    events = [entry.get("log_event") for entry in call["transcript"]]
+    return [
+        event["metadata"]["message"]
+        for event in events
+        if event and event["event"] == "agent_heard"
+    ]
+
+
+def assert_paced(client: VoiceClient, lead_s: float = 0.35) -> None:
+    """Agent audio never arrives further ahead of real time than the send-ahead lead."""
+    first = None
+    received = 0.0
+    for at, event in client.events:
+        if event["event"] == "clear":
+            first = None  # playback restarts after a cut
+        if event["event"] != "media_output":
+            continue
+        first = at if first is None else first
+        assert received <= (at - first) + lead_s, (received, at - first)
+        received += len(event["media"]["payload"]) * 3 / 4 / 2 / client.rate
+
+
 @SQLITE
 async def test_spoken_question_becomes_a_user_turn_and_gets_a_spoken_answer(server, talker):
     client = await VoiceClient.open(server.ws_url, talker, server.api_key)
@@ -46,6 +70,7 @@ async def test_spoken_question_becomes_a_user_turn_and_gets_a_spoken_answer(serv
     await client.wait_for_audio(before + 0.5)  # the answer is spoken, not only sent as text
     await wait_quiet(client)
     call = await finish(client, server)
+    assert_paced(client)
 
     print(call["transcript"])
     greeting, user, reply = turns(call)[:3]
@@ -58,6 +83,7 @@ async def test_spoken_question_becomes_a_user_turn_and_gets_a_spoken_answer(serv
     assert 0 <= user["stt_ttfb"] < 5
     assert reply["role"] == "assistant" and reply["end_reason"] == "tts_completed"
     assert reply["text"] == answer["text"]
+    assert heard_events(call)[:2] == [greeting["text"], reply["text"]]
     assert reply["start_timestamp"] > user["end_timestamp"]
     assert reply["tts_ttfb"] is not None and 0 <= reply["tts_ttfb"] < 2
     # the answer plays in real time: its turn lasts as long as its audio
@@ -99,6 +125,8 @@ async def test_caller_cutting_in_clears_playback_and_the_turn_keeps_what_was_hea
     greeting, user, reply = turns(call)[:3]
     assert greeting["end_reason"] == "interrupted"
     assert greeting["text"] and LONG_GREETING.startswith(greeting["text"])
+    # the agent was told what was heard of it (agent_speech), not what it sent
+    assert heard_events(call)[0] == greeting["text"]
     assert len(greeting["text"]) < len(LONG_GREETING) / 2  # only the part heard before the cut
     assert greeting["end_timestamp"] <= user["start_timestamp"] + 0.5
     assert user["role"] == "user" and user["text"]
@@ -145,3 +173,18 @@ async def test_recording_is_stereo_caller_left_agent_right_on_the_call_timeline(
     assert rms(window(left, *agent)) < 30
     greeting_audio = (greeting["start_timestamp"] + 0.1, greeting["end_timestamp"] - 0.1)
     assert rms(window(right, *greeting_audio)) > 300
+
+
+@SQLITE
+async def test_an_agent_with_recording_off_leaves_no_recording(server, talker):
+    with server.client() as http:
+        http.patch(f"/agents/{talker}", json={"recording_enabled": False}).raise_for_status()
+    client = await VoiceClient.open(server.ws_url, talker, server.api_key)
+    await client.wait_for("agent_text")
+    await wait_quiet(client)
+    call = await finish(client, server)
+    assert call["transcript"][0]["text"] == "Hello, this is the voice test line."
+    with server.client() as http:
+        reply = http.get(f"/agents/calls/{client.call_id}/audio")
+    assert reply.status_code == 404
+    assert not list((server.settings.data_dir).rglob("*.wav"))

@@ -290,7 +290,8 @@ class CallSession:
                 await self.client_error("user_text needs a string field 'text'")
                 return
             if self.voice is not None:
-                await self.voice.user_text()
+                await self.voice.user_text(text)
+                return
             self.ledger.user_turn(text)
             await self.send_agent({"type": "user_state", "value": "speaking"})
             await self.send_agent({"type": "message", "content": text})

@@ -133,9 +133,12 @@ class VoiceCall:
             return
         await self._listener.hear(samples)
 
-    async def user_text(self) -> None:
+    async def user_text(self, text: str) -> None:
         """A typed turn in a voice call: it cuts the agent off like speech would."""
-        await self._barge_in()
+        self._ports.touch()
+        await self._caller_speaks()
+        self._ledger.user_turn(text)
+        await self._user_said(text)
 
     # -- from the agent -------------------------------------------------------------------
 
@@ -186,30 +189,34 @@ class VoiceCall:
 
     async def _speech_started(self, at: float) -> None:
         self._ports.touch()
-        await self._barge_in()
-        sent = await self._ports.send_agent({"type": "user_state", "value": "speaking"})
-        self._cutoff = _event_number(sent)
+        await self._caller_speaks()
 
-    async def _barge_in(self) -> None:
+    async def _caller_speaks(self) -> None:
+        """A caller's turn begins: the agent stops talking, learns the caller speaks (so
+        it cancels its answer at once), then learns how much of it was heard."""
+        cut = None
         if self._speaker.busy and self._speaker.interruptible:
             cut = await self._speaker.interrupt()
-            await self._interrupted(cut)
+            await self._record_cut(cut)
         elif not self._speaker.busy and self._ledger.assistant_turn_open:
             self._close_turn()
+        sent = await self._ports.send_agent({"type": "user_state", "value": "speaking"})
+        self._cutoff = _event_number(sent)
+        if cut is not None:
+            if cut.heard is not None and cut.heard_text:
+                await self._ports.send_agent({"type": "agent_speech", "content": cut.heard_text})
+            if cut.was_speaking:
+                await self._agent_silent()
 
-    async def _interrupted(self, cut: Interruption) -> None:
+    async def _record_cut(self, cut: Interruption) -> None:
         now = self._ledger.now()
         await self._ports.send_client({"event": "clear", "stream_id": self._stream_id})
         if cut.heard is not None:
             self._ledger.interrupt_assistant_turn(cut.heard_text, now)
-            if cut.heard_text:
-                await self._ports.send_agent({"type": "agent_speech", "content": cut.heard_text})
         elif self._ledger.assistant_turn_open:
             self._ledger.close_assistant_turn(TurnEndReason.INTERRUPTED, now)
         if cut.unspoken:
             self._ledger.signal("unspoken", {"texts": cut.unspoken, "reason": "interrupted"})
-        if cut.was_speaking:
-            await self._agent_silent()
         self._response_over = False
 
     async def _heard(self, speech: Speech) -> None:
@@ -220,7 +227,10 @@ class VoiceCall:
         self._ledger.user_turn(
             speech.text, speech.start, speech.end, speech.stt_ttfb, speech.vad_buffer_ms
         )
-        await self._ports.send_agent({"type": "message", "content": speech.text})
+        await self._user_said(speech.text)
+
+    async def _user_said(self, text: str) -> None:
+        await self._ports.send_agent({"type": "message", "content": text})
         await self._ports.send_agent({"type": "user_state", "value": "idle"})
 
     async def _fail(self, problem: str) -> None:
