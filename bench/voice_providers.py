@@ -17,11 +17,12 @@ before anything is timed), resampled to 16 kHz:
   converting the sentences from espeak-ng's 22,050 Hz to 16 kHz in 20 ms chunks.
 
 Each measurement is repeated (``--repeat``) and the median run is reported; one
-untimed warm-up run comes first (it loads the PocketSphinx model, lists espeak-ng's
-voices).
+untimed warm-up run comes first: it loads PocketSphinx's model and gives it its first
+utterance (held and decoded in one pass at ``finish``), so the timed runs measure
+utterances decoded while they are fed; it also lists espeak-ng's voices.
 
-    python bench/voice_providers.py            # 6 sentences, 5 runs (~30 s on 2 cores)
-    python bench/voice_providers.py --quick    # 3 sentences, 2 runs
+    python bench/voice_providers.py            # 6 sentences, 5 runs (~40 s on 2 cores)
+    python bench/voice_providers.py --quick    # 3 sentences, 2 runs (~10 s)
 """
 
 from __future__ import annotations
@@ -211,9 +212,14 @@ def main() -> None:
     for r in results:
         print(
             f"{r.name:<25} {r.kind:<8} | {r.audio_s:>7.1f} | {statistics.median(r.runs_s):>12.4f} "
-            f"| {r.rtf:>9.5f} | {r.rtf / baseline:>9.1f}x | {r.extra}"
+            f"| {_num(r.rtf):>9} | {_num(r.rtf / baseline) + 'x':>10} | {r.extra}"
         )
     print(f"\ntotal {time.monotonic() - started:.0f} s; load average now {_load()}")
+
+
+def _num(x: float) -> str:
+    """Two significant digits, without exponents above 100."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.2g}"
 
 
 def _load() -> str:

@@ -14,6 +14,7 @@ from tests.voice.speech import RATE, silence, spoken
 
 ORDER = "what is the status of my order"
 STORE = "can you tell me when the store opens tomorrow"
+CANCEL = "please cancel my subscription and send me a confirmation email"
 
 
 @pytest.fixture(scope="module")
@@ -37,19 +38,20 @@ def utterance(text: str) -> np.ndarray:
     return np.concatenate([silence(0.3), spoken(text), silence(0.6)])
 
 
-def test_pocketsphinx_recognises_speech(sphinx):
-    text = transcribe(sphinx, utterance(ORDER))
-    assert len(words(text) & words(ORDER)) >= 3, text
+def test_a_conversation_is_recognised():
+    """The first utterance is decoded in one pass, normalised over all of itself; later
+    ones while they are fed, from the cepstral mean the one before ended with."""
+    stt = PocketSphinxSTT()
+    for said in (ORDER, STORE, CANCEL):
+        heard = transcribe(stt, utterance(said))
+        assert len(words(heard) & words(said)) >= 3, (said, heard)
 
 
-def test_decoders_are_reused_and_may_run_at_once(sphinx):
-    """Utterances on several threads at once each get their own decoder; the results do not
-    depend on which decoder, or on what it recognised before."""
-    alone = [transcribe(sphinx, utterance(text)) for text in (ORDER, STORE)]
+def test_utterances_at_once_each_get_a_decoder(sphinx):
     with ThreadPoolExecutor(2) as pool:
-        together = list(pool.map(lambda text: transcribe(sphinx, utterance(text)), (ORDER, STORE)))
-    assert together == alone
-    assert len(words(alone[1]) & words(STORE)) >= 3, alone[1]
+        heard = list(pool.map(lambda text: transcribe(sphinx, utterance(text)), (ORDER, STORE)))
+    for said, text in zip((ORDER, STORE), heard, strict=True):
+        assert len(words(text) & words(said)) >= 3, (said, text)
 
 
 def test_nothing_fed_or_silence_is_no_text(sphinx):

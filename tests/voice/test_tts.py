@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import subprocess
+import wave
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from openline.voice.base import ProviderError
-from openline.voice.tts import EspeakTTS, ToneTTS
+from openline.voice.tts import EspeakTTS, ToneTTS, _wav_start
 from openline.voice.vad import EnergyTurnDetector
 from tests.voice.speech import loud_span
 
@@ -55,13 +58,33 @@ async def test_text_goes_through_stdin_not_argv(espeak):
     assert (last - first) / espeak.sample_rate > 1.0  # the words were spoken, not parsed
 
 
+def test_wav_header_read_as_it_arrives():
+    wav = subprocess.run(["espeak-ng", "--stdout", "hi"], capture_output=True, check=True).stdout
+    start = _wav_start(wav)
+    assert start == (22050, 44)
+    assert all(_wav_start(wav[:n]) is None for n in range(start[1]))
+    with pytest.raises(ProviderError, match="not write a WAV"):
+        _wav_start(b"ID3" + wav[3:])
+
+
 async def test_nothing_to_say(espeak):
     assert await collect(espeak, "  ") == []
 
 
+async def test_the_audio_is_what_espeak_writes(espeak):
+    text = "Your order shipped on Monday."
+    wav = subprocess.run(
+        ["espeak-ng", "--stdout", "-v", "en-us", text], capture_output=True, check=True
+    ).stdout
+    with wave.open(BytesIO(wav)) as reader:
+        expected = np.frombuffer(reader.readframes(reader.getnframes()), np.int16)
+    np.testing.assert_array_equal(np.concatenate(await collect(espeak, text)), expected)
+
+
 async def test_speed(espeak):
-    normal = sum(map(len, await collect(espeak, "one two three four five six")))
-    slow = sum(map(len, await collect(EspeakTTS(words_per_minute=90), "one two three four five")))
+    text = "one two three four five six"
+    normal = sum(map(len, await collect(espeak, text)))
+    slow = sum(map(len, await collect(EspeakTTS(words_per_minute=90), text)))
     assert slow > 1.3 * normal
 
 

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -262,7 +262,7 @@ class _Synthesis:
     """Reads a synthesis stream ahead of playback (TTS runs faster than real time), so
     the length of a message's audio is known before it has all played."""
 
-    def __init__(self, stream: AsyncIterator[Samples], to_output: Resampler, to_record: Resampler):
+    def __init__(self, stream: AsyncGenerator[Samples], to_output: Resampler, to_record: Resampler):
         self.duration = 0.0  # seconds of audio synthesized so far
         self.error: ProviderError | None = None
         self._to_output = to_output
@@ -282,10 +282,11 @@ class _Synthesis:
     def cancel(self) -> None:
         self._task.cancel()
 
-    async def _fill(self, stream: AsyncIterator[Samples]) -> None:
+    async def _fill(self, stream: AsyncGenerator[Samples]) -> None:
         try:
-            async for chunk in stream:
-                self._push(self._to_output.process(chunk), self._to_record.process(chunk))
+            async with contextlib.aclosing(stream):  # a cut-off synthesis stops at once
+                async for chunk in stream:
+                    self._push(self._to_output.process(chunk), self._to_record.process(chunk))
             self._push(self._to_output.flush(), self._to_record.flush())
         except ProviderError as error:
             self.error = error

@@ -47,10 +47,6 @@ def audio_format(name: str) -> AudioFormat:
         raise AudioError(f"unknown audio format {name!r}; use one of: {accepted}") from None
 
 
-def duration_s(n_samples: int, rate: int) -> float:
-    return n_samples / rate
-
-
 # -- payloads -------------------------------------------------------------------------
 
 
@@ -149,7 +145,7 @@ class Resampler:
     def process(self, samples: Samples) -> Samples:
         if self._stream is None:
             return samples
-        return self._stream.resample_chunk(np.asarray(samples, dtype=np.int16))
+        return self._stream.resample_chunk(np.ascontiguousarray(samples, dtype=np.int16))
 
     def flush(self) -> Samples:
         """The end of the stream: what soxr still held. Call once, at the end."""
@@ -162,4 +158,4 @@ def resample(samples: Samples, from_rate: int, to_rate: int) -> Samples:
     """One whole piece of audio to another rate."""
     if from_rate == to_rate:
         return samples
-    return soxr.resample(np.asarray(samples, dtype=np.int16), from_rate, to_rate)
+    return soxr.resample(np.ascontiguousarray(samples, dtype=np.int16), from_rate, to_rate)

@@ -6,7 +6,7 @@ provider says which sample rate it works at and the pipeline resamples to it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -42,7 +42,7 @@ class TextToSpeech(Protocol):
 
     def synthesize(
         self, text: str, voice: str | None = None, language: str | None = None
-    ) -> AsyncIterator[Samples]: ...  # chunks at ``sample_rate``, as soon as they exist
+    ) -> AsyncGenerator[Samples]: ...  # chunks at ``sample_rate``, as soon as they exist
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import uuid
 import wave
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from types import ModuleType
 from typing import Any
 
@@ -71,7 +71,7 @@ class CartesiaTTS:
 
     async def synthesize(
         self, text: str, voice: str | None = None, language: str | None = None
-    ) -> AsyncIterator[Samples]:
+    ) -> AsyncGenerator[Samples]:
         self.check_voice(voice, language)
         options: dict[str, Any] = {"language": _primary(language)} if language else {}
         pcm = PcmBytes()

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING
 
 import numpy as np
+from pocketsphinx import Decoder
 
 from openline.voice.base import ProviderError, Samples
-
-if TYPE_CHECKING:
-    from pocketsphinx import Decoder
 
 RATE = 16_000
 _ENGLISH = {"en", "en-us"}
@@ -36,8 +33,6 @@ class _DecoderPool:
         with self._lock:
             decoder = self._idle.pop() if self._idle else None
         if decoder is None:
-            from pocketsphinx import Decoder  # the model loads here, not at import
-
             try:
                 # fwdflat: a second search pass at end_utt; it costs ~150 ms per utterance
                 # and recognised no more words of our test speech

@@ -8,7 +8,7 @@ import shutil
 import struct
 import subprocess
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,7 +55,9 @@ def _wav_start(head: bytes) -> tuple[int, int] | None:
         chunk, size = struct.unpack_from("<4sI", head, offset)
         body = offset + 8
         if chunk == b"data":
-            return (rate, body) if rate else None
+            if not rate:
+                raise ProviderError("espeak-ng wrote audio without saying its format")
+            return rate, body
         if len(head) < body + size:
             return None
         if chunk == b"fmt ":
@@ -91,7 +93,7 @@ class EspeakTTS:
 
     async def synthesize(
         self, text: str, voice: str | None = None, language: str | None = None
-    ) -> AsyncIterator[Samples]:
+    ) -> AsyncGenerator[Samples]:
         if self._voices is None:  # the first call lists the voices: not on the event loop
             await asyncio.to_thread(self._known_voices)
         command = [self._binary, "--stdout", "--stdin", "-v", self._voice_option(voice, language)]
@@ -177,7 +179,7 @@ class ToneTTS:
 
     async def synthesize(
         self, text: str, voice: str | None = None, language: str | None = None
-    ) -> AsyncIterator[Samples]:
+    ) -> AsyncGenerator[Samples]:
         total = round(len(text.strip()) * _TONE_PER_CHARACTER_S * TONE_RATE)
         for start in range(0, total, _TONE_CHUNK):
             index = np.arange(start, min(start + _TONE_CHUNK, total))

@@ -33,7 +33,7 @@ class HysteresisTurnDetector:
         self._classify = classify
         self._start_frames = max(1, -(-start_ms // FRAME_MS))
         self._end_frames = max(1, -(-end_of_turn_ms // FRAME_MS))
-        # voiced frames only count towards a start when this close together
+        # voiced frames only count towards a start when this close together (2 × start_ms)
         self._window: deque[bool] = deque(maxlen=2 * self._start_frames)
         self._pending = np.zeros(0, np.int16)
         self._frames = 0  # frames classified so far; frame i covers samples i*FRAME…
@@ -75,7 +75,9 @@ class HysteresisTurnDetector:
 class WebRtcTurnDetector(HysteresisTurnDetector):
     """Frames classified by WebRTC's voice activity detector (speech, not just sound)."""
 
-    def __init__(self, end_of_turn_ms: int = 600, start_ms: int = 150, aggressiveness: int = 2):
+    def __init__(
+        self, end_of_turn_ms: int = 600, start_ms: int = 150, aggressiveness: int = 2
+    ) -> None:
         vad = webrtcvad.Vad(aggressiveness)
         super().__init__(
             lambda frame: vad.is_speech(frame.tobytes(), RATE), end_of_turn_ms, start_ms
@@ -88,7 +90,7 @@ class EnergyTurnDetector(HysteresisTurnDetector):
 
     def __init__(
         self, end_of_turn_ms: int = 600, start_ms: int = 150, threshold_dbfs: float = -40.0
-    ):
+    ) -> None:
         # compare mean squares, not RMS: no square root per frame
         floor = (32768.0 * 10 ** (threshold_dbfs / 20)) ** 2
 
