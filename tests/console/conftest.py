@@ -39,14 +39,23 @@ def chromium_path() -> str:
     return found
 
 
+@contextmanager
+def chromium(*extra_args: str) -> Iterator[Browser]:
+    """Debian's Chromium, headless; a module may add flags (a fake microphone)."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium_path(), args=[*CHROMIUM_ARGS, *extra_args]
+        )
+        yield launched
+        launched.close()
+
+
 # Per module, not per session: sync Playwright keeps an event loop running in this thread
 # while it is started, which the asyncio tests collected after these would trip over.
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

@@ -133,7 +133,8 @@ def test_call_page_transcript_shows_turns_tools_events_and_metrics(console: Page
     event.locator("summary").click()
     shown = json.loads(event.locator("pre.json").inner_text())
     assert shown["metadata"] == {"status": "shipped", "order_id": "A123"}
-    assert "\n  " in event.locator("pre.json").inner_text()
+    # laid out by the page's script on the toggle event, which follows the click
+    wait_for(lambda: "\n  " in event.locator("pre.json").inner_text(), what="indented JSON")
     reply.locator("summary").click()
     details = reply.locator("pre.json")
     turn = json.loads(details.first.inner_text())
