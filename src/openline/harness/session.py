@@ -25,16 +25,9 @@ from websockets.asyncio.client import ClientConnection
 
 from openline import ids
 from openline.config import Settings
-from openline.domain.calls import CallStatus, EndReason, Fact, ToolCall, Turn, TurnEndReason
-from openline.domain.shapes import call_json, turn_json
-from openline.domain.webhook_events import (
-    CALL_COMPLETED,
-    CALL_FAILED,
-    CALL_STARTED,
-    call_event,
-    turn_event,
-)
+from openline.domain.calls import CallStatus, EndReason, Fact, TurnEndReason
 from openline.harness.agent_link import AgentUnavailable, CallStart, connect
+from openline.harness.announcer import CallAnnouncer
 from openline.harness.ledger import CallLedger
 from openline.harness.voice_call import VoiceCall, choose_voice
 from openline.protocol.client import ClientStart, error_event
@@ -42,7 +35,7 @@ from openline.store import schema
 from openline.store.blobs import BlobStore, recording_key
 from openline.store.calls import CallRepo
 from openline.store.facts import TABLE_OF, to_row
-from openline.store.webhooks import WebhookRepo, outbox_row
+from openline.store.webhooks import WebhookRepo
 from openline.store.writer import Writer
 from openline.voice.base import ProviderError
 
@@ -118,14 +111,14 @@ class CallSession:
         self.start = start
         self.call_id = ids.new_id(ids.CALL)
         self.stream_id = start.stream_id or self.call_id
+        self.announcer = CallAnnouncer(harness.writer, self.call_id, agent["id"])
         self.ledger = CallLedger(
             self.call_id,
             _WriterSink(harness.writer),
             harness.settings.payload_cap_chars,
-            on_turn_closed=self._announce_turn,
+            on_turn_closed=self.announcer.turn_closed,
         )
         self._row: dict[str, Any] = {}
-        self._webhook_id: str | None = None
         self._agent: ClientConnection | None = None
         self._agent_send_lock = asyncio.Lock()
         self._client_send_lock = asyncio.Lock()
@@ -184,33 +177,21 @@ class CallSession:
             ledger.signal("error", {"message": ending.error})
         ledger.log_metric("system_call_success", ending.reason is not EndReason.ERROR)
         end_time = ledger.started_at + timedelta(seconds=ended_at)  # the recording's end too
+        ended = {
+            "status": ending.reason.status.value,
+            "end_time": end_time,
+            "end_reason": ending.reason.value,
+            "agent_end_reason": ending.agent_reason,
+            "error_message": ending.error,
+        }
         self.harness.writer.update(
             schema.calls,
             (self.call_id,),
-            {
-                "status": ending.reason.status.value,
-                "end_time": end_time,
-                "end_reason": ending.reason.value,
-                "agent_end_reason": ending.agent_reason,
-                "error_message": ending.error,
-                "analysis_status": "pending",
-                "rev": ledger.next_rev(),
-            },
+            ended | {"analysis_status": "pending", "rev": ledger.next_rev()},
             self.call_id,
         )
-        if self._webhook_id:
-            self._row |= {
-                "status": ending.reason.status.value,
-                "end_time": end_time,
-                "end_reason": ending.reason.value,
-                "agent_end_reason": ending.agent_reason,
-                "error_message": ending.error,
-            }
-            kind = CALL_FAILED if ending.reason is EndReason.ERROR else CALL_COMPLETED
-            self._announce(
-                call_event(kind, call_json(self._row, self.ledger.facts), self._webhook_id),
-                ledger.next_rev(),
-            )
+        failed = ending.reason is EndReason.ERROR
+        self.announcer.ended(self._row | ended, ledger.facts, failed, ledger.next_rev)
         if self._agent is not None:
             with contextlib.suppress(Exception):
                 await self._agent.close()
@@ -473,34 +454,13 @@ class CallSession:
         """The call is alive (the idle clock restarts)."""
         self._last_client_activity = time.monotonic()
 
-    # -- webhooks ----------------------------------------------------------------------------
-
     def _create_call(self) -> None:
         """The call row, and ``call_started`` for the agent's webhook, in one transaction."""
         self._row = self._call_row()
         webhooks = self.harness.webhooks
         webhook = webhooks.active(self.agent.get("webhook_id")) if webhooks else None
-        outbox = []
-        if webhook is not None:
-            self._webhook_id = webhook["id"]
-            started = call_json(self._row, []) | {"end_time": None}
-            outbox.append(
-                outbox_row(webhook["id"], 0, call_event(CALL_STARTED, started, webhook["id"]))
-            )
+        outbox = self.announcer.started(webhook and webhook["id"], self._row)
         self.harness.calls.create(self._row, outbox)
-
-    def _announce_turn(self, turn: Turn, tools: list[ToolCall]) -> None:
-        if self._webhook_id:
-            shown = turn_json(turn, tools)
-            if turn.end_reason is TurnEndReason.INTERRUPTED:
-                shown["was_interrupted"] = True
-            payload = turn_event(self.call_id, self.agent["id"], self._webhook_id, shown)
-            self._announce(payload, turn.rev)
-
-    def _announce(self, payload: dict[str, Any], position: int) -> None:
-        """Queue a delivery to commit with the fact just recorded (the one it announces)."""
-        row = outbox_row(self._webhook_id, position, payload)
-        self.harness.writer.insert(schema.webhook_deliveries, row, self.call_id, with_previous=True)
 
     # -- shapes ----------------------------------------------------------------------------
 
