@@ -34,6 +34,9 @@ async def test_sdk_example_deploys_with_the_cli_and_takes_calls(server, order_st
 
     with server.client() as http:
         (deployment,) = http.get(f"/agents/{agent_id}/deployments").json()
+        shown = http.get(f"/agents/{agent_id}").json()
+        (listed,) = [a for a in http.get("/agents").json()["summaries"] if a["id"] == agent_id]
+    assert shown["deployment_count"] == listed["deployment_count"] == 1
     assert deployment["status"] == "deployed" and deployment["is_live"]
     assert deployment["id"].startswith("dep_")
     assert "Installed" in deployment["build_logs"]

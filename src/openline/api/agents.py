@@ -65,7 +65,7 @@ class AgentUpdate(AgentFields):
     name: str | None = Field(default=None, min_length=1, max_length=200)
 
 
-def agent_json(agent: dict) -> dict[str, Any]:
+def agent_json(agent: dict, deployment_count: int = 0) -> dict[str, Any]:
     return {
         "id": agent["id"],
         "name": agent["name"],
@@ -79,13 +79,18 @@ def agent_json(agent: dict) -> dict[str, Any]:
         "stt_provider": agent["stt_provider"],
         "tts_provider": agent["tts_provider"],
         # Fields Cartesia's agent summary requires (the voice and language as strings).
-        "deployment_count": 0,
+        "deployment_count": deployment_count,
         "has_text_to_agent_run": True,
         "tts_voice": agent["tts_voice"] or "",
         "tts_language": agent["tts_language"] or "en",
         "created_at": rfc3339(agent["created_at"]),
         "updated_at": rfc3339(agent["updated_at"]),
     }
+
+
+def _shown(ol, agent: dict) -> dict[str, Any]:
+    count = ol.deployments.repo.counts([agent["id"]]).get(agent["id"], 0)
+    return agent_json(agent, count)
 
 
 def _check_webhook(ol, webhook_id: str | None) -> None:
@@ -101,7 +106,8 @@ def create_agent(body: AgentCreate, ol: PlatformDep) -> dict:
 
 @router.get("")
 def list_agents(ol: PlatformDep) -> dict:
-    return {"summaries": [agent_json(agent) for agent in ol.agents.list()]}
+    counts = ol.deployments.repo.counts()
+    return {"summaries": [agent_json(a, counts.get(a["id"], 0)) for a in ol.agents.list()]}
 
 
 @router.get("/{agent_id}")
@@ -109,7 +115,7 @@ def get_agent(agent_id: str, ol: PlatformDep) -> dict:
     agent = ol.agents.get(agent_id)
     if agent is None:
         raise not_found("agent", agent_id)
-    return agent_json(agent)
+    return _shown(ol, agent)
 
 
 @router.patch("/{agent_id}")
@@ -121,7 +127,7 @@ def update_agent(agent_id: str, body: AgentUpdate, ol: PlatformDep) -> dict:
     agent = ol.agents.update(agent_id, **changes)
     if agent is None:
         raise not_found("agent", agent_id)
-    return agent_json(agent)
+    return _shown(ol, agent)
 
 
 @router.delete("/{agent_id}", status_code=204)

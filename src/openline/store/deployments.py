@@ -65,6 +65,15 @@ class DeploymentRepo:
         with self._engine.connect() as connection:
             return [_row(row._mapping) for row in connection.execute(query)]
 
+    def counts(self, agent_ids: list[str] | None = None) -> dict[str, int]:
+        """How many deployments each agent has (all agents', or those named)."""
+        d = schema.deployments.c
+        query = select(d.agent_id, func.count()).group_by(d.agent_id)
+        if agent_ids is not None:
+            query = query.where(d.agent_id.in_(agent_ids))
+        with self._engine.connect() as connection:
+            return dict(connection.execute(query).all())
+
     def live(self, agent_id: str) -> dict | None:
         d = schema.deployments.c
         query = select(schema.deployments).where(d.agent_id == agent_id, d.is_live)
