@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     start_example_agent: bool = Field(
         default=False, description="Start and register the bundled example agent (`openline up`)."
     )
+    console_secret: str | None = Field(
+        default=None,
+        description="Signs console sessions; give every worker the same one. "
+        "Default: a secret made once in the data dir.",
+    )
     cartesia_api_key: str | None = Field(
         default=None, description="Enables the Cartesia Ink (STT) and Sonic (TTS) providers."
     )

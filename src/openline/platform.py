@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from sqlalchemy import Engine
 
 from openline.analysis.runner import AnalysisRunner
 from openline.analysis.summarizers import LlmSummarizer, OfflineSummarizer, Summarizer
@@ -34,6 +35,7 @@ CREDENTIALS_FILE = "credentials"
 @dataclass
 class Platform:
     settings: Settings
+    engine: Engine  # the one the repositories share (the console reads through it too)
     agents: AgentRepo
     calls: CallRepo
     keys: KeyRepo
@@ -86,6 +88,7 @@ class Platform:
         )
         platform = cls(
             settings=settings,
+            engine=engine,
             agents=AgentRepo(engine),
             calls=calls,
             keys=KeyRepo(engine),

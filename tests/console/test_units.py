@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+from openline.config import Settings
 from openline.console import views
 from openline.console._session import Signer, Tokens, load_secret
 from openline.console.queries import Transcript
@@ -33,7 +34,8 @@ def test_signed_tokens_resist_tampering_reuse_and_age(tmp_path):
 
 def test_secret_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENLINE_CONSOLE_SECRET", "shared-by-all-workers")
-    assert load_secret(tmp_path) == b"shared-by-all-workers"
+    settings = Settings(data_dir=tmp_path)
+    assert load_secret(tmp_path, settings.console_secret) == b"shared-by-all-workers"
     assert not (tmp_path / "console_secret").exists()
 
 

@@ -29,12 +29,11 @@ CSRF_COOKIE = "openline_csrf"
 CSRF_FIELD = "csrf_token"
 COOKIE_PATH = "/console"
 SESSION_TTL_S = 12 * 3600
-SECRET_ENV = "OPENLINE_CONSOLE_SECRET"
 SECRET_FILE = "console_secret"
 
 
-def load_secret(data_dir: Path) -> bytes:
-    given = os.environ.get(SECRET_ENV)
+def load_secret(data_dir: Path, given: str | None = None) -> bytes:
+    """``given`` (the ``console_secret`` setting) or the data directory's own secret."""
     if given:
         return given.encode()
     path = data_dir / SECRET_FILE

@@ -78,8 +78,9 @@ class Console:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
-        self.tokens = Tokens(Signer(load_secret(platform.settings.data_dir)))
-        self.engine = queries.engine_of(platform)
+        settings = platform.settings
+        self.tokens = Tokens(Signer(load_secret(settings.data_dir, settings.console_secret)))
+        self.engine = platform.engine
 
 
 _CREATING = threading.Lock()

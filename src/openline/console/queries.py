@@ -14,15 +14,9 @@ from datetime import datetime
 from sqlalchemy import Engine, Table, Text, case, cast, exists, func, or_, select
 
 from openline.domain.time import as_utc
-from openline.platform import Platform
 from openline.store import schema
 from openline.store.db import snapshot
 from openline.store.pagination import Page, PageRequest, paginate
-
-
-def engine_of(ol: Platform) -> Engine:
-    """The engine the platform's repositories share (the platform keeps none itself)."""
-    return ol.calls._engine
 
 
 @dataclass(frozen=True)
