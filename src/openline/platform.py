@@ -105,7 +105,14 @@ class Platform:
         dispatcher.start()
         analysis.start()
         if engine.dialect.name == "sqlite":  # one process owns the file: leftovers are orphans
-            calls.fail_orphans("openline stopped while the call was in progress")
+            agents = platform.agents
+
+            def webhook_of(agent_id: str) -> str | None:
+                agent = agents.get(agent_id)
+                webhook = webhooks.active(agent["webhook_id"]) if agent else None
+                return webhook and webhook["id"]
+
+            calls.fail_orphans("openline stopped while the call was in progress", webhook_of)
         await platform.deployments.start()  # brings back the deployments that were live
         return platform
 

@@ -6,14 +6,16 @@ only call creation, which precedes any turn, is written directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
 from openline.domain.calls import CallStatus, Fact, LogEvent, LogMetric, ToolCall, Turn
+from openline.domain.shapes import call_json
 from openline.domain.time import as_utc, utcnow
-from openline.domain.webhook_events import ENVELOPE_KEYS, analysis_event
+from openline.domain.webhook_events import CALL_FAILED, ENVELOPE_KEYS, analysis_event, call_event
 from openline.store import schema
 from openline.store.db import snapshot
 from openline.store.facts import TABLE_OF, from_row
@@ -190,20 +192,37 @@ class CallRepo:
         with self._engine.connect() as connection:
             return list(connection.execute(query.limit(100)).scalars())
 
-    def fail_orphans(self, message: str) -> int:
-        """Close calls left `started` by a process that is gone (embedded mode only)."""
+    def fail_orphans(
+        self, message: str, webhook_of: Callable[[str], str | None] = lambda agent_id: None
+    ) -> int:
+        """Close calls left `started` by a process that is gone (embedded mode only).
+
+        Each is announced ``call_failed`` to its agent's webhook (``webhook_of``) in the same
+        transaction, and queued for post-call analysis, as a call that ended would be."""
         c = schema.calls.c
+        ended = {
+            "status": CallStatus.FAILED.value,
+            "end_reason": "error",
+            "error_message": message,
+            "end_time": utcnow(),
+            "analysis_status": "pending",
+        }
         with self._engine.begin() as connection:
-            result = connection.execute(
-                schema.calls.update().where(c.status == CallStatus.STARTED.value),
-                {
-                    "status": CallStatus.FAILED.value,
-                    "end_reason": "error",
-                    "error_message": message,
-                    "end_time": utcnow(),
-                },
-            )
-        return result.rowcount
+            orphans = connection.execute(
+                select(schema.calls).where(c.status == CallStatus.STARTED.value)
+            ).all()
+            rows = [_call_row(orphan._mapping) | ended for orphan in orphans]
+            facts = _read_facts(connection, [row["id"] for row in rows], tuple(TABLE_OF), -1)
+            for row in rows:
+                connection.execute(schema.calls.update().where(c.id == row["id"]), ended)
+                webhook_id = webhook_of(row["agent_id"])
+                if webhook_id:
+                    shown = call_json(row, facts[row["id"]])
+                    payload = call_event(CALL_FAILED, shown, webhook_id)
+                    position = max((fact.rev for fact in facts[row["id"]]), default=0) + 1
+                    outbox = outbox_row(webhook_id, position, payload)
+                    connection.execute(schema.webhook_deliveries.insert(), outbox)
+        return len(rows)
 
 
 def _read_facts(
