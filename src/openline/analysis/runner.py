@@ -56,8 +56,10 @@ class AnalysisRunner:
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(lambda _: self._running.discard(call_id))
 
-    async def analyze(self, call_id: str) -> str:
-        """Summarize a call now; raises when it cannot (the failure is recorded)."""
+    async def analyze(self, call_id: str, unless_done: bool = False) -> str:
+        """Summarize a call now; raises when it cannot (the failure is recorded).
+        ``unless_done``: keep (and announce) the summary only if no other process stored
+        one meanwhile; asked for explicitly, a call is analysed again."""
         call, facts = await asyncio.to_thread(self._calls.with_facts, call_id, TRANSCRIPT_KINDS)
         if call is None:
             raise LookupError(f"no call with id {call_id!r}")
@@ -67,14 +69,14 @@ class AnalysisRunner:
             message = f"{type(error).__name__}: {error}"
             await asyncio.to_thread(self._calls.analysis_failed, call_id, message)
             raise
-        await asyncio.to_thread(self._calls.save_analysis, call_id, summary)
-        if self._feed is not None:  # the call changed, and an outbox row was added
+        stored = await asyncio.to_thread(self._calls.save_analysis, call_id, summary, unless_done)
+        if stored and self._feed is not None:  # the call changed, and an outbox row was added
             self._feed.publish({call_id, table_topic(webhook_deliveries.name)})
         return summary
 
     async def _run_logged(self, call_id: str) -> None:
         try:
-            await self.analyze(call_id)
+            await self.analyze(call_id, unless_done=True)
         except Exception:
             log.warning("analysis of %s failed; it will be retried", call_id, exc_info=True)
 

@@ -138,14 +138,20 @@ class CallRepo:
             )
         return self.get(call_id)
 
-    def save_analysis(self, call_id: str, summary: str) -> None:
+    def save_analysis(self, call_id: str, summary: str, unless_done: bool = False) -> bool:
         """Store the summary and queue ``post_call_analysis`` for the endpoint that was told
-        of this call's start, after its other events, in one transaction."""
+        of this call's start, after its other events, in one transaction.
+
+        ``unless_done``: only if no analysis was stored meanwhile (two processes' sweeps may
+        both pick a call up; the first to finish wins). Returns whether it was stored."""
         c, d = schema.calls.c, schema.webhook_deliveries.c
+        which = c.id == call_id
+        if unless_done:
+            which &= c.analysis_status != "done"
         with self._engine.begin() as connection:
-            connection.execute(
+            stored = connection.execute(
                 schema.calls.update()
-                .where(c.id == call_id)
+                .where(which)
                 .values(
                     summary=summary,
                     analysis_status="done",
@@ -154,6 +160,8 @@ class CallRepo:
                     rev=c.rev + 1,
                 )
             )
+            if not stored.rowcount:
+                return False
             announced = connection.execute(
                 select(d.webhook_id, d.agent_id, func.max(d.position))
                 .where(d.call_id == call_id)
@@ -165,13 +173,14 @@ class CallRepo:
                     schema.webhook_deliveries.insert(),
                     outbox_row(webhook_id, last_position + 1, payload),
                 )
+        return True
 
     def analysis_failed(self, call_id: str, message: str) -> None:
         c = schema.calls.c
         with self._engine.begin() as connection:
             connection.execute(
                 schema.calls.update()
-                .where(c.id == call_id)
+                .where(c.id == call_id, c.analysis_status != "done")  # another process won
                 .values(
                     analysis_status="failed",
                     analysis_error=message[:2000],
