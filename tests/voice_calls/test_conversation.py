@@ -188,3 +188,15 @@ async def test_an_agent_with_recording_off_leaves_no_recording(server, talker):
         reply = http.get(f"/agents/calls/{client.call_id}/audio")
     assert reply.status_code == 404
     assert not list((server.settings.data_dir).rglob("*.wav"))
+
+
+@SQLITE
+async def test_hanging_up_mid_sentence_keeps_only_what_was_heard(server, talker):
+    client = await VoiceClient.open(server.ws_url, talker, server.api_key, long=True)
+    await client.wait_for("agent_text")
+    await client.wait_for_audio(1.5)
+    call = await finish(client, server)
+    (greeting,) = turns(call)
+    assert greeting["end_reason"] == "call_ended"
+    assert greeting["text"] and LONG_GREETING.startswith(greeting["text"])
+    assert len(greeting["text"]) < len(LONG_GREETING) / 2

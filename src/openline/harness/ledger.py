@@ -137,8 +137,14 @@ class CallLedger:
             self._change(turn)
             self._closed(turn, self._assistant_tools)
 
-    def interrupt_assistant_turn(self, spoken_of_last_chunk: str, at: float) -> None:
-        """The caller cut the agent off at ``at``: the turn keeps only what was heard."""
+    def interrupt_assistant_turn(
+        self,
+        spoken_of_last_chunk: str,
+        at: float,
+        reason: TurnEndReason = TurnEndReason.INTERRUPTED,
+    ) -> None:
+        """The agent was cut off at ``at`` (by the caller, or the call's end): the turn
+        keeps only what was heard."""
         turn = self._assistant
         if turn is None:
             return
@@ -150,7 +156,7 @@ class CallLedger:
                 turn.text_chunks.pop()
             turn.text = cap_text("".join(chunk["text"] for chunk in turn.text_chunks), self._cap)
         turn.end_timestamp = at
-        self.close_assistant_turn(TurnEndReason.INTERRUPTED, at)
+        self.close_assistant_turn(reason, at)
 
     def assistant_first_audio(self, tts_ttfb: float) -> None:
         """Time from the agent's text to the first synthesized audio of the open turn."""

@@ -125,6 +125,12 @@ class Speaker:
     # -- interruption ---------------------------------------------------------------
 
     async def interrupt(self) -> Interruption:
+        """Stop at once, and be ready to speak again."""
+        cut = await self.stop()
+        self.start()
+        return cut
+
+    async def stop(self) -> Interruption:
         """Stop at once: drop queued and unplayed audio, report what was heard. The caller
         reports the silence itself (``fell_silent`` is not sent): it knows why it fell."""
         await self.close()
@@ -147,7 +153,6 @@ class Speaker:
         self._synthesizing = None
         self._play_end = now
         was_speaking, self._speaking = self._speaking, False
-        self.start()
         return Interruption(was_speaking, heard, heard_text, unspoken)
 
     # -- the speaking loop ------------------------------------------------------------

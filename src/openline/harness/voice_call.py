@@ -106,7 +106,13 @@ class VoiceCall:
     async def close(self, ended_at: float) -> float | None:
         """Stop speaking and listening; finish the recording at ``ended_at`` (call time).
         Returns the recording's duration."""
-        await self._speaker.close()
+        cut = await self._speaker.stop()
+        if cut.heard is not None:  # the call ended mid-sentence: keep what was heard
+            self._ledger.interrupt_assistant_turn(
+                cut.heard_text, ended_at, TurnEndReason.CALL_ENDED
+            )
+        if cut.unspoken:
+            self._ledger.signal("unspoken", {"texts": cut.unspoken, "reason": "call ended"})
         await self._listener.close()
         if self._flusher is not None:
             self._flusher.cancel()
