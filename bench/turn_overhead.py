@@ -39,17 +39,25 @@ import asyncio
 import contextlib
 import json
 import os
-import resource
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from _procs import (
+    cpu_seconds,
+    free_port,
+    load_average,
+    process,
+    raise_fd_limit,
+    run_load,
+    settle,
+    wait_http,
+)
 
 HERE = Path(__file__).resolve().parent
 API_KEY = "ol_bench_" + secrets.token_hex(8)
@@ -60,7 +68,6 @@ CLOSED_TURNS = {1: (2000, 500), 100: (60, 20), 1000: (6, 3)}
 CLOSED_WARMUP = {1: 200, 100: 3, 1000: 2}
 PACED_TURNS = {1: (5, 3), 100: (5, 3), 1000: (5, 3)}
 PHASE_LIMIT_S = 90.0  # a measured phase stops by itself after this
-SETTLE_LIMIT_S = 120.0  # longest wait for the servers to go idle between phases
 REPLY_TIMEOUT_S = 30.0
 OPEN_CONCURRENCY = 50  # calls being set up at once (set-up is not what is measured)
 
@@ -222,87 +229,13 @@ async def _client_main(args: argparse.Namespace) -> ClientReport:
 
 
 def run_client(args: argparse.Namespace) -> None:
-    raise_fd_limit()
-    try:
-        import uvloop
-    except ImportError:
-        report = asyncio.run(_client_main(args))
-    else:
-        report = uvloop.run(_client_main(args))
+    report = run_load(lambda: _client_main(args))
     json.dump(report.__dict__, sys.stdout)
 
 
 # --------------------------------------------------------------------------------------
 # orchestration
 # --------------------------------------------------------------------------------------
-
-
-def raise_fd_limit() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_http(url: str, process: subprocess.Popen, timeout_s: float = 30.0) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with code {process.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1.0).status_code < 500:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} did not come up in {timeout_s:.0f}s")
-
-
-@contextlib.contextmanager
-def process(argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> Iterator:
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            argv,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=raise_fd_limit,  # noqa: PLW1509 - no threads in this process
-        )
-        try:
-            yield proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def settle(pids: dict[str, int], limit_s: float = SETTLE_LIMIT_S) -> float:
-    """Wait until the servers are idle (what the previous phase left behind, such as
-    post-call analysis of the calls just ended, would otherwise run during the next one).
-    Returns the seconds waited."""
-    began = time.monotonic()
-    while time.monotonic() - began < limit_s:
-        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        time.sleep(0.5)
-        busy = max(cpu_seconds(pid) - before[name] for name, pid in pids.items()) / 0.5
-        if busy < 0.05:
-            break
-    return time.monotonic() - began
 
 
 def percentile(sorted_values: list[int], q: float) -> float:
@@ -416,7 +349,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="openline-bench-"))
     started = time.monotonic()
     print(
-        f"turn overhead: {os.cpu_count()} CPUs, load average {_load()}, fd limit {fd_limit}, "
+        f"turn overhead: {os.cpu_count()} CPUs, load average {load_average()}, fd limit {fd_limit}, "
         f"temp dir {work}",
         flush=True,
     )
@@ -489,13 +422,9 @@ def main() -> None:
             _print_table(title, rows)
     _print_aim(results)
     print(
-        f"\ntotal {time.monotonic() - started:.0f} s; load average now {_load()} "
+        f"\ntotal {time.monotonic() - started:.0f} s; load average now {load_average()} "
         "(other work on the machine skews these numbers)"
     )
-
-
-def _load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _print_level(level: Level) -> None:

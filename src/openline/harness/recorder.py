@@ -35,6 +35,7 @@ class CallRecorder:
         self._buffer = np.zeros((_INITIAL_FRAMES, 2), dtype=np.int16)
         self._buffered = 0  # frames of the buffer holding audio (the rest is silence)
         self._written = 0  # frames on disk; the buffer starts at this frame
+        self._heard_until = [0, 0]  # per channel: the frame after its latest audio
         self._closed = False
         self._lock = threading.Lock()  # the buffer: add (event loop) vs flush (a thread)
         self._io_lock = threading.Lock()  # the file: flush vs close
@@ -60,8 +61,12 @@ class CallRecorder:
             end = offset + len(samples)
             self._reserve(end)
             region = self._buffer[offset:end, column]
-            mixed = region.astype(np.int32) + samples
-            region[:] = np.clip(mixed, -32768, 32767)
+            if start >= self._heard_until[column]:  # the usual case: nothing there to mix
+                region[:] = samples
+            else:
+                mixed = region.astype(np.int32) + samples
+                region[:] = np.clip(mixed, -32768, 32767)
+            self._heard_until[column] = max(self._heard_until[column], start + len(samples))
             self._buffered = max(self._buffered, end)
 
     def flush(self, until: float) -> None:
