@@ -17,6 +17,8 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from openline.voice.audio import AudioFormat, Resampler, encode_payload
 from openline.voice.base import ProviderError, Samples, TextToSpeech
 
@@ -195,19 +197,12 @@ class Speaker:
             synthesis.cancel()
             self._synthesizing = None
 
-    async def _send(self, segment: Segment, out: Samples, recorded: Samples) -> None:
-        frame = max(1, int(CHUNK_S * self._output.sample_rate))
-        ratio = RECORD_RATE / self._output.sample_rate
-        for offset in range(0, len(out), frame):
-            piece = out[offset : offset + frame]
-            at = segment.end
-            await self._wait_for_play_head(at - LEAD_S)
-            await self._events.audio_out(encode_payload(piece, self._output))
-            begin = round(offset * ratio)
-            end = len(recorded) if offset + frame >= len(out) else round((offset + frame) * ratio)
-            segment.recording.append((at, recorded[begin:end]))
-            segment.end = at + len(piece) / self._output.sample_rate
-            self._play_end = segment.end
+    async def _send(self, segment: Segment, frame: Samples, recorded: Samples) -> None:
+        at = segment.end
+        await self._wait_for_play_head(at - LEAD_S)
+        await self._events.audio_out(encode_payload(frame, self._output))
+        segment.recording.append((at, recorded))
+        segment.end = self._play_end = at + len(frame) / self._output.sample_rate
 
     async def _wait_for_play_head(self, until: float) -> None:
         while True:
@@ -265,24 +260,27 @@ def _heard_part(segment: Segment, now: float) -> str:
 
 class _Synthesis:
     """Reads a synthesis stream ahead of playback (TTS runs faster than real time), so
-    the length of a message's audio is known before it has all played."""
+    the length of a message's audio is known before it has all played, and cuts it into
+    ``CHUNK_S`` frames whatever sizes the provider delivers."""
 
     def __init__(self, stream: AsyncGenerator[Samples], to_output: Resampler, to_record: Resampler):
         self.duration = 0.0  # seconds of audio synthesized so far
         self.error: ProviderError | None = None
         self._to_output = to_output
         self._to_record = to_record
-        self._chunks: deque[tuple[Samples, Samples]] = deque()
+        self._frames: deque[tuple[Samples, Samples]] = deque()
+        self._out = _FrameCutter(int(CHUNK_S * to_output.to_rate))
+        self._recorded = np.zeros(0, np.int16)  # recording audio not yet given to a frame
         self._done = False
         self._arrived = asyncio.Event()
         self._task = asyncio.create_task(self._fill(stream))
 
     async def next(self) -> tuple[Samples, Samples] | None:
-        """The next (output, recording) chunk, or None at the end."""
-        while not self._chunks and not self._done:
+        """The next (output, recording) frame, or None at the end."""
+        while not self._frames and not self._done:
             self._arrived.clear()
             await self._arrived.wait()
-        return self._chunks.popleft() if self._chunks else None
+        return self._frames.popleft() if self._frames else None
 
     def cancel(self) -> None:
         self._task.cancel()
@@ -292,15 +290,41 @@ class _Synthesis:
             async with contextlib.aclosing(stream):  # a cut-off synthesis stops at once
                 async for chunk in stream:
                     self._push(self._to_output.process(chunk), self._to_record.process(chunk))
-            self._push(self._to_output.flush(), self._to_record.flush())
+            self._push(self._to_output.flush(), self._to_record.flush(), last=True)
         except ProviderError as error:
             self.error = error
         finally:
             self._done = True
             self._arrived.set()
 
-    def _push(self, out: Samples, recorded: Samples) -> None:
-        if len(out):
-            self._chunks.append((out, recorded))
-            self.duration += len(out) / self._to_output.to_rate
+    def _push(self, out: Samples, recorded: Samples, last: bool = False) -> None:
+        self._recorded = np.concatenate([self._recorded, recorded])
+        frames = self._out.cut(out, last)
+        for frame in frames:
+            share = round(len(frame) * RECORD_RATE / self._to_output.to_rate)
+            self._frames.append((frame, self._recorded[:share]))
+            self._recorded = self._recorded[share:]
+            self.duration += len(frame) / self._to_output.to_rate
+        if last and frames:  # the two resamplers' delays differ by a few samples
+            frame, recorded = self._frames[-1]
+            self._frames[-1] = (frame, np.concatenate([recorded, self._recorded]))
+        if frames:
             self._arrived.set()
+
+
+class _FrameCutter:
+    """Joins audio of any chunk sizes and cuts it into frames of ``size`` samples."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._pending = np.zeros(0, np.int16)
+
+    def cut(self, samples: Samples, last: bool = False) -> list[Samples]:
+        pending = np.concatenate([self._pending, samples]) if len(self._pending) else samples
+        whole = len(pending) // self._size * self._size
+        frames = [pending[i : i + self._size] for i in range(0, whole, self._size)]
+        self._pending = pending[whole:]
+        if last and len(self._pending):
+            frames.append(self._pending)
+            self._pending = np.zeros(0, np.int16)
+        return frames
