@@ -32,7 +32,7 @@ def make_call(platform, agent_id: str, minute: int, status: str = "completed", f
         }
     )
     rows = [fact(call_id, seq) for seq, fact in enumerate(facts, start=1)]
-    with queries.engine_of(platform).begin() as connection:
+    with platform.engine.begin() as connection:
         for row in rows:
             connection.execute(TABLE_OF[type(row)].insert(), to_row(row))
     return call_id
@@ -40,7 +40,7 @@ def make_call(platform, agent_id: str, minute: int, status: str = "completed", f
 
 def test_search_stats_and_transcript_rows(server):
     ol = server.platform
-    engine = queries.engine_of(ol)
+    engine = ol.engine
     agent = ol.agents.create(name="Q")["id"]
     other = ol.agents.create(name="R")["id"]
     said = make_call(
