@@ -10,7 +10,7 @@ import pytest
 from openline.voice.audio import Resampler
 from openline.voice.tts import EspeakTTS
 from tests.support.talker_agent import GREETING
-from tests.support.voice import VoiceClient
+from tests.support.voice import VoiceClient, speech
 from tests.voice_calls.test_conversation import wait_quiet
 
 SQLITE = pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
@@ -52,3 +52,25 @@ async def test_a_voice_the_provider_lacks_is_refused_and_the_default_speaks(serv
     heard, stream = await greeting_audio(server, talker, "xx-no-such-voice")
     assert abs(heard - await rendered_seconds(GREETING, "en-us")) < 0.01
     assert '"type": "validation_error"' in stream and "xx-no-such-voice" in stream
+
+
+@SQLITE
+async def test_each_agent_chooses_its_providers(server, talker_url):
+    with server.client() as http:
+        agent = http.post(
+            "/agents",
+            json={
+                "name": "tones",
+                "self_hosted_deployment_url": talker_url,
+                "stt_provider": "passthrough",
+                "tts_provider": "tone",
+            },
+        ).json()
+    client = await VoiceClient.open(server.ws_url, agent["id"], server.api_key)
+    await client.wait_for("agent_text")
+    await wait_quiet(client)
+    assert abs(client.audio_seconds - 0.06 * len(GREETING)) < 0.01  # the tone: 60 ms a letter
+    client.say(speech("hello there"))
+    answer = await client.wait_for("agent_text", count=2, timeout=20)
+    await client.hang_up()
+    assert answer["text"].startswith("You said: [speech ")  # passthrough recognises nothing
