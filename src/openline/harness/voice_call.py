@@ -49,7 +49,9 @@ def choose_voice(agent: dict, config: StartConfig, settings: Settings) -> VoiceS
     key = settings.cartesia_api_key
     return VoiceSetup(
         format=audio_format(config.input_format or "pcm_16000"),
-        stt=providers.stt_provider(agent.get("stt_provider") or settings.stt_provider, key),
+        stt=providers.stt_provider(
+            agent.get("stt_provider") or settings.stt_provider, key
+        ).for_call(),
         tts=providers.tts_provider(agent.get("tts_provider") or settings.tts_provider, key),
         detector=providers.turn_detector(settings.vad_provider, settings.end_of_turn_ms),
         voice=config.voice_id or agent.get("tts_voice") or None,

@@ -30,6 +30,10 @@ class SpeechToText(Protocol):
     name: str
     sample_rate: int
 
+    def for_call(self) -> SpeechToText:
+        """The recogniser one call uses: what it learns of a caller's voice or line
+        (channel normalisation, say) stays within that call."""
+
     def open(self, language: str | None = None) -> Transcription: ...
 
 

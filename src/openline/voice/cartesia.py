@@ -106,6 +106,9 @@ class CartesiaSTT:
         self._errors = sdk.CartesiaError
         self._model = model
 
+    def for_call(self) -> CartesiaSTT:
+        return self  # no state of its own between utterances
+
     def open(self, language: str | None = None) -> _InkUtterance:
         return _InkUtterance(self, _primary(language) if language else "en")
 

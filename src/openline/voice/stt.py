@@ -16,20 +16,14 @@ _ENGLISH = {"en", "en-us"}
 
 class _DecoderPool:
     """Idle PocketSphinx decoders, reused: one takes ~0.25 s to load and holds one
-    utterance at a time. Busy decoders are not counted; at most ``keep`` idle ones stay.
-
-    It also carries the cepstral mean (the average spectrum of the input, which
-    recognition subtracts) from one utterance to the next, whichever decoders they run
-    on: it is what lets an utterance be decoded while it is still being fed.
-    """
+    utterance at a time. Busy decoders are not counted; at most ``keep`` idle ones stay."""
 
     def __init__(self, keep: int) -> None:
         self._keep = keep
         self._idle: list[Decoder] = []
         self._lock = threading.Lock()
-        self.cmn: str | None = None  # the latest utterance's; None until one was heard
 
-    def take(self) -> Decoder:
+    def take(self, cmn: str | None) -> Decoder:
         with self._lock:
             decoder = self._idle.pop() if self._idle else None
         if decoder is None:
@@ -39,14 +33,12 @@ class _DecoderPool:
                 decoder = Decoder(loglevel="FATAL", cmn="live", fwdflat=False)
             except (RuntimeError, ValueError) as error:
                 raise ProviderError(f"pocketsphinx could not load its model: {error}") from error
-        if self.cmn is not None:
-            decoder.set_cmn(self.cmn)
+        if cmn is not None:
+            decoder.set_cmn(cmn)
         return decoder
 
     def give_back(self, decoder: Decoder) -> None:
-        cmn = decoder.get_cmn()
         with self._lock:
-            self.cmn = cmn
             if len(self._idle) < self._keep:
                 self._idle.append(decoder)
 
@@ -55,31 +47,39 @@ class PocketSphinxSTT:
     """CMU PocketSphinx with the US English model its wheel ships.
 
     Utterances are decoded while they are fed, so ``finish`` only has the last piece
-    left (tens of ms). That needs a cepstral mean to start from, and the model's default
-    one is far from real input (about half as many words recognised), so the first
-    utterance a provider hears is held and decoded in one pass on ``finish``, normalised
-    over all of itself; every later one starts from the mean the previous one ended with.
+    left (tens of ms). That needs a cepstral mean (the average spectrum of the input,
+    which recognition subtracts) to start from, and the model's default one is far from
+    real input (about half as many words recognised), so the first utterance a
+    recogniser hears is held and decoded in one pass on ``finish``, normalised over all
+    of itself; every later one starts from the mean the previous one ended with. The mean
+    belongs to one caller's line: each call gets its own recogniser (``for_call``),
+    sharing only the pooled decoders.
     """
 
     name = "pocketsphinx"
     sample_rate = RATE
 
-    def __init__(self, keep_decoders: int | None = None) -> None:
-        self._pool = _DecoderPool(keep_decoders or os.cpu_count() or 2)
+    def __init__(self, keep_decoders: int | None = None, pool: _DecoderPool | None = None):
+        self._pool = pool or _DecoderPool(keep_decoders or os.cpu_count() or 2)
+        self.cmn: str | None = None  # learned from this recogniser's latest utterance
+
+    def for_call(self) -> PocketSphinxSTT:
+        return PocketSphinxSTT(pool=self._pool)
 
     def open(self, language: str | None = None) -> _SphinxUtterance:
         if language is not None and language.lower().replace("_", "-") not in _ENGLISH:
             raise ProviderError(
                 f"pocketsphinx only has a US English model (en, en-US), not {language!r}"
             )
-        return _SphinxUtterance(self._pool)
+        return _SphinxUtterance(self, self._pool)
 
 
 class _SphinxUtterance:
-    def __init__(self, pool: _DecoderPool) -> None:
+    def __init__(self, recogniser: PocketSphinxSTT, pool: _DecoderPool) -> None:
+        self._recogniser = recogniser
         self._pool = pool
         self._decoder: Decoder | None = None  # taken at the first audio
-        self._held: list[bytes] | None = [] if pool.cmn is None else None
+        self._held: list[bytes] | None = [] if recogniser.cmn is None else None
 
     def feed(self, samples: Samples) -> None:
         audio = np.asarray(samples, dtype=np.int16).tobytes()
@@ -88,7 +88,7 @@ class _SphinxUtterance:
             return
         try:
             if self._decoder is None:
-                self._decoder = self._pool.take()
+                self._decoder = self._pool.take(self._recogniser.cmn)
                 self._decoder.start_utt()
             self._decoder.process_raw(audio, False, False)
         except RuntimeError as error:
@@ -96,7 +96,7 @@ class _SphinxUtterance:
 
     def finish(self) -> str:
         if self._held:
-            self._decoder = self._pool.take()
+            self._decoder = self._pool.take(None)
             try:
                 self._decoder.start_utt()
                 # full_utt: the cepstral mean of this very utterance
@@ -110,6 +110,7 @@ class _SphinxUtterance:
         try:
             decoder.end_utt()
             hypothesis = decoder.hyp()
+            self._recogniser.cmn = decoder.get_cmn()
         except RuntimeError as error:
             raise self._failed(error) from error
         self._pool.give_back(decoder)
@@ -126,6 +127,9 @@ class PassthroughSTT:
 
     name = "passthrough"
     sample_rate = RATE
+
+    def for_call(self) -> PassthroughSTT:
+        return self
 
     def open(self, language: str | None = None) -> _CountingUtterance:
         return _CountingUtterance()
