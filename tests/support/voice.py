@@ -47,6 +47,7 @@ class VoiceClient:
         self._to_send: deque[np.ndarray] = deque()
         self._tasks = [asyncio.create_task(self._microphone()), asyncio.create_task(self._ear())]
         self.closed: tuple[int | None, str] | None = None
+        self.push_to_talk = False  # True: the microphone sends speech only, never silence
 
     @classmethod
     async def open(
@@ -74,6 +75,10 @@ class VoiceClient:
         while True:
             if len(pending) < frame and self._to_send:
                 pending = np.concatenate([pending, self._to_send.popleft()])
+            if self.push_to_talk and not len(pending):
+                next_at = time.monotonic() + FRAME_S
+                await asyncio.sleep(FRAME_S)
+                continue
             chunk = pending[:frame]
             pending = pending[frame:]
             if len(chunk) < frame:

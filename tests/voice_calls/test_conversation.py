@@ -200,3 +200,17 @@ async def test_hanging_up_mid_sentence_keeps_only_what_was_heard(server, talker)
     assert greeting["end_reason"] == "call_ended"
     assert greeting["text"] and LONG_GREETING.startswith(greeting["text"])
     assert len(greeting["text"]) < len(LONG_GREETING) / 2
+
+
+@SQLITE
+async def test_a_caller_who_stops_streaming_mid_turn_is_heard_as_silent(server, talker):
+    client = await VoiceClient.open(server.ws_url, talker, server.api_key)
+    await client.wait_for("agent_text")
+    await wait_quiet(client)
+    client.push_to_talk = True  # from now on: the words, and no silence after them
+    client.say(speech(QUESTION))
+    answer = await client.wait_for("agent_text", count=2, timeout=30)
+    assert answer["text"].startswith("You said:")
+    call = await finish(client, server)
+    user = turns(call)[1]
+    assert user["role"] == "user" and 1.0 < user["end_timestamp"] - user["start_timestamp"] < 3.5

@@ -74,15 +74,35 @@ class Listener:
         self._recent_len = 0
         self._utterance: _Recognition | None = None
         self._workers: set[asyncio.Task] = set()
+        self._taking = asyncio.Lock()  # streamed audio and filled-in silence, one at a time
+        self._filler: asyncio.Task | None = None
 
     @property
     def speaking(self) -> bool:
         return self._utterance is not None
 
+    def start(self) -> None:
+        self._filler = asyncio.create_task(self._fill_silence(), name="listener-silence")
+
     async def hear(self, samples: Samples) -> None:
         audio = self._to_16k.process(samples)
-        if not len(audio):
-            return
+        if len(audio):
+            async with self._taking:
+                await self._take(audio)
+
+    async def _fill_silence(self) -> None:
+        """A caller who stops streaming mid-utterance (push-to-talk, a paused capture) has
+        fallen silent: once a turn's worth of silence is missing, the gap is heard as
+        silence, so the turn ends as if it had been streamed."""
+        gap = self._detector.end_of_turn_ms / 1000
+        while True:
+            await asyncio.sleep(gap / 2)
+            missing = self._clock() - self._cursor
+            if self._utterance is not None and missing >= gap:
+                async with self._taking:
+                    await self._take(np.zeros(int(missing * RATE), np.int16))
+
+    async def _take(self, audio: Samples) -> None:
         at = max(self._clock(), self._cursor)
         self._anchors.append((self._fed, at))
         self._fed += len(audio)
@@ -104,6 +124,8 @@ class Listener:
 
     async def close(self) -> None:
         """The call is over: an utterance still open is transcribed as it stands."""
+        if self._filler is not None:
+            self._filler.cancel()
         if self._utterance is not None:
             self._end(self._fed)
         if self._workers:

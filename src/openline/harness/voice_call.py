@@ -102,6 +102,7 @@ class VoiceCall:
 
     def start(self) -> None:
         self._speaker.start()
+        self._listener.start()
         if self._recorder is not None:
             self._flusher = asyncio.create_task(self._flush_recording())
 
