@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.calls import TextCall
 from tests.support.servers import agent_process
+from tests.support.voice import VoiceClient, speech
 
 HERE = Path(__file__).parent
 pytestmark = pytest.mark.interop
@@ -138,3 +139,41 @@ async def test_openline_sdk_and_cartesia_line_agents_record_the_same_facts(serve
     from_line = await _script(server, line_agent_url)
     assert len(_facts(from_line)) == 12
     assert _facts(from_sdk) == _facts(from_line)
+
+
+async def test_line_agent_takes_a_voice_call_unchanged(server, line_agent_url):
+    from tests.voice_calls.test_agent_config import rendered_seconds
+    from tests.voice_calls.test_conversation import turns, wait_quiet
+
+    with server.client() as http:
+        agent = http.post(
+            "/agents", json={"name": "Line agent", "self_hosted_deployment_url": line_agent_url}
+        ).json()
+    client = await VoiceClient.open(server.ws_url, agent["id"], server.api_key)
+    assert (await client.wait_for("agent_text"))["text"] == "Welcome to the order desk."
+    await wait_quiet(client)
+    client.say(speech("how are you today"))
+    heard = await client.wait_for("agent_text", count=2, timeout=30)
+    assert heard["text"].startswith("Heard: ")
+    await wait_quiet(client)
+    before_bye = client.audio_seconds
+    await client.connection.send(json.dumps({"event": "user_text", "text": "ok bye"}))
+    assert (await client.wait_for("agent_text", count=3))["text"] == "Bye now."
+    for _ in range(200):
+        if client.closed is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert client.closed == (1000, "call ended by agent, reason: user_said_bye")
+    # the agent hung up after its last words were spoken, not over them
+    assert client.audio_seconds - before_bye >= await rendered_seconds("Bye now.", "en-us") - 0.01
+    await client.hang_up()
+    with server.client() as http:
+        call = http.get(f"/agents/calls/{client.call_id}").json()
+    assert [t["role"] for t in turns(call)] == [
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+    ]
+    assert turns(call)[2]["text"] == heard["text"]

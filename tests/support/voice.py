@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import websockets
 
-from openline.voice.audio import resample
+from openline.voice.audio import Resampler, resample
+from openline.voice.tts import EspeakTTS
 
 FRAME_S = 0.02
 
@@ -129,3 +130,38 @@ class VoiceClient:
         for task in self._tasks:
             task.cancel()
         await self.connection.close()
+
+
+async def finish(client: VoiceClient, server) -> dict:
+    """Hang up, then read the call as the API shows it."""
+    await client.hang_up()
+    await asyncio.sleep(0.3)
+    with server.client() as http:
+        return http.get(f"/agents/calls/{client.call_id}").json()
+
+
+def turns(call: dict) -> list[dict]:
+    return [entry for entry in call["transcript"] if entry["role"] != "system"]
+
+
+async def wait_quiet(client: VoiceClient, quiet_s: float = 0.6, timeout: float = 40) -> None:
+    """Until no agent audio has arrived for ``quiet_s`` (the agent finished talking)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last, since = client.audio_seconds, loop.time()
+    while loop.time() - since < quiet_s:
+        if loop.time() > deadline:
+            raise TimeoutError("the agent never stopped talking")
+        await asyncio.sleep(0.05)
+        if client.audio_seconds != last:
+            last, since = client.audio_seconds, loop.time()
+
+
+async def rendered_seconds(text: str, voice: str) -> float:
+    """How long ``text`` lasts in ``voice`` after the pipeline's resampling to 16 kHz."""
+    tts = EspeakTTS()
+    to_16k = Resampler(tts.sample_rate, 16_000)
+    samples = 0
+    async for chunk in tts.synthesize(text, voice):
+        samples += len(to_16k.process(chunk))
+    return (samples + len(to_16k.flush())) / 16_000

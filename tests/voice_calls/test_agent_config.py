@@ -7,23 +7,10 @@ import asyncio
 
 import pytest
 
-from openline.voice.audio import Resampler
-from openline.voice.tts import EspeakTTS
 from tests.support.talker_agent import GREETING
-from tests.support.voice import VoiceClient, speech
-from tests.voice_calls.test_conversation import wait_quiet
+from tests.support.voice import VoiceClient, rendered_seconds, speech, wait_quiet
 
 SQLITE = pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
-
-
-async def rendered_seconds(text: str, voice: str) -> float:
-    """How long ``text`` lasts in ``voice`` after the pipeline's resampling to 16 kHz."""
-    tts = EspeakTTS()
-    to_16k = Resampler(tts.sample_rate, 16_000)
-    samples = 0
-    async for chunk in tts.synthesize(text, voice):
-        samples += len(to_16k.process(chunk))
-    return (samples + len(to_16k.flush())) / 16_000
 
 
 async def greeting_audio(server, talker, voice: str) -> tuple[float, str]:

@@ -3,7 +3,6 @@ caller cutting in stops the agent; the recording holds both voices where they we
 
 from __future__ import annotations
 
-import asyncio
 import wave
 from datetime import datetime
 from io import BytesIO
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.support.talker_agent import LONG_GREETING
-from tests.support.voice import VoiceClient, rms, speech
+from tests.support.voice import VoiceClient, finish, rms, speech, turns, wait_quiet
 
 SQLITE = pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
 QUESTION = "what is the status of my order"
@@ -20,17 +19,6 @@ QUESTION = "what is the status of my order"
 
 def words(text: str) -> set[str]:
     return {word.strip(".,:!?").lower() for word in text.split()}
-
-
-async def finish(client: VoiceClient, server) -> dict:
-    await client.hang_up()
-    await asyncio.sleep(0.3)
-    with server.client() as http:
-        return http.get(f"/agents/calls/{client.call_id}").json()
-
-
-def turns(call: dict) -> list[dict]:
-    return [entry for entry in call["transcript"] if entry["role"] != "system"]
 
 
 def heard_events(call: dict) -> list[str]:
@@ -94,19 +82,6 @@ async def test_spoken_question_becomes_a_user_turn_and_gets_a_spoken_answer(serv
         if entry["role"] == "system" and entry.get("log_metric")
     ]
     assert any(m["name"] == "system_text_to_speech_ttfb" for m in metrics)
-
-
-async def wait_quiet(client: VoiceClient, quiet_s: float = 0.6, timeout: float = 40) -> None:
-    """Until no agent audio has arrived for ``quiet_s`` (the agent finished talking)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last, since = client.audio_seconds, loop.time()
-    while loop.time() - since < quiet_s:
-        if loop.time() > deadline:
-            raise TimeoutError("the agent never stopped talking")
-        await asyncio.sleep(0.05)
-        if client.audio_seconds != last:
-            last, since = client.audio_seconds, loop.time()
 
 
 @SQLITE

@@ -7,9 +7,7 @@ import base64
 import pytest
 
 from tests.support.talker_agent import GREETING
-from tests.support.voice import VoiceClient
-from tests.voice_calls.test_agent_config import rendered_seconds
-from tests.voice_calls.test_conversation import finish, wait_quiet
+from tests.support.voice import VoiceClient, finish, rendered_seconds, wait_quiet
 
 
 @pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
