@@ -28,6 +28,7 @@ from openline.voice.base import (
 RATE = 16_000
 PRE_ROLL_S = 0.5  # audio kept before a detected start, so the first syllable is not lost
 FEED_EVERY_S = 0.25  # recognition is fed in batches this long (one thread hop each)
+MAX_TURN_S = 60.0  # by default, a longer stretch of speech is cut into turns this long
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,10 @@ class Listener:
         clock: Callable[[], float],
         events: ListenerEvents,
         language: str | None = None,
+        max_turn_s: float = MAX_TURN_S,
     ) -> None:
         self.language = language
+        self._max_turn_s = max_turn_s
         self._stt = stt
         self._detector = detector
         self._clock = clock
@@ -117,6 +120,11 @@ class Listener:
                 self._end(edge.sample)
         if self._utterance is not None and not began:  # a new one got this chunk as pre-roll
             self._utterance.add(audio)
+        if self._utterance is not None and self._cursor - self._utterance.start > self._max_turn_s:
+            # someone talking on and on (or a noise the detector takes for speech): the
+            # turn so far goes to the agent, and what follows is a turn of its own
+            self._end(self._fed)
+            await self._begin(self._fed)
 
     def check_language(self, language: str) -> None:
         """Raise ProviderError when the recogniser cannot take ``language`` (blocking)."""
