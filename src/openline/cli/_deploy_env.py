@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from openline.cli._client import Api, segment, target
 from openline.cli._errors import CliError, cli_errors
-from openline.cli._output import console, print_json, when
+from openline.cli._output import console, list_table, print_json, when
 
 app = typer.Typer(
     name="env",
@@ -119,9 +118,5 @@ def ls(
     if not body["data"]:
         console.print("(no environment variables)")
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("NAME", "UPDATED (UTC)"):
-        table.add_column(column)
-    for row in body["data"]:
-        table.add_row(row["name"], when(row["updated_at"]))
-    console.print(table)
+    rows = [(row["name"], when(row["updated_at"])) for row in body["data"]]
+    console.print(list_table(("NAME", "UPDATED (UTC)"), rows))

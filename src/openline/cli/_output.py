@@ -6,10 +6,13 @@ import json
 import os
 import re
 import sys
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from openline.cli._errors import CliError
 
@@ -29,6 +32,36 @@ def print_json(value: Any) -> None:
     """JSON for scripts: plain (never colored or wrapped), on stdout."""
     console.file.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
     console.file.flush()
+
+
+Cell = str | Text | None
+
+
+def _cell(value: Cell) -> Text:
+    """Text as it is (never read as Rich markup); nothing shown as "-"."""
+    if isinstance(value, Text):
+        return value
+    return Text(str(value)) if value not in (None, "") else Text("-")
+
+
+def list_table(columns: Sequence[str], rows: Iterable[Sequence[Cell]]) -> Table:
+    """Rows under bold headings, no borders: the CLI's lists."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(value) for value in row))
+    return table
+
+
+def fields_table(fields: Iterable[tuple[str, Cell]]) -> Table:
+    """One thing's fields, a bold label before each: what the CLI's `get` commands show."""
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for label, value in fields:
+        table.add_row(label, _cell(value))
+    return table
 
 
 def compact(value: Any, limit: int | None = 200) -> str:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from rich.console import Group
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from openline.cli._live import line
-from openline.cli._output import compact, duration, when
+from openline.cli._output import compact, duration, fields_table, list_table, when
 from openline.cli.transcripts import describe_event, describe_metric, describe_tool, items
 
 STATUS_STYLES = {"started": "yellow", "completed": "green", "failed": "bold red"}
@@ -27,26 +26,23 @@ def end_reason_text(call: dict) -> str:
 
 
 def calls_table(calls: list[dict]) -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "AGENT", "STATUS", "END REASON", "STARTED (UTC)", "DURATION"):
-        table.add_column(column, overflow="fold")
-    for call in calls:
-        table.add_row(
+    columns = ("ID", "AGENT", "STATUS", "END REASON", "STARTED (UTC)", "DURATION")
+    rows = [
+        (
             call["id"],
-            escape(call.get("agent_name") or call.get("agent_id") or "-"),
+            call.get("agent_name") or call.get("agent_id"),
             status_text(call),
-            escape(end_reason_text(call)),
+            end_reason_text(call),
             when(call.get("start_time")),
             duration(call.get("start_time"), call.get("end_time")),
         )
-    return table
+        for call in calls
+    ]
+    return list_table(columns, rows)
 
 
 def call_view(call: dict) -> Group:
     """A call's facts, then its transcript with tool calls, events and metrics in time order."""
-    header = Table(box=None, show_header=False, pad_edge=False)
-    header.add_column(style="bold")
-    header.add_column(overflow="fold")
     telephony = call.get("telephony_params") or {}
     rows: list[tuple[str, str | Text]] = [
         ("call", call["id"]),
@@ -66,8 +62,7 @@ def call_view(call: dict) -> Group:
         rows.append(("summary", call["summary"]))
     if call.get("redacted_at"):
         rows.append(("redacted (UTC)", when(call["redacted_at"])))
-    for label, value in rows:
-        header.add_row(label, value if isinstance(value, Text) else Text(value))
+    header = fields_table(rows)
 
     timeline: list[Text] = []
     for item in items(call):

@@ -6,11 +6,18 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from openline.cli._client import Api, segment, target
 from openline.cli._errors import CliError, cli_errors
-from openline.cli._output import compact, console, parse_json_object, print_json, when
+from openline.cli._output import (
+    compact,
+    console,
+    fields_table,
+    list_table,
+    parse_json_object,
+    print_json,
+    when,
+)
 
 app = typer.Typer(
     name="agents",
@@ -157,17 +164,11 @@ def list_agents(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     if not agents:
         console.print("No agents yet. Create one: openline agents create NAME --url AGENT_URL")
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "NAME", "AGENT SERVER", "CREATED (UTC)"):
-        table.add_column(column, overflow="fold")
-    for agent in agents:
-        table.add_row(
-            agent["id"],
-            escape(agent["name"]),
-            escape(agent.get("self_hosted_deployment_url") or "-"),
-            when(agent.get("created_at")),
-        )
-    console.print(table)
+    rows = [
+        (a["id"], a["name"], a.get("self_hosted_deployment_url"), when(a.get("created_at")))
+        for a in agents
+    ]
+    console.print(list_table(("ID", "NAME", "AGENT SERVER", "CREATED (UTC)"), rows))
 
 
 @app.command("get")
@@ -242,10 +243,7 @@ def remove(ctx: typer.Context, agent: AgentRef) -> None:
 
 
 def _show(agent: dict) -> None:
-    table = Table(box=None, show_header=False, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
-    rows = [
+    fields = [
         ("id", agent["id"]),
         ("name", agent["name"]),
         ("description", agent.get("description")),
@@ -262,6 +260,4 @@ def _show(agent: dict) -> None:
         ("created (UTC)", when(agent.get("created_at"))),
         ("updated (UTC)", when(agent.get("updated_at"))),
     ]
-    for label, value in rows:
-        table.add_row(label, escape(value) if value else "-")
-    console.print(table)
+    console.print(fields_table(fields))

@@ -9,13 +9,20 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from openline.cli import _deploy_env, _deploy_logs
 from openline.cli._client import Api, Target, segment, target
 from openline.cli._errors import CliError, cli_errors
-from openline.cli._output import console, duration, err_console, print_json, when
+from openline.cli._output import (
+    console,
+    duration,
+    err_console,
+    fields_table,
+    list_table,
+    print_json,
+    when,
+)
 from openline.deploy.archive import pack
 from openline.deploy.states import SETTLED
 
@@ -166,20 +173,20 @@ def ls(
     if not rows:
         console.print("(no deployments: create one with `openline deploy DIR --agent AGENT`)")
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "STATUS", "LIVE", "CREATED (UTC)", "BUILD", "COMMIT", "ERROR"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(
+    columns = ("ID", "STATUS", "LIVE", "CREATED (UTC)", "BUILD", "COMMIT", "ERROR")
+    shown = [
+        (
             row["id"],
             _status(row),
             "●" if row["is_live"] else "",
             when(row["created_at"]),
             duration(row["build_started_at"], row["build_completed_at"]),
             (row.get("git_commit_hash") or "")[:10],
-            escape(_short(row.get("build_error") or row.get("deployment_error") or "")),
+            _short(row.get("build_error") or row.get("deployment_error") or ""),
         )
-    console.print(table)
+        for row in rows
+    ]
+    console.print(list_table(columns, shown))
 
 
 @deployments.command("get")
@@ -195,12 +202,7 @@ def get(
     if as_json:
         print_json(row)
         return
-    table = Table(box=None, show_header=False, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
-    for label, value in _fields(row):
-        table.add_row(label, value if isinstance(value, Text) else Text(str(value)))
-    console.print(table)
+    console.print(fields_table(_fields(row)))
 
 
 @deployments.command("promote")
@@ -239,7 +241,7 @@ def _fields(row: dict) -> list[tuple[str, Any]]:
         ("build", duration(row["build_started_at"], row["build_completed_at"])),
         ("started (UTC)", when(row["deployment_started_at"])),
         ("healthy (UTC)", when(row["deployment_completed_at"])),
-        ("restarts", row.get("restarts", 0)),
+        ("restarts", str(row.get("restarts", 0))),
         ("commit", row.get("git_commit_hash") or "-"),
         ("source", row["source_code_file_id"]),
     ]

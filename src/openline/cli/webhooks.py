@@ -11,7 +11,17 @@ from rich.text import Text
 
 from openline.cli._client import Api, segment, target
 from openline.cli._errors import CliError, cli_errors
-from openline.cli._output import compact, console, err_console, parse_since, print_json, when
+from openline.cli._output import (
+    Cell,
+    compact,
+    console,
+    err_console,
+    fields_table,
+    list_table,
+    parse_since,
+    print_json,
+    when,
+)
 
 app = typer.Typer(
     name="webhooks",
@@ -106,19 +116,19 @@ def list_webhooks(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     if not webhooks:
         console.print("No webhooks yet. Create one: openline webhooks create URL")
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "NAME", "URL", "ENABLED", "FAILURES IN A ROW", "CREATED (UTC)"):
-        table.add_column(column, overflow="fold")
-    for webhook in webhooks:
-        table.add_row(
+    columns = ("ID", "NAME", "URL", "ENABLED", "FAILURES IN A ROW", "CREATED (UTC)")
+    rows = [
+        (
             webhook["id"],
-            escape(webhook.get("display_name") or "-"),
-            escape(webhook["url"]),
+            webhook.get("display_name"),
+            webhook["url"],
             _enabled(webhook),
             str(webhook.get("failure_streak", 0)),
             when(webhook.get("created_at")),
         )
-    console.print(table)
+        for webhook in webhooks
+    ]
+    console.print(list_table(columns, rows))
 
 
 @app.command("get")
@@ -328,19 +338,14 @@ def _enabled(webhook: dict) -> Text:
 
 
 def _show(webhook: dict) -> None:
-    table = Table(box=None, show_header=False, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
-    rows: list[tuple[str, str | Text]] = [
+    fields: list[tuple[str, Cell]] = [
         ("id", webhook["id"]),
-        ("name", escape(webhook.get("display_name") or "-")),
-        ("url", escape(webhook["url"])),
+        ("name", webhook.get("display_name")),
+        ("url", webhook["url"]),
         ("enabled", _enabled(webhook)),
         ("disabled (UTC)", when(webhook.get("disabled_at"))),
         ("failures in a row", str(webhook.get("failure_streak", 0))),
         ("created (UTC)", when(webhook.get("created_at"))),
         ("updated (UTC)", when(webhook.get("updated_at"))),
     ]
-    for label, value in rows:
-        table.add_row(label, value)
-    console.print(table)
+    console.print(fields_table(fields))
