@@ -64,7 +64,9 @@ async def enqueue(engine, webhook_id: str) -> None:
 
 async def test_two_processes_never_send_an_attempt_twice(pg_url, tmp_path, receiver):
     events = receiver.receiver
-    events.delay_s = 0.005  # a little work per request, so both processes get some
+    # Each call's 8 events go one after another: at 0.1 s a request that is 0.8 s of work,
+    # longer than the other process takes to wake (its 0.25 s poll, if a NOTIFY is slow)
+    events.delay_s = 0.1
     settings = Settings(
         data_dir=tmp_path / "a", database_url=pg_url, api_key=TEST_KEY, start_example_agent=False
     )
