@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     )
     webhook_timeout_s: float = Field(default=15.0, gt=0)
     webhook_disable_after_failures: int = Field(default=100, ge=1)
+    webhook_concurrency: int = Field(
+        default=64, ge=1, description="Deliveries in flight at once, per process."
+    )
     analysis_llm_base_url: str | None = Field(
         default=None, description="OpenAI-compatible endpoint for call summaries (optional)."
     )

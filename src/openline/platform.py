@@ -74,6 +74,7 @@ class Platform:
             tuple(settings.webhook_retry_schedule_s),
             settings.webhook_timeout_s,
             settings.webhook_disable_after_failures,
+            settings.webhook_concurrency,
         )
         analysis = AnalysisRunner(calls, _summarizer(settings), settings.analysis_retry_s, feed)
         harness = Harness(

@@ -25,6 +25,7 @@ from tests.support.servers import free_port, openline_server, wait_http
 from tests.webhooks.helpers import SECRET, wait_for
 
 CALLS, EVENTS = 50, 8
+CONCURRENCY = 10  # deliveries in flight per process
 
 
 @contextlib.contextmanager
@@ -36,6 +37,7 @@ def openline_up(database_url: str, data_dir) -> Iterator[Callable[[], None]]:
         "OPENLINE_DATABASE_URL": database_url,
         "OPENLINE_API_KEY": TEST_KEY,
         "OPENLINE_DATA_DIR": str(data_dir),
+        "OPENLINE_WEBHOOK_CONCURRENCY": str(CONCURRENCY),
     }
     args = [sys.executable, "-m", "openline", "up", "--port", str(port), "--no-example"]
     process = subprocess.Popen(args, env=os.environ | env)
@@ -64,11 +66,16 @@ async def enqueue(engine, webhook_id: str) -> None:
 
 async def test_two_processes_never_send_an_attempt_twice(pg_url, tmp_path, receiver):
     events = receiver.receiver
-    # Each call's 8 events go one after another: at 0.1 s a request that is 0.8 s of work,
-    # longer than the other process takes to wake (its 0.25 s poll, if a NOTIFY is slow)
-    events.delay_s = 0.1
+    events.delay_s = 0.02  # a little work per request
+    # Whoever wakes first would claim every call's next event at once (and keep each call,
+    # claiming its next event the moment one is done); ten at a time in each process
+    # leaves work for the other however late its wake-up comes.
     settings = Settings(
-        data_dir=tmp_path / "a", database_url=pg_url, api_key=TEST_KEY, start_example_agent=False
+        data_dir=tmp_path / "a",
+        database_url=pg_url,
+        api_key=TEST_KEY,
+        start_example_agent=False,
+        webhook_concurrency=CONCURRENCY,
     )
     with openline_up(pg_url, tmp_path / "b") as ready, openline_server(settings) as in_thread:
         ready()
