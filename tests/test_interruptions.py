@@ -39,3 +39,21 @@ async def test_barge_in_cancels_the_response_and_records_what_was_sent(server):
     assert assistant[0]["end_reason"] == "tts_completed"
     assert assistant[2]["text"] == "You said: stop, what time is it?"
     assert assistant[2]["end_reason"] == "tts_completed"
+
+
+async def test_an_answer_to_a_turn_the_caller_moved_on_from_is_not_delivered(server, agent_id):
+    call = await TextCall.open(server.ws_url, agent_id, server.api_key)
+    await call.reply()  # the greeting
+    await call.say("late 0.5")  # answered half a second later, to this turn
+    await call.say("are you there")  # the caller moves on first
+    assert await call.reply() == "You said: are you there"
+    await asyncio.sleep(1.0)  # the late answer has come and gone meanwhile
+    await call.hang_up()
+    await asyncio.sleep(0.2)
+    texts = [event.get("text") for event in call.events if event.get("event") == "agent_text"]
+    assert "a late answer" not in texts
+    with server.client() as http:
+        body = http.get(f"/agents/calls/{call.call_id}").json()
+        stream = http.get(f"/agents/calls/{call.call_id}/stream").text
+    assert all(turn["text"] != "a late answer" for turn in body["transcript"])
+    assert '"type": "dropped_answer"' in stream and "a late answer" in stream

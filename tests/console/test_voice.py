@@ -16,8 +16,9 @@ from tests.console.conftest import chromium
 from tests.console.support import screenshot, wait_for
 from tests.support.servers import HERE, agent_process
 from tests.support.talker_agent import GREETING
+from tests.support.voice import SENTENCE
 
-QUESTION = "what is the status of my order"
+QUESTION = SENTENCE
 # Chromium loops the file: silence while the agent greets, the question, then silence
 # long enough for the turn to end and the answer to be spoken before it asks again.
 LEAD_S, TAIL_S = 3.0, 6.0

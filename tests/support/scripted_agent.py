@@ -109,6 +109,9 @@ async def respond(websocket: WebSocket, text: str, event_id: str) -> str | None:
         for index in range(int(rest or 3)):
             await send({"type": "message", "content": f"part {index} "})
             await asyncio.sleep(0.05)
+    elif word == "late":  # answers after the caller has moved on (kept from being collected)
+        LATE.add(asyncio.create_task(answer_late(websocket, event_id, float(rest or 0.5))))
+        return None
     elif word == "bye":
         await send({"type": "message", "content": "Goodbye!"})
         await send({"type": "end_call", "reason": "agent_ended"})
@@ -167,6 +170,17 @@ async def respond(websocket: WebSocket, text: str, event_id: str) -> str | None:
         await send({"type": "message", "content": f"You said: {text}", "responding_to": event_id})
     await send({"type": "response_end", "responding_to": event_id})
     return None
+
+
+LATE: set[asyncio.Task] = set()
+
+
+async def answer_late(websocket: WebSocket, event_id: str, after_s: float) -> None:
+    await asyncio.sleep(after_s)
+    await websocket.send_json(
+        {"type": "message", "content": "a late answer", "responding_to": event_id}
+    )
+    await websocket.send_json({"type": "response_end", "responding_to": event_id})
 
 
 app = Starlette(

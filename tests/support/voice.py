@@ -21,6 +21,9 @@ from openline.voice.audio import Resampler, resample
 from openline.voice.tts import EspeakTTS
 
 FRAME_S = 0.02
+# What test callers say: PocketSphinx gets most of these words whatever state it is in
+# (it hears "what is the status of my order" as "what is listed as ordered" now and then).
+SENTENCE = "can you tell me when the store opens tomorrow"
 
 
 def speech(text: str, rate: int = 16_000) -> np.ndarray:

@@ -81,9 +81,9 @@ def test_passthrough_says_how_much_speech_it_got():
 
 def test_what_one_call_learns_of_its_line_stays_in_that_call(sphinx):
     first_call = sphinx.for_call()
-    assert len(words(transcribe(first_call, utterance(ORDER))) & words(ORDER)) >= 3
+    assert len(words(transcribe(first_call, utterance(STORE))) & words(STORE)) >= 3
     assert first_call.cmn is not None  # its later utterances start from this line's mean
     second_call = sphinx.for_call()
     assert second_call.cmn is None  # a new line starts afresh, whatever came before
-    assert len(words(transcribe(second_call, utterance(STORE))) & words(STORE)) >= 3
+    assert len(words(transcribe(second_call, utterance(CANCEL))) & words(CANCEL)) >= 3
     assert first_call.cmn != second_call.cmn

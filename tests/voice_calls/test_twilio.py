@@ -12,11 +12,11 @@ import pytest
 import websockets
 
 from openline.voice.audio import mulaw_encode
-from tests.support.voice import speech
+from tests.support.voice import SENTENCE, speech
 
 SQLITE = pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
 FRAME = 160  # 20 ms at 8 kHz, as Twilio sends
-QUESTION = "what is the status of my order"
+QUESTION = SENTENCE
 
 
 async def stream_mulaw(connection, samples, stream_sid: str) -> None:

@@ -124,6 +124,7 @@ class CallSession:
         self._client_send_lock = asyncio.Lock()
         self._last_client_activity = time.monotonic()
         self._event_counter = 0
+        self._turn_started_at_event = 0  # the caller's latest turn began with this event
         self.voice: VoiceCall | None = None  # set for calls that carry audio
         self._recording_key: str | None = None
 
@@ -329,6 +330,11 @@ class CallSession:
             raise TypeError("'content' must be a string")
         interruptible = bool(message.get("interruptible", True))
         responding_to = _text_or_none(message.get("responding_to"))
+        if self._answers_cut_off_turn(responding_to):
+            # the caller spoke again first, and the agent was told to stop: what it still
+            # sends for the old turn is not delivered (nor spoken), only noted
+            self.ledger.signal("dropped_answer", {"text": text, "responding_to": responding_to})
+            return
         if self.voice is not None:  # spoken, recorded and acknowledged as it is heard
             self.voice.agent_message(text, interruptible, responding_to)
             return
@@ -367,8 +373,10 @@ class CallSession:
 
     async def _agent_response_end(self, message: dict) -> None:
         responding_to = _text_or_none(message.get("responding_to"))
+        if self._answers_cut_off_turn(responding_to):
+            return
         if self.voice is not None:
-            self.voice.response_end(responding_to)
+            self.voice.response_end()
         else:
             self.ledger.response_end(responding_to)
 
@@ -432,15 +440,16 @@ class CallSession:
 
     # -- sending -------------------------------------------------------------------------
 
-    async def send_agent(self, message: dict[str, Any]) -> str:
-        """Send a message to the agent; returns the ``event_id`` it was given."""
+    async def send_agent(self, message: dict[str, Any]) -> None:
+        """Send a message to the agent, numbered with an ``event_id`` it may answer to."""
         assert self._agent is not None
         self._event_counter += 1
-        event_id = message["event_id"] = f"ev_{self._event_counter}"
+        message["event_id"] = f"ev_{self._event_counter}"
+        if message["type"] == "user_state" and message.get("value") == "speaking":
+            self._turn_started_at_event = self._event_counter
         async with self._agent_send_lock:
             with contextlib.suppress(websockets.ConnectionClosed):
                 await self._agent.send(json.dumps(message))
-        return event_id
 
     async def send_client(self, event: dict[str, Any]) -> None:
         async with self._client_send_lock:
@@ -449,6 +458,11 @@ class CallSession:
 
     async def client_error(self, message: str, **extra: Any) -> None:
         await self.send_client(error_event(self.stream_id, message, **extra))
+
+    def _answers_cut_off_turn(self, responding_to: str | None) -> bool:
+        """Does this answer an event sent before the caller's latest turn began?"""
+        number = _event_number(responding_to)
+        return number is not None and number < self._turn_started_at_event
 
     def touch(self) -> None:
         """The call is alive (the idle clock restarts)."""
@@ -509,6 +523,13 @@ class CallSession:
             "config": self.start.config.model_dump(exclude_none=True),
             "agent": {"id": self.agent["id"], "name": self.agent["name"]},
         }
+
+
+def _event_number(event_id: str | None) -> int | None:
+    """``ev_12`` → 12 (the ids this session gives its messages); None for anything else."""
+    if event_id and event_id.startswith("ev_") and event_id[3:].isdigit():
+        return int(event_id[3:])
+    return None
 
 
 def _text_or_none(value: Any) -> str | None:

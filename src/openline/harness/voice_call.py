@@ -62,7 +62,7 @@ def choose_voice(agent: dict, config: StartConfig, settings: Settings) -> VoiceS
 class CallPorts(Protocol):
     """The session's side: the two connections and the call's clock of activity."""
 
-    async def send_agent(self, message: dict[str, Any]) -> str: ...  # returns its event_id
+    async def send_agent(self, message: dict[str, Any]) -> None: ...
     async def send_client(self, event: dict[str, Any]) -> None: ...
     async def client_error(self, message: str, **extra: Any) -> None: ...
     async def reject_agent_message(self, problem: str, frame: str) -> None: ...
@@ -97,7 +97,6 @@ class VoiceCall:
         )
         self._agent_speaking = False
         self._response_over = False  # the agent sent response_end for the open turn
-        self._cutoff = 0  # answers to agent events numbered below this are stale
         self._flusher: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -151,21 +150,13 @@ class VoiceCall:
 
     # -- from the agent -------------------------------------------------------------------
 
-    def agent_message(self, text: str, interruptible: bool, responding_to: str | None) -> bool:
-        """Queue a message to be spoken; False when it answers a turn the caller cut off."""
-        if _event_number(responding_to) < self._cutoff:
-            self._ledger.signal(
-                "unspoken", {"texts": [text], "reason": "answer to an earlier turn"}
-            )
-            return False
+    def agent_message(self, text: str, interruptible: bool, responding_to: str | None) -> None:
+        """Queue a message to be spoken (answers to a cut-off turn never get here)."""
         if text.strip():
             self._response_over = False
             self._speaker.say(Utterance(text, interruptible, responding_to, self._ledger.now()))
-        return True
 
-    def response_end(self, responding_to: str | None) -> None:
-        if _event_number(responding_to) < self._cutoff:
-            return
+    def response_end(self) -> None:
         self._response_over = True
         if not self._speaker.busy:
             self._close_turn()
@@ -209,8 +200,7 @@ class VoiceCall:
             await self._record_cut(cut)
         elif not self._speaker.busy and self._ledger.assistant_turn_open:
             self._close_turn()
-        sent = await self._ports.send_agent({"type": "user_state", "value": "speaking"})
-        self._cutoff = _event_number(sent)
+        await self._ports.send_agent({"type": "user_state", "value": "speaking"})
         if cut is not None:
             if cut.heard is not None and cut.heard_text:
                 await self._ports.send_agent({"type": "agent_speech", "content": cut.heard_text})
@@ -312,10 +302,3 @@ class _SpeakerEvents:
         self.segment_finished = call._segment_finished
         self.fell_silent = call._fell_silent
         self.synthesis_failed = call._synthesis_failed
-
-
-def _event_number(event_id: str | None) -> int:
-    """``ev_12`` → 12; answers without a (known) event id are never stale."""
-    if event_id and event_id.startswith("ev_") and event_id[3:].isdigit():
-        return int(event_id[3:])
-    return 1 << 62
