@@ -49,7 +49,9 @@ def test_chat_events_shows_tools_events_and_metrics_in_time_order(cli, server, a
     lines = result.stdout.splitlines()
 
     def index(fragment: str) -> int:
-        return next(i for i, line in enumerate(lines) if fragment in line)
+        found = [i for i, line in enumerate(lines) if fragment in line]
+        assert found, f"no line with {fragment!r} in:\n{result.stdout}\n{result.stderr}"
+        return found[0]
 
     tool = index('tool      lookup_order {"order_id": "A123"} -> shipped')
     event = index("event     order_processed [info] Processed order A123")
