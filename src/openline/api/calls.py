@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -11,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
+from openline.api import _sse as sse
 from openline.api._blob_response import blob_response
 from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
@@ -25,7 +25,6 @@ from openline.store.pagination import PageRequest
 
 router = APIRouter(prefix="/agents/calls", dependencies=[Depends(authenticated)], tags=["calls"])
 
-KEEPALIVE_S = 15.0
 KIND_TYPES = {name: kind for kind, name in FACT_KINDS.items()}
 FactKind = Literal["turn", "tool_call", "log_event", "log_metric", "signal", "log"]
 
@@ -156,7 +155,7 @@ async def tail_call(
     return StreamingResponse(
         _tail(ol, call_id, since_rev, wanted, request),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers=sse.HEADERS,
     )
 
 
@@ -170,23 +169,18 @@ async def _tail(
             call, facts = await asyncio.to_thread(ol.calls.with_facts, call_id, kinds, since_rev)
             for fact in facts:  # in seq (creation) order
                 since_rev = max(since_rev, fact.rev)
-                yield _sse("fact", fact_json(fact))
+                yield sse.event("fact", fact_json(fact))
             if call is None or call["status"] != CallStatus.STARTED.value:
-                yield _sse("end", call_json(call) if call else {"id": call_id})
+                yield sse.event("end", call_json(call) if call else {"id": call_id})
                 return
-            try:
-                await asyncio.wait_for(changed.wait(), KEEPALIVE_S)
-            except TimeoutError:
-                if await request.is_disconnected():
-                    return
-                yield ": keepalive\n\n"
+            beat = await sse.next_change(changed, request)
+            if beat is None:
+                return
+            if beat:
+                yield beat
     finally:
         ol.feed.unsubscribe(call_id, changed)
 
 
 def fact_json(fact: Fact) -> dict[str, Any]:
     return {"kind": FACT_KINDS[type(fact)]} | to_row(fact)
-
-
-def _sse(event: str, data: dict) -> str:
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -25,6 +24,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from openline.api import _sse as sse
 from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
 from openline.deploy.logsink import LEVELS
@@ -36,7 +36,6 @@ from openline.store.deployments import LogQuery
 
 router = APIRouter(prefix="/agents", dependencies=[Depends(authenticated)], tags=["deployments"])
 
-KEEPALIVE_S = 15.0
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 RESERVED_ENV = frozenset({"PORT"})
 MAX_ENV_VALUE_CHARS = 32_768
@@ -146,7 +145,7 @@ async def tail_deployment_logs(
     return StreamingResponse(
         _tail(ol, deployment_id, where, request),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers=sse.HEADERS,
     )
 
 
@@ -168,22 +167,21 @@ async def _tail(
                 )
                 for line in rows:
                     after = line["seq"]
-                    yield _sse("log", log_json(line))
+                    yield sse.event("log", log_json(line))
                 if not more:
                     break
             shown = deployment_json(row)
             if shown != seen:
                 seen = shown
-                yield _sse("deployment", shown)
+                yield sse.event("deployment", shown)
             if row["status"] in _FINISHED and not row["url"]:
-                yield _sse("end", shown)
+                yield sse.event("end", shown)
                 return
-            try:
-                await asyncio.wait_for(changed.wait(), KEEPALIVE_S)
-            except TimeoutError:
-                if await request.is_disconnected():
-                    return
-                yield ": keepalive\n\n"
+            beat = await sse.next_change(changed, request)
+            if beat is None:
+                return
+            if beat:
+                yield beat
     finally:
         ol.feed.unsubscribe(deployment_id, changed)
 
@@ -344,7 +342,3 @@ def _utc(value: datetime | None) -> datetime | None:
     """Naive times are UTC; others are converted (the stored times are UTC)."""
     value = as_utc(value)
     return None if value is None else value.astimezone(UTC)
-
-
-def _sse(event: str, data: dict) -> str:
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
