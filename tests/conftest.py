@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -19,9 +20,9 @@ TEST_KEY = "ol_test_key_0123456789"
 BACKENDS = ["sqlite", "postgresql"]
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh schema in the test database, dropped afterwards."""
+@contextlib.contextmanager
+def pg_schema() -> Iterator[str]:
+    """A fresh schema in the test database (dropped afterwards), as a database URL."""
     schema = f"ol_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_BASE_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -32,6 +33,12 @@ def pg_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with pg_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

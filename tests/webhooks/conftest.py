@@ -4,33 +4,16 @@ watch, on both databases, and real receivers on loopback."""
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from openline.config import Settings
-from tests.conftest import BACKENDS, PG_BASE_URL, TEST_KEY
+from tests.conftest import BACKENDS, TEST_KEY, pg_schema
 from tests.support.receiver import Receiver, ReceiverServer
 from tests.support.servers import RunningServer, openline_server
 from tests.webhooks.helpers import FAST, SECRET
-
-
-@contextlib.contextmanager
-def pg_schema() -> Iterator[str]:
-    """A fresh schema in the test database (dropped afterwards), as a database URL."""
-    schema = f"ol_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_BASE_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{PG_BASE_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 @contextlib.contextmanager
