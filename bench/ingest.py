@@ -27,22 +27,17 @@ import argparse
 import asyncio
 import os
 import statistics
-import tempfile
 import time
-import uuid
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, func, select, text
+from _databases import scratch_database
+from sqlalchemy import Engine, Table, func, select, text
 
 from openline import ids
 from openline.domain.calls import Fact
 from openline.harness.ledger import CallLedger
 from openline.store import schema
-from openline.store.db import make_engine, migrate
 from openline.store.facts import TABLE_OF, to_row
 from openline.store.feed import ChangeFeed
 from openline.store.writer import Writer
@@ -174,39 +169,6 @@ def clear(engine: Engine) -> None:
             connection.execute(text("VACUUM ANALYZE log_events, log_metrics"))
 
 
-# --------------------------------------------------------------------------------------
-# databases
-# --------------------------------------------------------------------------------------
-
-
-@contextmanager
-def sqlite_engine() -> Iterator[Engine]:
-    with tempfile.TemporaryDirectory(prefix="openline-ingest-") as tmp:
-        engine = make_engine(f"sqlite:///{Path(tmp) / 'openline.db'}")
-        migrate(engine)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-
-
-@contextmanager
-def postgres_engine(base_url: str) -> Iterator[Engine]:
-    name = f"ol_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE SCHEMA {name}"))
-    engine = make_engine(f"{base_url}?options=-csearch_path%3D{name}")
-    try:
-        migrate(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA {name} CASCADE"))
-        admin.dispose()
-
-
 def ledger_alone(calls: int, rounds: int) -> float:
     """Rows/s the ledger and the sink's row mapping produce with no database at all."""
     sink = _Recorder()
@@ -273,7 +235,7 @@ def main() -> None:
     results = []
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
         print(f"  {backend}:", flush=True)
-        opener = sqlite_engine() if backend == "sqlite" else postgres_engine(args.pg_url)
+        opener = scratch_database(backend, args.pg_url)
         with opener as engine:
             raw, ours, rows, _ = bench_backend(engine, args.calls, rounds, args.repeat)
         ratio = statistics.median(o / r for o, r in zip(ours, raw))

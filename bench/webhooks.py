@@ -44,14 +44,13 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from sqlalchemy import Engine, create_engine, text
+from _databases import scratch_database
+from sqlalchemy import Engine
 
 from openline import ids
 from openline.domain.calls import TurnEndReason
@@ -60,7 +59,6 @@ from openline.domain.time import utcnow
 from openline.domain.webhook_events import turn_event
 from openline.harness.ledger import CallLedger
 from openline.store import schema
-from openline.store.db import make_engine, migrate
 from openline.store.feed import ChangeFeed
 from openline.store.webhooks import WebhookRepo, outbox_row
 from openline.store.writer import Writer
@@ -342,37 +340,6 @@ def _pct(values: list[float], pct: float) -> float:
     return values[min(len(values) - 1, int(len(values) * pct / 100))]
 
 
-# --------------------------------------------------------------------------------------
-# databases
-# --------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def database(backend: str, pg_url: str) -> Iterator[Engine]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="openline-webhooks-") as tmp:
-            engine = make_engine(f"sqlite:///{Path(tmp) / 'openline.db'}")
-            migrate(engine)
-            try:
-                yield engine
-            finally:
-                engine.dispose()
-        return
-    name = f"ol_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE SCHEMA {name}"))
-    engine = make_engine(f"{pg_url}?options=-csearch_path%3D{name}")
-    try:
-        migrate(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA {name} CASCADE"))
-        admin.dispose()
-
-
 def reset(receiver: str) -> None:
     httpx.post(receiver + "/reset", timeout=10)
 
@@ -418,7 +385,7 @@ def main() -> None:
                 reset(receiver)
                 plain = asyncio.run(through_plain(receiver, schedule, args.plain_clients))
                 reset(receiver)
-                with database(backend, args.pg_url) as engine:
+                with scratch_database(backend, args.pg_url) as engine:
                     ours = asyncio.run(through_openline(engine, receiver, schedule))
                 rows.append((backend, load, plain, ours))
                 print(f"  {backend:10} {load}: plain {_fmt(plain)}", flush=True)

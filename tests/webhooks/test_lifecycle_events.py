@@ -2,73 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
-import pytest
 from sqlalchemy import select
 
 from openline.store.db import make_engine
 from openline.store.schema import webhook_deliveries as d
 from tests.support.calls import TextCall
-from tests.support.receiver import Receiver, ReceiverServer
-
-SECRET = "whsec_test_secret_123"
-
-
-@pytest.fixture
-def receiver():
-    server = ReceiverServer(Receiver(SECRET)).start()
-    yield server
-    server.stop()
-
-
-async def wait_for(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.05)
+from tests.webhooks.helpers import SECRET, STANDARD, hook_agent, standard_call, wait_for
 
 
 async def test_call_lifecycle_events_arrive_once_in_order(server, agent_url, receiver):
+    webhook, agent = hook_agent(server, receiver.url, agent_url)
+    assert webhook["secret"] == SECRET  # shown on create, and only then
     with server.client() as http:
-        created = http.post(
-            "/agents/webhooks", json={"url": receiver.url, "secret": SECRET, "display_name": "test"}
-        )
-        assert created.status_code == 201 and created.json()["secret"] == SECRET
-        webhook = created.json()
         assert "secret" not in http.get(f"/agents/webhooks/{webhook['id']}").json()
-        agent = http.post(
-            "/agents",
-            json={
-                "name": "hooked",
-                "webhook_id": webhook["id"],
-                "self_hosted_deployment_url": agent_url,
-            },
-        ).json()
-    call = await TextCall.open(server.ws_url, agent["id"], server.api_key)
-    await call.reply()
-    await call.say("tool K1")
-    await call.reply()
-    await call.say("bye")
-    await call.reply()
-    await call.closed()
+    call_id = await standard_call(server, agent["id"])
 
     events = receiver.receiver
-    await wait_for(
-        lambda: any(e["type"] == "post_call_analysis" for e in events.of_call(call.call_id))
-    )
-    got = events.of_call(call.call_id)
-    assert [e["type"] for e in got] == [
-        "call_started",
-        "call_turn",
-        "call_turn",
-        "call_turn",
-        "call_turn",
-        "call_turn",
-        "call_completed",
-        "post_call_analysis",
-    ]
+    await wait_for(lambda: any(e["type"] == "post_call_analysis" for e in events.of_call(call_id)))
+    got = events.of_call(call_id)
+    assert [e["type"] for e in got] == STANDARD
     for event in got:
         assert set(event) >= {"type", "call_id", "agent_id", "webhook_id", "timestamp"}
         assert event["agent_id"] == agent["id"] and event["webhook_id"] == webhook["id"]
@@ -93,22 +45,13 @@ async def test_call_lifecycle_events_arrive_once_in_order(server, agent_url, rec
     summary = got[7]["analysis"]["summary"]
     assert "tool K1" in summary and "lookup_order" in summary
     with server.client() as http:
-        assert http.get(f"/agents/calls/{call.call_id}").json()["summary"] == summary
+        assert http.get(f"/agents/calls/{call_id}").json()["summary"] == summary
     assert len(events.seen_ids) == len(set(events.seen_ids))  # nothing sent twice
     assert events.refused == []
 
 
 async def test_failed_call_sends_call_failed(server, agent_url, receiver):
-    with server.client() as http:
-        webhook = http.post("/agents/webhooks", json={"url": receiver.url, "secret": SECRET}).json()
-        agent = http.post(
-            "/agents",
-            json={
-                "name": "hooked",
-                "webhook_id": webhook["id"],
-                "self_hosted_deployment_url": agent_url,
-            },
-        ).json()
+    _, agent = hook_agent(server, receiver.url, agent_url)
     call = await TextCall.open(server.ws_url, agent["id"], server.api_key)
     await call.reply()
     await call.say("crash")
@@ -122,16 +65,7 @@ async def test_failed_call_sends_call_failed(server, agent_url, receiver):
 
 
 async def test_redaction_scrubs_stored_webhook_payloads(server, agent_url, receiver):
-    with server.client() as http:
-        webhook = http.post("/agents/webhooks", json={"url": receiver.url, "secret": SECRET}).json()
-        agent = http.post(
-            "/agents",
-            json={
-                "name": "hooked",
-                "webhook_id": webhook["id"],
-                "self_hosted_deployment_url": agent_url,
-            },
-        ).json()
+    _, agent = hook_agent(server, receiver.url, agent_url)
     call = await TextCall.open(server.ws_url, agent["id"], server.api_key)
     await call.reply()
     await call.say("my card is 4242")
