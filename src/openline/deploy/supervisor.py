@@ -368,8 +368,8 @@ class Supervisor:
         await runner.stop(why)
         if self._runners.get(deployment_id) is runner:
             del self._runners[deployment_id]
-            await self._save(deployment_id, url=None, pid=None)
-            self._drop_sink(deployment_id)
+            # after its last lines ("stopped …"): a log tail ends when it sees this change
+            await self._settle(deployment_id, url=None, pid=None)
 
     async def _resume_live(self, row: dict) -> None:
         """Start again a deployment that was live when openline stopped."""
