@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from openline.voice.audio import resample
 from openline.voice.base import ProviderError
 from openline.voice.stt import PassthroughSTT, PocketSphinxSTT
 from tests.voice.speech import RATE, silence, spoken
@@ -87,3 +88,20 @@ def test_what_one_call_learns_of_its_line_stays_in_that_call(sphinx):
     assert second_call.cmn is None  # a new line starts afresh, whatever came before
     assert len(words(transcribe(second_call, utterance(CANCEL))) & words(CANCEL)) >= 3
     assert first_call.cmn != second_call.cmn
+
+
+def test_a_pooled_decoder_brings_nothing_of_its_last_call():
+    """Recognition depends only on the call's own audio, not on which decoder of the pool
+    ran it or what that decoder heard before (telephone-band audio, here)."""
+    phone_line = resample(resample(utterance(ORDER), RATE, 8_000), 8_000, RATE)
+
+    def conversation(stt: PocketSphinxSTT) -> list[str]:
+        call = stt.for_call()  # one pass for the first utterance, then decoding as it is fed
+        return [transcribe(call, utterance(said)) for said in (STORE, CANCEL)]
+
+    on_fresh_decoders = conversation(PocketSphinxSTT())
+    shared = PocketSphinxSTT(keep_decoders=1)
+    earlier_call = shared.for_call()
+    for _ in range(2):
+        transcribe(earlier_call, phone_line)
+    assert conversation(shared) == on_fresh_decoders

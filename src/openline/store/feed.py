@@ -25,6 +25,8 @@ ANY_CALL = "*"
 def table_topic(table_name: str) -> str:
     """The topic announced when rows of ``table_name`` are committed (e.g. the outbox)."""
     return f"~{table_name}"
+
+
 _PAYLOAD_LIMIT = 7000  # PostgreSQL caps a NOTIFY payload at 8000 bytes
 
 

@@ -33,6 +33,10 @@ class _DecoderPool:
                 decoder = Decoder(loglevel="FATAL", cmn="live", fwdflat=False)
             except (RuntimeError, ValueError) as error:
                 raise ProviderError(f"pocketsphinx could not load its model: {error}") from error
+        else:
+            # A decoder's feature state (cepstral mean and its running sums) carries the
+            # last line it heard into the next decode, even a one-pass one: start clean.
+            decoder.reinit_feat()
         if cmn is not None:
             decoder.set_cmn(cmn)
         return decoder
