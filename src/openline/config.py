@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     cartesia_api_key: str | None = Field(
         default=None, description="Enables the Cartesia Ink (STT) and Sonic (TTS) providers."
     )
+    cartesia_base_url: str | None = Field(
+        default=None, description="Cartesia API address, e.g. a proxy; default Cartesia's."
+    )
     stt_provider: str = Field(default="pocketsphinx", description="Default speech-to-text.")
     tts_provider: str = Field(default="espeak-ng", description="Default text-to-speech.")
     vad_provider: str = Field(default="webrtc", description="Voice activity detection.")

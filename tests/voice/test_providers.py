@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 
 import pytest
 
@@ -10,8 +10,6 @@ from openline.voice import providers
 from openline.voice.base import ProviderError
 from openline.voice.cartesia import CartesiaSTT, CartesiaTTS
 from openline.voice.vad import EnergyTurnDetector, WebRtcTurnDetector
-
-CARTESIA_SDK = importlib.util.find_spec("cartesia") is not None
 
 
 def test_defaults_are_registered():
@@ -24,13 +22,14 @@ def test_defaults_are_registered():
 def test_stt_providers_are_shared_and_named(name):
     stt = providers.stt_provider(name)
     assert stt is providers.stt_provider(name, cartesia_api_key="sk_unused")
+    assert stt is providers.stt_provider(name, "sk_unused", cartesia_base_url="http://127.0.0.1:9")
     assert (stt.name, stt.sample_rate) == (name, 16000)
 
 
 @pytest.mark.parametrize(("name", "rate"), [("espeak-ng", 22050), ("tone", 16000)])
 def test_tts_providers_are_shared_and_named(name, rate):
     tts = providers.tts_provider(name)
-    assert tts is providers.tts_provider(name)
+    assert tts is providers.tts_provider(name, "sk_unused", cartesia_base_url="http://127.0.0.1:9")
     assert (tts.name, tts.sample_rate) == (name, rate)
 
 
@@ -70,9 +69,14 @@ def test_cartesia_without_a_key_through_the_registry():
         providers.tts_provider("cartesia", cartesia_api_key=None)
 
 
-@pytest.mark.skipif(CARTESIA_SDK, reason="the cartesia package is installed here")
 @pytest.mark.parametrize("name", ["stt", "tts"])
-def test_cartesia_without_its_sdk(name):
+def test_cartesia_without_its_sdk(name, monkeypatch):
+    # Whether or not the SDK is installed here: a None entry makes `import cartesia`
+    # fail as a missing package does.
+    monkeypatch.setitem(sys.modules, "cartesia", None)
+    # Uncached constructors: an instance built earlier, SDK and all, must not answer.
+    monkeypatch.setattr(providers, "_stt", providers._stt.__wrapped__)
+    monkeypatch.setattr(providers, "_tts", providers._tts.__wrapped__)
     lookup = providers.stt_provider if name == "stt" else providers.tts_provider
-    with pytest.raises(ProviderError, match="pip install cartesia"):
+    with pytest.raises(ProviderError, match="needs Cartesia's Python SDK: pip install cartesia$"):
         lookup("cartesia", cartesia_api_key="sk_test_offline")

@@ -46,13 +46,13 @@ class VoiceSetup:
 
 def choose_voice(agent: dict, config: StartConfig, settings: Settings) -> VoiceSetup:
     """The agent's providers (or the platform defaults) for a call in ``config``'s format."""
-    key = settings.cartesia_api_key
+    cartesia = (settings.cartesia_api_key, settings.cartesia_base_url)
     return VoiceSetup(
         format=audio_format(config.input_format or "pcm_16000"),
         stt=providers.stt_provider(
-            agent.get("stt_provider") or settings.stt_provider, key
+            agent.get("stt_provider") or settings.stt_provider, *cartesia
         ).for_call(),
-        tts=providers.tts_provider(agent.get("tts_provider") or settings.tts_provider, key),
+        tts=providers.tts_provider(agent.get("tts_provider") or settings.tts_provider, *cartesia),
         detector=providers.turn_detector(settings.vad_provider, settings.end_of_turn_ms),
         voice=config.voice_id or agent.get("tts_voice") or None,
         language=agent.get("tts_language") or None,

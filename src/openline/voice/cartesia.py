@@ -10,6 +10,7 @@ from collections.abc import AsyncGenerator
 from types import ModuleType
 from typing import Any
 
+import httpx
 import numpy as np
 
 from openline.voice.audio import PcmBytes
@@ -36,6 +37,17 @@ def _sdk(api_key: str | None) -> ModuleType:
     return cartesia
 
 
+def _reason(error: Exception) -> str:
+    """Cartesia's own words for a refusal (its JSON error's title and message), rather
+    than the SDK's repr of the whole body."""
+    body = getattr(error, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        title = body.get("title")
+        said = f"{title}: {body['message']}" if title else body["message"]
+        return f"{said} (HTTP {getattr(error, 'status_code', '?')})"
+    return str(error)
+
+
 def _primary(language: str) -> str:
     """Cartesia takes ISO 639-1 codes: "en-US" → "en"."""
     return language.replace("_", "-").split("-")[0].lower()
@@ -48,10 +60,14 @@ class CartesiaTTS:
     sample_rate = SONIC_RATE
 
     def __init__(
-        self, api_key: str | None, model: str = "sonic-3", voice: str = DEFAULT_VOICE
+        self,
+        api_key: str | None,
+        model: str = "sonic-3",
+        voice: str = DEFAULT_VOICE,
+        base_url: str | None = None,  # None: $CARTESIA_BASE_URL, else Cartesia's
     ) -> None:
         sdk = _sdk(api_key)
-        self._client = sdk.AsyncCartesia(api_key=api_key)
+        self._client = sdk.AsyncCartesia(api_key=api_key, base_url=base_url)
         self._errors = sdk.CartesiaError
         self._model = model
         self._voice = voice
@@ -74,12 +90,13 @@ class CartesiaTTS:
     ) -> AsyncGenerator[Samples]:
         self.check_voice(voice, language)
         options: dict[str, Any] = {"language": _primary(language)} if language else {}
+        speaker = {"mode": "id", "id": voice or self._voice}  # the form every API version takes
         pcm = PcmBytes()
         try:
             async with self._client.tts.with_streaming_response.generate(
                 model_id=self._model,
                 transcript=text,
-                voice=voice or self._voice,
+                voice=speaker,
                 output_format={
                     "container": "raw",
                     "encoding": "pcm_s16le",
@@ -90,8 +107,10 @@ class CartesiaTTS:
                 async for data in response.iter_bytes():
                     if len(samples := pcm.push(data)):
                         yield samples
-        except self._errors as error:
-            raise ProviderError(f"Cartesia Sonic: {error}") from error
+        # The SDK wraps errors up to the response headers; a stream cut off after them
+        # surfaces as httpx's own error.
+        except (self._errors, httpx.HTTPError) as error:
+            raise ProviderError(f"Cartesia Sonic: {_reason(error)}") from error
 
 
 class CartesiaSTT:
@@ -100,9 +119,11 @@ class CartesiaSTT:
     name = "cartesia"
     sample_rate = INK_RATE
 
-    def __init__(self, api_key: str | None, model: str = "ink-whisper") -> None:
+    def __init__(
+        self, api_key: str | None, model: str = "ink-whisper", base_url: str | None = None
+    ) -> None:
         sdk = _sdk(api_key)
-        self._client = sdk.Cartesia(api_key=api_key)
+        self._client = sdk.Cartesia(api_key=api_key, base_url=base_url)
         self._errors = sdk.CartesiaError
         self._model = model
 
@@ -126,7 +147,7 @@ class CartesiaSTT:
                 language=language,
             )
         except self._errors as error:
-            raise ProviderError(f"Cartesia Ink: {error}") from error
+            raise ProviderError(f"Cartesia Ink: {_reason(error)}") from error
         return result.text
 
 

@@ -22,18 +22,26 @@ def _unknown(kind: str, name: str, choices: tuple[str, ...]) -> ProviderError:
     return ProviderError(f"unknown {kind} provider {name!r}; choose one of: {', '.join(choices)}")
 
 
-def stt_provider(name: str, cartesia_api_key: str | None = None) -> SpeechToText:
+def stt_provider(
+    name: str, cartesia_api_key: str | None = None, cartesia_base_url: str | None = None
+) -> SpeechToText:
     """The shared instance (providers are stateless between utterances, or pool their state)."""
     if name not in STT_PROVIDERS:
         raise _unknown("speech-to-text", name, STT_PROVIDERS)
-    return _stt(name, cartesia_api_key if name == "cartesia" else None)
+    if name != "cartesia":  # one shared instance whatever Cartesia settings come along
+        cartesia_api_key = cartesia_base_url = None
+    return _stt(name, cartesia_api_key, cartesia_base_url)
 
 
-def tts_provider(name: str, cartesia_api_key: str | None = None) -> TextToSpeech:
+def tts_provider(
+    name: str, cartesia_api_key: str | None = None, cartesia_base_url: str | None = None
+) -> TextToSpeech:
     """The shared instance (each synthesis is independent of the others)."""
     if name not in TTS_PROVIDERS:
         raise _unknown("text-to-speech", name, TTS_PROVIDERS)
-    return _tts(name, cartesia_api_key if name == "cartesia" else None)
+    if name != "cartesia":  # one shared instance whatever Cartesia settings come along
+        cartesia_api_key = cartesia_base_url = None
+    return _tts(name, cartesia_api_key, cartesia_base_url)
 
 
 def turn_detector(name: str, end_of_turn_ms: int) -> TurnDetector:
@@ -47,14 +55,14 @@ def turn_detector(name: str, end_of_turn_ms: int) -> TurnDetector:
 
 # Failed constructions raise, so they are not cached: a fixed setting is seen next time.
 @functools.cache
-def _stt(name: str, api_key: str | None) -> SpeechToText:
+def _stt(name: str, api_key: str | None, base_url: str | None) -> SpeechToText:
     if name == "cartesia":
-        return CartesiaSTT(api_key)
+        return CartesiaSTT(api_key, base_url=base_url)
     return PocketSphinxSTT() if name == "pocketsphinx" else PassthroughSTT()
 
 
 @functools.cache
-def _tts(name: str, api_key: str | None) -> TextToSpeech:
+def _tts(name: str, api_key: str | None, base_url: str | None) -> TextToSpeech:
     if name == "cartesia":
-        return CartesiaTTS(api_key)
+        return CartesiaTTS(api_key, base_url=base_url)
     return EspeakTTS() if name == "espeak-ng" else ToneTTS()
