@@ -62,6 +62,8 @@ class FakeCartesia:
     transcript: str = "what time do you open tomorrow"  # every /stt answer's text
     api_key: str = API_KEY
     break_after_chunks: int | None = None  # drop the connection mid-stream (a network fault)
+    stall_s: float = 0.0  # wait this long before answering (a service that hangs)
+    asked: int = 0  # requests received, answered or not
     tts_requests: list[dict[str, Any]] = field(default_factory=list)  # accepted, with headers
     rendered: list[np.ndarray] = field(default_factory=list)  # each /tts/bytes answer's audio
     stt_requests: list[dict[str, Any]] = field(default_factory=list)  # accepted
@@ -69,6 +71,7 @@ class FakeCartesia:
     url: str = ""  # the base URL, once serving
 
     async def tts_bytes(self, request: Request) -> Response:
+        await self._arrive()
         try:
             headers = self._check_headers(request)
             body = await request.json()
@@ -92,6 +95,7 @@ class FakeCartesia:
             await asyncio.sleep(0.002)  # pieces leave one by one, not as one write
 
     async def stt(self, request: Request) -> Response:
+        await self._arrive()
         try:
             headers = self._check_headers(request)
             form = _multipart(request.headers.get("content-type", ""), await request.body())
@@ -130,6 +134,10 @@ class FakeCartesia:
                 "request_id": str(uuid.uuid4()),
             }
         )
+
+    async def _arrive(self) -> None:
+        self.asked += 1
+        await asyncio.sleep(self.stall_s)
 
     def _check_headers(self, request: Request) -> dict[str, str]:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":

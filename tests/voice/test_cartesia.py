@@ -11,7 +11,13 @@ import pytest
 
 from openline.voice import providers
 from openline.voice.base import ProviderError
-from openline.voice.cartesia import DEFAULT_VOICE, SONIC_RATE, CartesiaSTT, CartesiaTTS
+from openline.voice.cartesia import (
+    DEFAULT_VOICE,
+    RETRIES,
+    SONIC_RATE,
+    CartesiaSTT,
+    CartesiaTTS,
+)
 from tests.voice.fake_cartesia import API_KEY, CHUNK_BYTES, VOICES, FakeCartesia, render, serve
 from tests.voice.speech import spoken
 
@@ -107,6 +113,14 @@ async def test_a_stream_cut_off_midway_is_a_provider_error(fake):
     assert sum(map(len, received)) == 3 * CHUNK_BYTES // 2
 
 
+async def test_sonic_that_does_not_answer_is_given_up_on(fake):
+    fake.stall_s = 2.0  # longer than the timeout: without one, the audio would come
+    tts = CartesiaTTS(API_KEY, base_url=fake.url, timeout_s=0.3)
+    with pytest.raises(ProviderError, match="Cartesia Sonic: .*timed out"):
+        await collect(tts, SENTENCE)
+    assert fake.asked == 1 + RETRIES and fake.tts_requests == []
+
+
 async def test_without_base_url_the_sdk_reads_cartesia_base_url(fake, monkeypatch):
     monkeypatch.setenv("CARTESIA_BASE_URL", fake.url)
     chunks = await collect(CartesiaTTS(API_KEY), "Hello.")
@@ -139,6 +153,15 @@ def test_ink_hears_nothing_without_asking(fake):
     stt = CartesiaSTT(API_KEY, base_url=fake.url)
     assert stt.open("fr-FR").finish() == ""
     assert fake.stt_requests == [] and fake.refused == []
+
+
+def test_ink_that_does_not_answer_is_given_up_on(fake):
+    fake.stall_s = 2.0
+    transcription = CartesiaSTT(API_KEY, base_url=fake.url, timeout_s=0.3).open("en")
+    transcription.feed(spoken("hello"))
+    with pytest.raises(ProviderError, match="Cartesia Ink: .*timed out"):
+        transcription.finish()
+    assert fake.asked == 1 + RETRIES and fake.stt_requests == []
 
 
 def test_an_utterance_is_sent_once(fake):

@@ -19,6 +19,9 @@ from openline.voice.base import ProviderError, Samples
 SONIC_RATE = 24_000
 INK_RATE = 16_000
 DEFAULT_VOICE = "694f9389-aac1-45b6-b726-9d9369183238"  # the voice of Cartesia's quickstart
+# A caller is waiting: the SDK's defaults (60 s, two retries) would hold a turn for minutes.
+TIMEOUT_S = 10.0
+RETRIES = 1
 
 
 def _sdk(api_key: str | None) -> ModuleType:
@@ -65,9 +68,12 @@ class CartesiaTTS:
         model: str = "sonic-3",
         voice: str = DEFAULT_VOICE,
         base_url: str | None = None,  # None: $CARTESIA_BASE_URL, else Cartesia's
+        timeout_s: float = TIMEOUT_S,
     ) -> None:
         sdk = _sdk(api_key)
-        self._client = sdk.AsyncCartesia(api_key=api_key, base_url=base_url)
+        self._client = sdk.AsyncCartesia(
+            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=RETRIES
+        )
         self._errors = sdk.CartesiaError
         self._model = model
         self._voice = voice
@@ -120,10 +126,16 @@ class CartesiaSTT:
     sample_rate = INK_RATE
 
     def __init__(
-        self, api_key: str | None, model: str = "ink-whisper", base_url: str | None = None
+        self,
+        api_key: str | None,
+        model: str = "ink-whisper",
+        base_url: str | None = None,
+        timeout_s: float = TIMEOUT_S,
     ) -> None:
         sdk = _sdk(api_key)
-        self._client = sdk.Cartesia(api_key=api_key, base_url=base_url)
+        self._client = sdk.Cartesia(
+            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=RETRIES
+        )
         self._errors = sdk.CartesiaError
         self._model = model
 
