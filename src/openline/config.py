@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from openline.store.sealing import fernet
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="OPENLINE_", extra="ignore")
+    # A refused value is not echoed: several settings are secrets (keys, database URLs).
+    model_config = SettingsConfigDict(
+        env_prefix="OPENLINE_", extra="ignore", hide_input_in_errors=True
+    )
 
     data_dir: Path = Field(default=Path(".openline"), description="SQLite file, keys, blobs.")
     database_url: str | None = Field(
@@ -71,6 +76,11 @@ class Settings(BaseSettings):
         description="Signs console sessions; give every worker the same one. "
         "Default: a secret made once in the data dir.",
     )
+    secrets_key: str | None = Field(
+        default=None,
+        description="Fernet key sealing agent env var values at rest; give every worker the "
+        "same one. Default: a key made once in the data dir.",
+    )
     cartesia_api_key: str | None = Field(
         default=None, description="Enables the Cartesia Ink (STT) and Sonic (TTS) providers."
     )
@@ -83,6 +93,13 @@ class Settings(BaseSettings):
     end_of_turn_ms: int = Field(
         default=600, ge=100, le=5000, description="Caller silence that ends a spoken turn."
     )
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _a_fernet_key(cls, value: str | None) -> str | None:
+        if value is not None:
+            fernet(value)  # refused here, at start-up, rather than at the first deployment
+        return value
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -114,6 +114,9 @@ class Platform:
                 return webhook and webhook["id"]
 
             calls.fail_orphans("openline stopped while the call was in progress", webhook_of)
+        # Env var values an openline from before sealing stored in plain text: sealed once.
+        if sealed := await asyncio.to_thread(platform.deployments.env.seal_plain):
+            log.info("sealed %d agent environment variable values stored in plain text", sealed)
         await platform.deployments.start()  # brings back the deployments that were live
         return platform
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from openline.cli import app
 from tests.deploy.support import create_agent, deploy, log_lines, messages, wait_log
 from tests.support.calls import TextCall
+from tests.support.env_vars import stored_values
 
 
 def _at(line: dict) -> datetime:
@@ -82,6 +83,13 @@ async def test_env_vars_are_injected_masked_and_never_shown(server, echo_dir, tm
     assert cli(server, "env", "set", agent_id, "EXTRA=1", "ASKED", input="typed\n").exit_code == 0
     removed = cli(server, "env", "rm", agent_id, "EXTRA")
     assert removed.exit_code == 0 and secret not in removed.output
+    with server.client() as http:
+        assert http.patch(f"/agents/{agent_id}/env", json={"MODE": "api"}).status_code == 200
+    # At rest, every value is sealed: a database dump shows none of them.
+    stored = stored_values(server.platform.engine)
+    assert sorted(stored) == [(agent_id, "ASKED"), (agent_id, "MODE"), (agent_id, "TOKEN")]
+    for value in stored.values():
+        assert value.startswith("fernet:") and secret not in value and "typed" not in value
 
     deployment = deploy(server, agent_id, echo_dir("v1"))
     assert deployment["status"] == "deployed", deployment

@@ -18,11 +18,12 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from openline._secret_file import read_or_create
 
 SESSION_COOKIE = "openline_session"
 CSRF_COOKIE = "openline_csrf"
@@ -36,22 +37,7 @@ def load_secret(data_dir: Path, given: str | None = None) -> bytes:
     """``given`` (the ``console_secret`` setting) or the data directory's own secret."""
     if given:
         return given.encode()
-    path = data_dir / SECRET_FILE
-    if not path.exists():
-        # Written whole under another name, then linked into place: a process racing
-        # this one either wins or reads the winner's complete secret, never half of it.
-        data_dir.mkdir(parents=True, exist_ok=True)
-        draft = data_dir / f".{SECRET_FILE}.{secrets.token_hex(8)}"
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(32) + "\n")
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    return path.read_text().strip().encode()
+    return read_or_create(data_dir / SECRET_FILE, lambda: secrets.token_urlsafe(32)).encode()
 
 
 class Signer:

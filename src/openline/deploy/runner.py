@@ -22,10 +22,14 @@ from openline.deploy.logsink import DeploymentLog
 from openline.deploy.process import AgentProcess, agent_env, describe_exit, free_port
 from openline.deploy.project import ENTRY_POINT, root_of
 from openline.deploy.settings import DeploySettings
+from openline.store.sealing import SealedWithAnotherKey
 
 log = logging.getLogger(__name__)
 
 STABLE_S = 60.0  # up this long: the next crash starts the backoff from the beginning
+
+# What ``Runner.start`` raises when this deployment cannot start: it fails, openline goes on.
+CANNOT_START = (Unhealthy, SealedWithAnotherKey, OSError)
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ class Runner:
 
     async def start(self) -> float:
         """Start the process and wait until it is healthy; returns the seconds that took.
-        Raises ``Unhealthy`` (the process is stopped then)."""
+        Raises one of ``CANNOT_START`` (a process it started is stopped then)."""
         variables = await self._variables()
         self.log.set_secrets(variables)
         port = free_port()
@@ -137,7 +141,7 @@ class Runner:
             if not running:
                 try:
                     await self.start()
-                except (Unhealthy, OSError) as error:
+                except CANNOT_START as error:
                     self.log.note("error", f"could not start it: {error}")
                     await self._pause(delay)
                     delay = min(delay * 2, self._settings.restart_backoff_max_s)

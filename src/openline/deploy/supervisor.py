@@ -28,17 +28,17 @@ from openline.config import Settings
 from openline.deploy import retention
 from openline.deploy.archive import UnsafeArchive, unpack
 from openline.deploy.build import BuildFailed, Toolchain, build
-from openline.deploy.health import Unhealthy
 from openline.deploy.logsink import DeploymentLog
 from openline.deploy.process import kill_stale
 from openline.deploy.project import ProjectError, inspect
 from openline.deploy.routing import InFlight, Lease
-from openline.deploy.runner import Paths, Runner
+from openline.deploy.runner import CANNOT_START, Paths, Runner
 from openline.deploy.settings import DeploySettings
 from openline.deploy.states import Status
 from openline.domain.time import utcnow
 from openline.store.deployments import DeploymentLogRepo, DeploymentRepo, EnvVarRepo
 from openline.store.feed import ChangeFeed
+from openline.store.sealing import Sealer
 from openline.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Supervisor:
         self.settings = deploy
         self.repo = DeploymentRepo(engine)
         self.logs = DeploymentLogRepo(engine)
-        self.env = EnvVarRepo(engine)
+        self.env = EnvVarRepo(engine, Sealer.load(settings.data_dir, settings.secrets_key))
         self.inflight = InFlight()
         self._max_call_s = settings.max_call_duration_s
         self._writer = writer
@@ -306,9 +306,9 @@ class Supervisor:
             self._runners[deployment_id] = runner
             try:
                 await runner.start()
-            except (Unhealthy, OSError) as error:
+            except CANNOT_START as error:
                 self._runners.pop(deployment_id, None)
-                reason = str(error) if isinstance(error, Unhealthy) else f"cannot start: {error!r}"
+                reason = f"cannot start: {error!r}" if isinstance(error, OSError) else str(error)
                 sink.note("error", f"deploy failed: {reason}")
                 await self._settle(
                     deployment_id,

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, and_, delete, func, select, update
 from openline.domain.time import as_utc, utcnow
 from openline.store import schema
 from openline.store.feed import ChangeFeed
+from openline.store.sealing import PREFIX, Sealer
 
 _TIMES = (
     "created_at",
@@ -254,10 +255,12 @@ def retention_cutoff(days: float) -> datetime:
 
 
 class EnvVarRepo:
-    """Per-agent environment variables. Values are read only to start processes."""
+    """Per-agent environment variables. Values are sealed at rest and opened only to
+    start processes."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, sealer: Sealer) -> None:
         self._engine = engine
+        self._sealer = sealer
 
     def names(self, agent_id: str) -> list[dict]:
         t = schema.agent_env_vars.c
@@ -276,10 +279,15 @@ class EnvVarRepo:
         return rows
 
     def values(self, agent_id: str) -> dict[str, str]:
+        """Raises ``SealedWithAnotherKey`` if a value does not open with this key."""
         t = schema.agent_env_vars.c
         query = select(t.name, t.value).where(t.agent_id == agent_id)
         with self._engine.connect() as connection:
-            return {name: value for name, value in connection.execute(query)}
+            rows = connection.execute(query).all()
+        return {
+            name: self._sealer.open(value, f"agent {agent_id}'s variable {name}")
+            for name, value in rows
+        }
 
     def change(self, agent_id: str, changes: dict[str, str | None]) -> None:
         """Set the names given a string, remove those given ``None``, in one transaction."""
@@ -292,8 +300,9 @@ class EnvVarRepo:
                 if value is None:
                     connection.execute(delete(table).where(key))
                     continue
+                sealed = self._sealer.seal(value)
                 updated = connection.execute(
-                    update(table).where(key).values(value=value, updated_at=now)
+                    update(table).where(key).values(value=sealed, updated_at=now)
                 ).rowcount
                 if not updated:
                     connection.execute(
@@ -301,8 +310,34 @@ class EnvVarRepo:
                         {
                             "agent_id": agent_id,
                             "name": name,
-                            "value": value,
+                            "value": sealed,
                             "created_at": now,
                             "updated_at": now,
                         },
                     )
+
+    def seal_plain(self) -> int:
+        """Seal the values stored in plain text before sealing existed, in one
+        transaction; returns how many. Safe while other workers do the same."""
+        table = schema.agent_env_vars
+        t = table.c
+        query = (
+            select(t.agent_id, t.name, t.value)
+            .where(func.substr(t.value, 1, len(PREFIX)) != PREFIX)  # LIKE may ignore case
+            .order_by(t.agent_id, t.name)  # one order for every worker: no deadlock
+        )
+        with self._engine.connect() as connection:
+            plain = connection.execute(query).all()
+        if not plain:
+            return 0
+        sealed = 0
+        # Writes only (SQLite takes its write lock at once), each one only if the row
+        # still holds the plain value read above: a value set meanwhile is kept.
+        with self._engine.begin() as connection:
+            for agent_id, name, value in plain:
+                sealed += connection.execute(
+                    update(table)
+                    .where(t.agent_id == agent_id, t.name == name, t.value == value)
+                    .values(value=self._sealer.seal(value))
+                ).rowcount
+        return sealed
