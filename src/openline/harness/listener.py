@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,9 +26,11 @@ from openline.voice.base import (
     TurnDetector,
 )
 
+T = TypeVar("T")
+
 RATE = 16_000
 PRE_ROLL_S = 0.5  # audio kept before a detected start, so the first syllable is not lost
-FEED_EVERY_S = 0.25  # recognition is fed in batches this long (one thread hop each)
+FEED_EVERY_S = 0.25  # recognition is fed in batches this long (a thread hop each)
 MAX_TURN_S = 60.0  # by default, a longer stretch of speech is cut into turns this long
 
 
@@ -145,7 +148,7 @@ class Listener:
 
     async def _begin(self, sample: int) -> bool:
         try:
-            transcription = await asyncio.to_thread(self._stt.open, self.language)
+            transcription = await self._off_loop(self._stt.open, self.language)
         except ProviderError as error:
             await self._events.failed(f"speech-to-text: {error}")
             return False
@@ -167,10 +170,10 @@ class Listener:
             while True:
                 batch, last = await recognition.next_batch()
                 if len(batch):
-                    await asyncio.to_thread(recognition.transcription.feed, batch)
+                    await self._off_loop(recognition.transcription.feed, batch)
                 if last:
                     break
-            text = (await asyncio.to_thread(recognition.transcription.finish)).strip()
+            text = (await self._off_loop(recognition.transcription.finish)).strip()
         except ProviderError as error:
             await self._events.failed(f"speech-to-text: {error}")
             return
@@ -184,6 +187,12 @@ class Listener:
                 float(recognition.vad_buffer_ms),
             )
         )
+
+    async def _off_loop(self, work: Callable[..., T], *args: object) -> T:
+        """``work`` in a worker thread when the recogniser blocks; else right here."""
+        if self._stt.blocking:
+            return await asyncio.to_thread(work, *args)
+        return work(*args)
 
     # -- the timeline ---------------------------------------------------------------------
 

@@ -20,7 +20,8 @@ class ProviderError(RuntimeError):
 
 
 class Transcription(Protocol):
-    """One utterance being recognised. Blocking calls: run them off the event loop."""
+    """One utterance being recognised. When its recogniser is ``blocking``, the calls
+    are run off the event loop."""
 
     def feed(self, samples: Samples) -> None: ...
     def finish(self) -> str: ...  # the final text ("" when nothing was recognised)
@@ -29,6 +30,7 @@ class Transcription(Protocol):
 class SpeechToText(Protocol):
     name: str
     sample_rate: int
+    blocking: bool  # open/feed/finish take real time (CPU, network): worth a worker thread
 
     def for_call(self) -> SpeechToText:
         """The recogniser one call uses: what it learns of a caller's voice or line

@@ -124,6 +124,7 @@ class CartesiaSTT:
 
     name = "cartesia"
     sample_rate = INK_RATE
+    blocking = True
 
     def __init__(
         self,

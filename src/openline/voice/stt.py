@@ -62,6 +62,7 @@ class PocketSphinxSTT:
 
     name = "pocketsphinx"
     sample_rate = RATE
+    blocking = True
 
     def __init__(self, keep_decoders: int | None = None, pool: _DecoderPool | None = None):
         self._pool = pool or _DecoderPool(keep_decoders or os.cpu_count() or 2)
@@ -131,6 +132,7 @@ class PassthroughSTT:
 
     name = "passthrough"
     sample_rate = RATE
+    blocking = False  # counting samples: a thread hop would cost more than the work
 
     def for_call(self) -> PassthroughSTT:
         return self
