@@ -12,7 +12,7 @@ import pytest
 
 from openline.cli._errors import CliError
 from openline.cli._live import FactPrinter, TimeOrder
-from openline.cli._output import offset, parse_since
+from openline.cli._output import offset, parse_since, print_list
 from openline.cli._sse import SseDecoder
 from openline.cli.transcripts import ExportWriter, render
 
@@ -169,3 +169,30 @@ async def test_fact_printer_shows_only_what_is_new_in_time_order():
         "00:01.200  result    f -> ok",
         "00:02.000  assistant  more",
     ]
+
+
+COLUMNS = ("ID", "NAME")
+
+
+def _cells(row: dict) -> tuple[str, str]:
+    return row["id"], row["name"]
+
+
+def test_a_list_prints_a_table_of_its_rows_as_plain_text(capsys):
+    rows = [{"id": "agent_1", "name": "[bold]not markup[/]"}, {"id": "agent_2", "name": ""}]
+    print_list(rows, COLUMNS, _cells, empty="nothing", as_json=False)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["ID", "NAME"]
+    assert out[1].split() == ["agent_1", "[bold]not", "markup[/]"]
+    assert out[2].split() == ["agent_2", "-"]  # an empty cell shows as "-"
+
+
+def test_an_empty_list_says_so_and_how_to_fill_it(capsys):
+    print_list([], COLUMNS, _cells, empty="No agents yet. Create one: …", as_json=False)
+    assert capsys.readouterr().out == "No agents yet. Create one: …\n"
+
+
+@pytest.mark.parametrize("body", [None, {"data": [], "next": None}])
+def test_a_list_with_json_prints_the_apis_json(capsys, body):
+    print_list([], COLUMNS, _cells, empty="nothing", as_json=True, json_value=body)
+    assert json.loads(capsys.readouterr().out) == ([] if body is None else body)

@@ -11,7 +11,7 @@ import typer
 
 from openline.cli._client import Api, segment, target
 from openline.cli._errors import CliError, cli_errors
-from openline.cli._output import console, list_table, print_json, when
+from openline.cli._output import console, print_list, when
 
 app = typer.Typer(
     name="env",
@@ -112,11 +112,11 @@ def ls(
     """List the names of an agent's environment variables (never their values)."""
     with Api(target(ctx)) as api:
         body = api.get(f"/agents/{segment(api.agent_id(agent))}/env")
-    if as_json:
-        print_json(body)
-        return
-    if not body["data"]:
-        console.print("(no environment variables)")
-        return
-    rows = [(row["name"], when(row["updated_at"])) for row in body["data"]]
-    console.print(list_table(("NAME", "UPDATED (UTC)"), rows))
+    print_list(
+        body["data"],
+        ("NAME", "UPDATED (UTC)"),
+        lambda row: (row["name"], when(row["updated_at"])),
+        empty="(no environment variables)",
+        as_json=as_json,
+        json_value=body,
+    )

@@ -6,7 +6,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -52,6 +52,25 @@ def list_table(columns: Sequence[str], rows: Iterable[Sequence[Cell]]) -> Table:
     for row in rows:
         table.add_row(*(_cell(value) for value in row))
     return table
+
+
+def print_list(
+    items: Sequence[dict],
+    columns: Sequence[str],
+    cells: Callable[[dict], Sequence[Cell]],
+    *,
+    empty: str,
+    as_json: bool,
+    json_value: Any = None,
+) -> None:
+    """What a list command prints: the API's JSON (``json_value``, else the items) with
+    --json; otherwise a table, or ``empty`` when there is nothing to list."""
+    if as_json:
+        print_json(items if json_value is None else json_value)
+    elif not items:
+        console.print(empty)
+    else:
+        console.print(list_table(columns, map(cells, items)))
 
 
 def fields_table(fields: Iterable[tuple[str, Cell]]) -> Table:

@@ -13,9 +13,9 @@ from openline.cli._output import (
     compact,
     console,
     fields_table,
-    list_table,
     parse_json_object,
     print_json,
+    print_list,
     when,
 )
 
@@ -158,17 +158,18 @@ def list_agents(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """List agents."""
     with Api(target(ctx)) as api:
         agents = api.get("/agents")["summaries"]
-    if as_json:
-        print_json(agents)
-        return
-    if not agents:
-        console.print("No agents yet. Create one: openline agents create NAME --url AGENT_URL")
-        return
-    rows = [
-        (a["id"], a["name"], a.get("self_hosted_deployment_url"), when(a.get("created_at")))
-        for a in agents
-    ]
-    console.print(list_table(("ID", "NAME", "AGENT SERVER", "CREATED (UTC)"), rows))
+    print_list(
+        agents,
+        ("ID", "NAME", "AGENT SERVER", "CREATED (UTC)"),
+        lambda a: (
+            a["id"],
+            a["name"],
+            a.get("self_hosted_deployment_url"),
+            when(a.get("created_at")),
+        ),
+        empty="No agents yet. Create one: openline agents create NAME --url AGENT_URL",
+        as_json=as_json,
+    )
 
 
 @app.command("get")

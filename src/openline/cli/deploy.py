@@ -19,8 +19,8 @@ from openline.cli._output import (
     duration,
     err_console,
     fields_table,
-    list_table,
     print_json,
+    print_list,
     when,
 )
 from openline.deploy.archive import pack
@@ -167,15 +167,10 @@ def ls(
     """List an agent's deployments, newest first."""
     with Api(target(ctx)) as api:
         rows = api.get(f"/agents/{segment(api.agent_id(agent))}/deployments")
-    if as_json:
-        print_json(rows)
-        return
-    if not rows:
-        console.print("(no deployments: create one with `openline deploy DIR --agent AGENT`)")
-        return
-    columns = ("ID", "STATUS", "LIVE", "CREATED (UTC)", "BUILD", "COMMIT", "ERROR")
-    shown = [
-        (
+    print_list(
+        rows,
+        ("ID", "STATUS", "LIVE", "CREATED (UTC)", "BUILD", "COMMIT", "ERROR"),
+        lambda row: (
             row["id"],
             _status(row),
             "●" if row["is_live"] else "",
@@ -183,10 +178,10 @@ def ls(
             duration(row["build_started_at"], row["build_completed_at"]),
             (row.get("git_commit_hash") or "")[:10],
             _short(row.get("build_error") or row.get("deployment_error") or ""),
-        )
-        for row in rows
-    ]
-    console.print(list_table(columns, shown))
+        ),
+        empty="(no deployments: create one with `openline deploy DIR --agent AGENT`)",
+        as_json=as_json,
+    )
 
 
 @deployments.command("get")

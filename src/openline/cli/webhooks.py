@@ -17,9 +17,9 @@ from openline.cli._output import (
     console,
     err_console,
     fields_table,
-    list_table,
     parse_since,
     print_json,
+    print_list,
     when,
 )
 
@@ -110,25 +110,20 @@ def list_webhooks(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """List webhook endpoints."""
     with Api(target(ctx)) as api:
         webhooks = api.get("/agents/webhooks")["data"]
-    if as_json:
-        print_json(webhooks)
-        return
-    if not webhooks:
-        console.print("No webhooks yet. Create one: openline webhooks create URL")
-        return
-    columns = ("ID", "NAME", "URL", "ENABLED", "FAILURES IN A ROW", "CREATED (UTC)")
-    rows = [
-        (
+    print_list(
+        webhooks,
+        ("ID", "NAME", "URL", "ENABLED", "FAILURES IN A ROW", "CREATED (UTC)"),
+        lambda webhook: (
             webhook["id"],
             webhook.get("display_name"),
             webhook["url"],
             _enabled(webhook),
             str(webhook.get("failure_streak", 0)),
             when(webhook.get("created_at")),
-        )
-        for webhook in webhooks
-    ]
-    console.print(list_table(columns, rows))
+        ),
+        empty="No webhooks yet. Create one: openline webhooks create URL",
+        as_json=as_json,
+    )
 
 
 @app.command("get")
