@@ -105,3 +105,15 @@ def test_a_pooled_decoder_brings_nothing_of_its_last_call():
     for _ in range(2):
         transcribe(earlier_call, phone_line)
     assert conversation(shared) == on_fresh_decoders
+
+
+def test_digital_silence_does_not_blind_the_recogniser():
+    """Utterances cut where the speech starts and ended by exact zeros (what a browser's
+    noise suppression or a synthetic caller sends): PocketSphinx's features degenerate on
+    digital silence; with its noise floor it recognises about three words in four here,
+    without it half."""
+    call = PocketSphinxSTT().for_call()
+    said = [ORDER, STORE, CANCEL] * 2
+    heard = [transcribe(call, np.concatenate([spoken(text), silence(0.6)])) for text in said]
+    recognised = sum(len(words(h) & words(s)) for h, s in zip(heard, said, strict=True))
+    assert recognised >= 0.65 * sum(len(words(s)) for s in said), heard
