@@ -66,15 +66,9 @@ def agent_url() -> Iterator[str]:
 
 @pytest.fixture
 def agent_id(server, agent_url) -> str:
-    with server.client() as http:
-        reply = http.post(
-            "/agents",
-            json={
-                "name": "Scripted",
-                "self_hosted_deployment_url": agent_url,
-                "system_prompt": "be terse",
-                "introduction": "hi",
-            },
-        )
-        reply.raise_for_status()
-        return reply.json()["id"]
+    return server.create_agent(
+        "Scripted",
+        self_hosted_deployment_url=agent_url,
+        system_prompt="be terse",
+        introduction="hi",
+    )

@@ -10,13 +10,6 @@ from openline.deploy.archive import pack
 SETTLED = {"deployed", "build_error", "deploy_error", "skipped", "inactive"}
 
 
-def create_agent(server, name: str = "Deployed") -> str:
-    with server.client() as http:
-        reply = http.post("/agents", json={"name": name})
-        reply.raise_for_status()
-        return reply.json()["id"]
-
-
 def upload(server, agent_id: str, body: bytes) -> dict:
     with server.client() as http:
         reply = http.post(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from openline.deploy.archive import pack
-from tests.deploy.support import create_agent, deploy, messages, upload, wait_settled
+from tests.deploy.support import deploy, messages, upload, wait_settled
 from tests.support.calls import TextCall
 
 STATUS_OK = "from http.server import BaseHTTPRequestHandler, HTTPServer\n"
@@ -61,7 +61,7 @@ async def test_bad_code_and_bad_archives_fail_with_a_reason(
     occupied.listen()
     clash_port = occupied.getsockname()[1]
 
-    live_agent = create_agent(server, "live")
+    live_agent = server.create_agent("live")
     live = deploy(server, live_agent, echo_dir("v1"))
     assert live["status"] == "deployed"
 
@@ -104,7 +104,7 @@ async def test_bad_code_and_bad_archives_fail_with_a_reason(
     started = {}
     for case, body in sources.items():
         # The syntax error goes to the agent that already has a live deployment.
-        agent_id = live_agent if case == "syntax error" else create_agent(server, case)
+        agent_id = live_agent if case == "syntax error" else server.create_agent(case)
         started[case] = upload(server, agent_id, body)["id"]
     results = {case: wait_settled(server, dep, 90) for case, dep in started.items()}
     occupied.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.support import create_agent, deploy, messages
+from tests.deploy.support import deploy, messages
 from tests.support.calls import TextCall
 
 HERE = Path(__file__).parent
@@ -25,7 +25,7 @@ async def test_a_cartesia_line_agent_deploys_unchanged(server, tmp_path):
     directory.mkdir()
     shutil.copy(LINE_AGENT, directory / "main.py")
     (directory / "requirements.txt").write_text(REQUIREMENTS)
-    agent_id = create_agent(server, "Line agent")
+    agent_id = server.create_agent("Line agent")
 
     deployment = deploy(server, agent_id, directory, timeout_s=300)
     if deployment["status"] == "build_error" and any(

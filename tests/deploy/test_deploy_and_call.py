@@ -9,7 +9,7 @@ from datetime import datetime
 from typer.testing import CliRunner
 
 from openline.cli import app
-from tests.deploy.support import create_agent, deploy, log_lines, messages, wait_log
+from tests.deploy.support import deploy, log_lines, messages, wait_log
 from tests.support.calls import TextCall
 from tests.support.env_vars import stored_values
 
@@ -24,7 +24,7 @@ def cli(server, *args: str, input: str | None = None):
 
 
 async def test_sdk_example_deploys_with_the_cli_and_takes_calls(server, order_status_dir):
-    agent_id = create_agent(server, "Orders")
+    agent_id = server.create_agent("Orders")
     result = cli(server, "deploy", str(order_status_dir), "--agent", "Orders")
     assert result.exit_code == 0, result.output
     # The build log streamed live, then the verdict.
@@ -75,7 +75,7 @@ async def test_sdk_example_deploys_with_the_cli_and_takes_calls(server, order_st
 
 
 async def test_env_vars_are_injected_masked_and_never_shown(server, echo_dir, tmp_path):
-    agent_id = create_agent(server)
+    agent_id = server.create_agent("Deployed")
     secret = "tok-0123456789-secret"
     env_file = tmp_path / "agent.env"
     env_file.write_text(f'export TOKEN="{secret}"\n# a comment\nMODE=test\n')
@@ -124,7 +124,7 @@ async def test_env_vars_are_injected_masked_and_never_shown(server, echo_dir, tm
 
 
 async def test_output_lines_are_attributed_to_calls_and_searchable(server, echo_dir):
-    agent_id = create_agent(server)
+    agent_id = server.create_agent("Deployed")
     deployment = deploy(server, agent_id, echo_dir("v1"))
     dep = deployment["id"]
 
@@ -184,7 +184,7 @@ async def test_output_lines_are_attributed_to_calls_and_searchable(server, echo_
 
 
 async def test_logs_follow_prints_lines_as_they_come_until_the_deployment_stops(server, echo_dir):
-    agent_id = create_agent(server)
+    agent_id = server.create_agent("Deployed")
     first = deploy(server, agent_id, echo_dir("v1"))
     following = asyncio.create_task(
         asyncio.to_thread(cli, server, "logs", first["id"], "-f", "--stream", "runtime")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from cryptography.fernet import Fernet
 
 from openline.store.db import make_engine
-from tests.deploy.support import create_agent, deploy, wait_log
+from tests.deploy.support import deploy, wait_log
 from tests.support.calls import TextCall
 from tests.support.env_vars import insert_plain, stored_values
 from tests.support.servers import openline_server
@@ -26,7 +26,7 @@ async def _token_line(server, agent_id: str, deployment_id: str) -> str:
 
 async def test_a_plain_value_from_before_sealing_is_sealed_at_start_up(settings, echo_dir):
     with openline_server(settings) as server:
-        agent_id = create_agent(server)
+        agent_id = server.create_agent("Deployed")
     engine = make_engine(settings.sqlalchemy_url)
     try:
         insert_plain(engine, agent_id, "TOKEN", SECRET)  # as an older openline left it
@@ -46,8 +46,8 @@ async def test_a_plain_value_from_before_sealing_is_sealed_at_start_up(settings,
 async def test_a_value_sealed_with_another_key_fails_its_deployment_only(settings, echo_dir):
     v1, v2 = echo_dir("v1"), echo_dir("v2")
     with openline_server(settings) as server:  # sealed with the data dir's own key
-        sealed = create_agent(server, "Sealed")
-        other = create_agent(server, "Other")
+        sealed = server.create_agent("Sealed")
+        other = server.create_agent("Other")
         with server.client() as http:
             http.patch(f"/agents/{sealed}/env", json={"TOKEN": SECRET}).raise_for_status()
         was_live = deploy(server, sealed, v1)

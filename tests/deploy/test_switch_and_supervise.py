@@ -8,7 +8,6 @@ import signal
 
 from openline.deploy.archive import pack
 from tests.deploy.support import (
-    create_agent,
     deploy,
     get,
     messages,
@@ -27,7 +26,7 @@ def _call_row(server, call_id: str) -> dict:
 
 
 async def test_redeploy_lets_calls_in_flight_finish_on_the_old_deployment(server, echo_dir):
-    agent_id = create_agent(server)
+    agent_id = server.create_agent("Deployed")
     first = deploy(server, agent_id, echo_dir("v1"))
     held = await TextCall.open(server.ws_url, agent_id, server.api_key)
     assert await held.reply() == "hello from v1"
@@ -73,7 +72,7 @@ async def test_redeploy_lets_calls_in_flight_finish_on_the_old_deployment(server
 
 
 async def test_a_crash_fails_the_calls_in_flight_and_the_process_comes_back(server, echo_dir):
-    agent_id = create_agent(server)
+    agent_id = server.create_agent("Deployed")
     deployment = deploy(server, agent_id, echo_dir("v1"))
     call = await TextCall.open(server.ws_url, agent_id, server.api_key)
     await call.reply()
@@ -100,7 +99,7 @@ async def test_a_crash_fails_the_calls_in_flight_and_the_process_comes_back(serv
 
 async def test_live_deployments_come_back_when_openline_restarts(settings, echo_dir):
     with openline_server(settings) as server:
-        agent_id = create_agent(server)
+        agent_id = server.create_agent("Deployed")
         deployment = deploy(server, agent_id, echo_dir("v1"))
         first_url = server.platform.deployments.repo.get(deployment["id"])["url"]
     # Stopping openline stopped the agent process too …
@@ -120,7 +119,7 @@ async def test_live_deployments_come_back_when_openline_restarts(settings, echo_
 
 
 async def test_a_newer_upload_supersedes_one_still_waiting(server, echo_dir):
-    agent_id = create_agent(server)
+    agent_id = server.create_agent("Deployed")
     uploads = [upload(server, agent_id, pack(echo_dir(v)))["id"] for v in ("v1", "v2", "v3")]
     assert wait_settled(server, uploads[-1])["status"] == "deployed"
     settled = [get(server, deployment_id) for deployment_id in uploads]

@@ -87,6 +87,13 @@ class RunningServer:
     def platform(self):
         return self.app.state.platform
 
+    def create_agent(self, name: str, **fields: object) -> str:
+        """``POST /agents`` with ``fields``; the new agent's id."""
+        with self.client() as http:
+            reply = http.post("/agents", json={"name": name} | fields)
+            reply.raise_for_status()
+            return reply.json()["id"]
+
 
 @contextlib.contextmanager
 def openline_server(settings: Settings) -> Iterator[RunningServer]:

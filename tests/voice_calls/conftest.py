@@ -17,9 +17,4 @@ def talker_url() -> Iterator[str]:
 
 @pytest.fixture
 def talker(server, talker_url) -> str:
-    with server.client() as http:
-        reply = http.post(
-            "/agents", json={"name": "talker", "self_hosted_deployment_url": talker_url}
-        )
-        reply.raise_for_status()
-        return reply.json()["id"]
+    return server.create_agent("talker", self_hosted_deployment_url=talker_url)

@@ -43,17 +43,13 @@ async def test_a_voice_the_provider_lacks_is_refused_and_the_default_speaks(serv
 
 @SQLITE
 async def test_each_agent_chooses_its_providers(server, talker_url):
-    with server.client() as http:
-        agent = http.post(
-            "/agents",
-            json={
-                "name": "tones",
-                "self_hosted_deployment_url": talker_url,
-                "stt_provider": "passthrough",
-                "tts_provider": "tone",
-            },
-        ).json()
-    client = await VoiceClient.open(server.ws_url, agent["id"], server.api_key)
+    agent = server.create_agent(
+        "tones",
+        self_hosted_deployment_url=talker_url,
+        stt_provider="passthrough",
+        tts_provider="tone",
+    )
+    client = await VoiceClient.open(server.ws_url, agent, server.api_key)
     await client.wait_for("agent_text")
     await wait_quiet(client)
     assert abs(client.audio_seconds - 0.06 * len(GREETING)) < 0.01  # the tone: 60 ms a letter

@@ -34,19 +34,13 @@ def cartesia_server(settings, cartesia) -> Iterator[RunningServer]:
 
 
 def cartesia_agent(server: RunningServer, talker_url: str, **fields: str) -> str:
-    with server.client() as http:
-        reply = http.post(
-            "/agents",
-            json={
-                "name": "cartesia talker",
-                "self_hosted_deployment_url": talker_url,
-                "stt_provider": "cartesia",
-                "tts_provider": "cartesia",
-            }
-            | fields,
-        )
-        reply.raise_for_status()
-        return reply.json()["id"]
+    return server.create_agent(
+        "cartesia talker",
+        self_hosted_deployment_url=talker_url,
+        stt_provider="cartesia",
+        tts_provider="cartesia",
+        **fields,
+    )
 
 
 @SQLITE
