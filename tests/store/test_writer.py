@@ -14,6 +14,7 @@ from openline.harness.session import _WriterSink
 from openline.store import schema
 from openline.store.calls import CallRepo
 from openline.store.feed import ChangeFeed
+from openline.store.webhooks import outbox_row
 from openline.store.writer import Writer
 
 
@@ -71,6 +72,34 @@ async def test_a_refused_row_does_not_hold_back_the_rest(engine):
     with engine.connect() as connection:
         names = connection.execute(select(schema.log_metrics.c.name)).scalars().all()
     assert sorted(names) == ["after", "ok"]
+    await writer.close()
+
+
+async def test_a_refused_fact_takes_its_webhook_rows_with_it(engine):
+    """Retried fact by fact, never row by row: no webhook announces a fact never stored."""
+    writer = Writer(engine, ChangeFeed())
+    writer.start()
+    CallRepo(engine).create(_call_row("call_a"))
+    first = {"call_id": "call_a", "seq": 1, "rev": 1, "timestamp": 0.0, "name": "a", "value": 1}
+    writer.insert(schema.log_metrics, first, "call_a")
+    await writer.flush()
+
+    def announce(name: str) -> dict:
+        payload = {"call_id": "call_a", "agent_id": "agent_x", "type": "call_turn", "n": name}
+        return outbox_row("agent_webhook_x", 1, payload)
+
+    refused = dict(first, rev=2, name="refused")  # same (call_id, seq): a duplicate key
+    writer.insert(schema.log_metrics, refused, "call_a")
+    writer.insert(schema.webhook_deliveries, announce("refused"), "call_a", with_previous=True)
+    writer.insert(schema.log_metrics, dict(first, seq=2, rev=3, name="kept"), "call_a")
+    writer.insert(schema.webhook_deliveries, announce("kept"), "call_a", with_previous=True)
+    await writer.flush()
+    with engine.connect() as connection:
+        names = connection.execute(select(schema.log_metrics.c.name)).scalars().all()
+        payloads = connection.execute(select(schema.webhook_deliveries.c.payload)).scalars()
+        announced = [payload["n"] for payload in payloads]
+    assert sorted(names) == ["a", "kept"]
+    assert announced == ["kept"]
     await writer.close()
 
 

@@ -4,7 +4,8 @@ A call's turn path only appends to an in-memory queue. One background task drain
 whatever accumulated while the previous batch was committing, writes it in a single
 transaction (in a worker thread, so the event loop never blocks on the database) and
 then tells the change feed which calls moved. Nothing is dropped: a failed batch is
-retried, and a row the database refuses is logged and skipped alone.
+retried, and a fact the database refuses is logged and skipped alone, together with
+the outbox rows that announce it (a webhook never announces a fact that was refused).
 """
 
 from __future__ import annotations
@@ -116,12 +117,13 @@ class Writer:
                 log.warning("writer: database unavailable, retrying in %.2fs", delay)
                 await asyncio.sleep(delay)
             except Exception:
-                if len(batch) == 1:
-                    log.exception("writer: the database refuses this row: %r", batch[0])
+                units = _units(batch)
+                if len(units) == 1:
+                    log.exception("writer: the database refuses this fact: %r", batch)
                     return
-                # Commit row by row so one bad row cannot hold back the rest.
-                for op in batch:
-                    await self._commit_with_retry([op])
+                # Commit fact by fact so one bad row cannot hold back the rest.
+                for unit in units:
+                    await self._commit_with_retry(unit)
                 return
 
     def _commit(self, batch: list[_Insert | _Update]) -> None:
@@ -160,6 +162,18 @@ def _topics(batch: list[_Insert | _Update]) -> set[str]:
 
 def _joins_previous(op: _Insert | _Update) -> bool:
     return isinstance(op, _Insert) and op.with_previous
+
+
+def _units(batch: list[_Insert | _Update]) -> list[list[_Insert | _Update]]:
+    """The batch cut into the ops that must commit together: each op with the
+    ``with_previous`` rows that follow it."""
+    units: list[list[_Insert | _Update]] = []
+    for op in batch:
+        if units and _joins_previous(op):
+            units[-1].append(op)
+        else:
+            units.append([op])
+    return units
 
 
 def _group_updates(updates: dict[tuple[Table, tuple], dict]) -> dict[tuple, list[dict]]:
