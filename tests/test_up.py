@@ -1,49 +1,108 @@
-"""``openline up`` on a fresh data dir: a key is made and saved, the example agent is
-started and registered, and it can be called at once."""
+"""``openline up`` as a real process: on a fresh data dir a key is made and saved, every
+example agent is started and registered and can be called at once."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.calls import TextCall
 from tests.support.servers import free_port, wait_http
 
+EXAMPLES = {  # name → what it says first
+    "Order status (example)": "order number",
+    "Form filler (example)": "quick questions",
+    "Appointment booking (example)": "Which day",
+    "Bare websocket (example)": "Hello from a bare websocket agent",
+}
 
-async def test_up_starts_the_platform_with_a_callable_example_agent(tmp_path):
+
+@dataclass
+class Up:
+    process: subprocess.Popen
+    port: int
+    data_dir: Path
+    stderr: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def key(self) -> str:
+        return (self.data_dir / "credentials").read_text().strip()
+
+    def agents(self) -> list[dict]:
+        headers = {"Authorization": f"Bearer {self.key}"}
+        return httpx.get(f"{self.base_url}/agents", headers=headers).json()["summaries"]
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("OPENLINE_")}
+
+
+def _start_up(data_dir: Path, stderr: Path) -> Up:
     port = free_port()
-    data_dir = tmp_path / "fresh"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENLINE_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "openline", "up", "--port", str(port), "--data-dir", str(data_dir)],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(base_url + "/status", timeout_s=60, process=process)
-        key = (data_dir / "credentials").read_text().strip()
-        assert oct((data_dir / "credentials").stat().st_mode & 0o777) == "0o600"
-        headers = {"Authorization": f"Bearer {key}"}
-        agents = httpx.get(f"{base_url}/agents", headers=headers).json()["summaries"]
-        (example,) = [a for a in agents if a["name"] == "Order status (example)"]
+    with stderr.open("a") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "openline", "up", "--port", str(port)]
+            + ["--data-dir", str(data_dir)],
+            env=_clean_env(),
+            stderr=errors,
+        )
+    up = Up(process, port, data_dir, stderr)
+    wait_http(up.base_url + "/status", timeout_s=90, process=process)
+    return up
 
-        call = await TextCall.open(f"ws://127.0.0.1:{port}", example["id"], key)
-        assert "order number" in await call.reply()
-        await call.say("where is A123?")
-        assert "A123 is shipped" in await call.reply()
-        await call.say("bye")
-        assert "Goodbye" in await call.reply()
-        assert await call.closed() == (1000, "call ended by agent, reason: agent_ended")
-        body = httpx.get(f"{base_url}/agents/calls/{call.call_id}", headers=headers).json()
-        events = [e["log_event"]["event"] for e in body["transcript"] if "log_event" in e]
-        assert "order_processed" in events
-    finally:
-        process.terminate()
-        _, stderr = process.communicate(timeout=20)
-    assert f"API key (shown once; saved in {data_dir / 'credentials'}): {key}" in stderr
-    assert f"Example agent ready: openline chat {example['id']}" in stderr
+
+def _stop(up: Up) -> None:
+    up.process.terminate()
+    up.process.wait(30)
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory) -> Iterator[Up]:
+    root = tmp_path_factory.mktemp("up")
+    running = _start_up(root / "fresh", root / "stderr.txt")
+    yield running
+    _stop(running)
+
+
+async def test_up_starts_the_platform_with_a_callable_example_agent(up):
+    key = up.key
+    assert oct((up.data_dir / "credentials").stat().st_mode & 0o777) == "0o600"
+    headers = {"Authorization": f"Bearer {key}"}
+    (example,) = [a for a in up.agents() if a["name"] == "Order status (example)"]
+
+    call = await TextCall.open(f"ws://127.0.0.1:{up.port}", example["id"], key)
+    assert "order number" in await call.reply()
+    await call.say("where is A123?")
+    assert "A123 is shipped" in await call.reply()
+    await call.say("bye")
+    assert "Goodbye" in await call.reply()
+    assert await call.closed() == (1000, "call ended by agent, reason: agent_ended")
+    body = httpx.get(f"{up.base_url}/agents/calls/{call.call_id}", headers=headers).json()
+    events = [e["log_event"]["event"] for e in body["transcript"] if "log_event" in e]
+    assert "order_processed" in events
+
+    stderr = up.stderr.read_text()  # written before the server answered /status
+    assert f"API key (shown once; saved in {up.data_dir / 'credentials'}): {key}" in stderr
+    assert f"Example agent ready: openline chat {example['id']}  # {example['name']}" in stderr
+
+
+async def test_up_registers_every_example_each_in_its_own_process(up):
+    agents = {a["name"]: a for a in up.agents()}
+    assert set(EXAMPLES) <= set(agents)
+    urls = {agents[name]["self_hosted_deployment_url"] for name in EXAMPLES}
+    assert len(urls) == len(EXAMPLES)
+    for name, greeting in EXAMPLES.items():
+        call = await TextCall.open(f"ws://127.0.0.1:{up.port}", agents[name]["id"], up.key)
+        assert greeting in await call.reply(), name
+        await call.hang_up()

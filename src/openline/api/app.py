@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from openline import __version__
 from openline.api import agents, calls, deployments, errors, stream, twilio, webhooks
 from openline.api.auth import Authenticator
-from openline.bundled_agent import BundledAgent
+from openline.bundled_agent import BundledAgents
 from openline.config import Settings
 from openline.console import install as install_console
 from openline.domain.time import rfc3339, utcnow
@@ -30,14 +30,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         app.state.platform = platform
         app.state.auth = Authenticator(platform.keys)
-        example = BundledAgent()
+        examples = BundledAgents()
         if settings.start_example_agent:
-            agent = await example.start(platform.agents)
-            _announce(f"Example agent ready: openline chat {agent['id']}")
+            for agent in await examples.start(platform.agents):
+                _announce(f"Example agent ready: openline chat {agent['id']}  # {agent['name']}")
         try:
             yield
         finally:
-            await example.stop()
+            await examples.stop()
             await platform.close()
 
     app = FastAPI(title="openline", version=__version__, lifespan=lifespan)

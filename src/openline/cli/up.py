@@ -15,10 +15,10 @@ def up(
         Path | None, typer.Option(help="Where the database, keys and recordings live.")
     ] = None,
     example: Annotated[
-        bool, typer.Option(help="Start and register the bundled example agent.")
+        bool, typer.Option(help="Start and register the example agents from examples/.")
     ] = True,
 ) -> None:
-    """Start openline: API, call protocol, live tails, and an example agent."""
+    """Start openline: API, call protocol, live tails, and the example agents."""
     # Imported here so that every other command starts without loading the server.
     import gc
 
