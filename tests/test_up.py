@@ -1,11 +1,14 @@
 """``openline up`` as a real process: on a fresh data dir a key is made and saved, every
-example agent is started and registered and can be called at once."""
+example agent is started and registered and can be called at once, and the examples
+die with it, even by SIGKILL."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +61,11 @@ def _start_up(data_dir: Path, stderr: Path) -> Up:
             stderr=errors,
         )
     up = Up(process, port, data_dir, stderr)
-    wait_http(up.base_url + "/status", timeout_s=90, process=process)
+    try:
+        wait_http(up.base_url + "/status", timeout_s=90, process=process)
+    except BaseException:
+        _stop(up)
+        raise
     return up
 
 
@@ -106,3 +113,50 @@ async def test_up_registers_every_example_each_in_its_own_process(up):
         call = await TextCall.open(f"ws://127.0.0.1:{up.port}", agents[name]["id"], up.key)
         assert greeting in await call.reply(), name
         await call.hang_up()
+
+
+def test_examples_die_with_a_killed_up_and_a_restart_registers_them_once(tmp_path):
+    data_dir, stderr = tmp_path / "data", tmp_path / "stderr.txt"
+    first = _start_up(data_dir, stderr)
+    examples = _children(first.process.pid)
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait(30)
+    assert len(examples) == len(EXAMPLES)
+    for pid in examples:
+        _wait_gone(pid)
+
+    second = _start_up(data_dir, stderr)
+    try:
+        names = [a["name"] for a in second.agents()]
+        assert sorted(names) == sorted(EXAMPLES)
+        assert len(_children(second.process.pid)) == len(EXAMPLES)
+    finally:
+        _stop(second)
+
+
+def _children(parent: int) -> list[int]:
+    """Processes whose parent is ``parent`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _wait_gone(pid: int, timeout_s: float = 30.0) -> None:
+    """Wait until ``pid`` has exited (a zombie nobody reaped has exited too)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)  # not left behind by a failing test
+    raise AssertionError(f"example agent process {pid} outlived the openline that started it")

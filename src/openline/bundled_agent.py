@@ -2,14 +2,18 @@
 
 They are the offline examples from ``examples/``, each run as its own process (agents
 are servers that openline calls, never code loaded into openline) and registered under
-a fixed name, so restarts update them instead of adding more.
+a fixed name, so restarts update them instead of adding more. They die with openline,
+even when it is killed with SIGKILL, so no restart finds old ones still running.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
 import os
+import signal
 import socket
 import sys
 from dataclasses import dataclass
@@ -102,6 +106,7 @@ class BundledAgent:
             "main.py",
             cwd=example_dir(self.example.directory),
             env=os.environ | {"PORT": str(port)},
+            preexec_fn=_dies_with_parent(),
         )
         url = f"http://127.0.0.1:{port}"
         await self._wait_healthy(url, timeout_s)
@@ -142,6 +147,24 @@ def _register(agents: AgentRepo, example: Example, url: str) -> dict:
         introduction=example.introduction,
         self_hosted_deployment_url=url,
     )
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _dies_with_parent():
+    """What the child runs before exec: on Linux, ask the kernel to SIGKILL it when its
+    parent dies (however it dies), and exit if that already happened."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls
+    return functools.partial(_set_death_signal, prctl, os.getpid())
+
+
+def _set_death_signal(prctl, parent: int) -> None:
+    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the call above
+        os._exit(1)
 
 
 def _free_port() -> int:
