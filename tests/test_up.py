@@ -1,6 +1,6 @@
 """``openline up`` as a real process: on a fresh data dir a key is made and saved, every
-example agent is started and registered and can be called at once, and the examples
-die with it, even by SIGKILL."""
+example agent is started and registered and can be called at once, the CLI finds the
+server on the port it was given, and the examples die with it, even by SIGKILL."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def _clean_env() -> dict[str, str]:
 
 
 def _start_up(data_dir: Path, stderr: Path) -> Up:
-    port = free_port()
+    port = free_port()  # not 8700: the CLI must find it without being told
     with stderr.open("a") as errors:
         process = subprocess.Popen(
             [sys.executable, "-m", "openline", "up", "--port", str(port)]
@@ -113,6 +113,22 @@ async def test_up_registers_every_example_each_in_its_own_process(up):
         call = await TextCall.open(f"ws://127.0.0.1:{up.port}", agents[name]["id"], up.key)
         assert greeting in await call.reply(), name
         await call.hang_up()
+
+
+def test_the_cli_finds_the_server_up_started_on_another_port(up, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "openline", "agents", "ls"],
+        env=_clean_env() | {"OPENLINE_DATA_DIR": str(up.data_dir)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for name in EXAMPLES:
+        assert name in done.stdout
+    assert (up.data_dir / "url").read_text().strip() == up.base_url
 
 
 def test_examples_die_with_a_killed_up_and_a_restart_registers_them_once(tmp_path):

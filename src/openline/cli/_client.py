@@ -2,7 +2,8 @@
 
 Resolution, in order:
 
-- server URL: ``openline --url URL …``, else ``$OPENLINE_URL``, else ``http://127.0.0.1:8700``;
+- server URL: ``openline --url URL …``, else ``$OPENLINE_URL``, else the URL the last
+  ``openline up`` saved in ``<data dir>/url``, else ``http://127.0.0.1:8700``;
 - API key: ``openline --api-key KEY …``, else ``$OPENLINE_API_KEY``, else the admin key
   ``openline up`` saved in ``<data dir>/credentials`` (``$OPENLINE_DATA_DIR``, default
   ``.openline``).
@@ -29,6 +30,7 @@ from openline.cli._sse import ServerEvent, SseDecoder
 
 DEFAULT_URL = "http://127.0.0.1:8700"
 DEFAULT_DATA_DIR = ".openline"
+URL_FILE = "url"  # beside `credentials`: where `openline up` says it listens
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
@@ -58,8 +60,25 @@ def data_dir() -> Path:
     return Path(os.environ.get("OPENLINE_DATA_DIR") or DEFAULT_DATA_DIR)
 
 
+def save_url(directory: Path, host: str, port: int) -> None:
+    """Record where ``openline up`` listens, as this machine's CLI reaches it."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    if ":" in host and not host.startswith("["):  # an IPv6 address
+        host = f"[{host}]"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / URL_FILE).write_text(f"http://{host}:{port}\n")
+
+
+def _saved_url() -> str | None:
+    try:
+        return (data_dir() / URL_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
+
 def resolve(url: str | None = None, api_key: str | None = None) -> Target:
-    url = (url or os.environ.get("OPENLINE_URL") or DEFAULT_URL).strip().rstrip("/")
+    url = (url or os.environ.get("OPENLINE_URL") or _saved_url() or DEFAULT_URL).strip()
+    url = url.rstrip("/")
     if "://" not in url:
         url = "http://" + url
     if not url.startswith(("http://", "https://")):
@@ -94,7 +113,8 @@ def global_options(
             "--url",
             envvar="OPENLINE_URL",
             show_envvar=True,
-            help=f"openline server to talk to (default: {DEFAULT_URL}).",
+            help="openline server to talk to (default: the URL `openline up` saved in "
+            f"$OPENLINE_DATA_DIR/{URL_FILE}, else {DEFAULT_URL}).",
         ),
     ] = None,
     api_key: Annotated[

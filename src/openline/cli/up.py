@@ -26,6 +26,7 @@ def up(
 
     from openline.api.access_log import uvicorn_log_config
     from openline.api.app import create_app
+    from openline.cli._client import save_url
     from openline.config import Settings
 
     overrides = {"host": host, "port": port, "start_example_agent": example}
@@ -33,6 +34,7 @@ def up(
         overrides["data_dir"] = data_dir
     settings = Settings(**overrides)
     app = create_app(settings)
+    save_url(settings.data_dir, host, port)  # so `openline agents ls` finds this server
     # Everything imported so far lives as long as the process: keep it out of the
     # collector's sweeps, which otherwise stall calls for 0.1-0.5 s at a time.
     gc.collect()
