@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     idle_timeout_s: float = Field(default=180.0, gt=0, description="Inactivity before hang-up.")
     max_call_duration_s: float = Field(default=3600.0, gt=0)
     agent_connect_timeout_s: float = Field(default=10.0, gt=0)
+    agent_hangup_grace_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="After end_call, how long the agent's socket is still read (and recorded).",
+    )
     payload_cap_chars: int = Field(
         default=65_536, ge=1024, description="JSON fields larger than this are stored truncated."
     )

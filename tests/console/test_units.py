@@ -62,9 +62,13 @@ def test_entries_in_time_order_with_tools_in_their_turn_and_everything_escaped()
                 0.1,
                 None,
                 None,
+                None,
             ),
-            (5, 7, 2.0, "user", "Where is A1?", 2.0, None, None, None, None, None, None),
-            (6, 9, 2.1, "assistant", "Shipped.", 2.3, "interrupted", True, "[]", None, None, None),
+            (5, 7, 2.0, "user", "Where is A1?", 2.0, None, None, None, None, None, None, None),
+            (
+                6, 9, 2.1, "assistant", "Shipped.", 2.3, "interrupted", True, "[]",
+                None, None, None, "Shipped. <It> arrives Monday.",
+            ),  # fmt: skip
         ],
         tools=[
             (7, 9, 2.2, "lookup", '{"id": "<A1>"}', None, 6, "<shipped>", 2.25),
@@ -84,6 +88,8 @@ def test_entries_in_time_order_with_tools_in_their_turn_and_everything_escaped()
     turn = shown[4].html
     assert '<code class="name">lookup</code>' in turn and "&lt;shipped&gt;" in turn
     assert '<span class="tag">interrupted</span>' in turn
+    assert "generated</span> Shipped. &lt;It&gt; arrives Monday.</p>" in turn
+    assert 'class="generated"' not in shown[0].html  # all of it was heard
     assert 'class="value">high<' in shown[2].html  # a string metric, without its quotes
     details = shown[0].html.split('<pre class="json">')[1].split("</pre>")[0]
     shaped = json.loads(details.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"'))

@@ -44,6 +44,7 @@ CSV_COLUMNS = (
     "start_timestamp",
     "end_timestamp",
     "text",
+    "generated_text",
     "turn_end_reason",
     "tool_call_id",
     "tool_name",
@@ -64,6 +65,7 @@ class Item:
     start: float | None
     end: float | None
     text: str = ""
+    generated_text: str | None = None  # all the agent sent, when the caller got less
     turn_end_reason: str | None = None
     tool: dict[str, Any] | None = None
     event: dict[str, Any] | None = None
@@ -84,6 +86,7 @@ def items(call: dict) -> Iterator[Item]:
                 start,
                 end,
                 text=entry.get("text") or "",
+                generated_text=entry.get("generated_text"),
                 turn_end_reason=entry.get("end_reason"),
                 tools=tools,
             )
@@ -166,7 +169,12 @@ def write_csv_rows(writer: csv.DictWriter, call: dict) -> int:
     for item in items(call):
         row = base | {"kind": item.kind, "start_timestamp": item.start, "end_timestamp": item.end}
         if item.kind in ("user", "assistant"):
-            row |= {"role": item.kind, "text": item.text, "turn_end_reason": item.turn_end_reason}
+            row |= {
+                "role": item.kind,
+                "text": item.text,
+                "generated_text": item.generated_text,
+                "turn_end_reason": item.turn_end_reason,
+            }
         elif item.tool is not None:
             row |= {
                 "role": "assistant",
@@ -218,6 +226,9 @@ def to_txt(call: dict) -> str:
                 span += f" - {_clock(item.end)}"
             text = item.text.replace("\n", "\n    ")
             lines.append(f"[{span}] {item.kind}: {text}")
+            if item.generated_text is not None:
+                generated = item.generated_text.replace("\n", "\n    ")
+                lines.append(f"    (generated: {generated})")
         elif item.tool is not None:
             lines.append(f"    tool {describe_tool(item.tool)}")
         elif item.event is not None:
@@ -286,6 +297,8 @@ def to_vtt(call: dict) -> str:
             blocks.append(
                 f"{_cue_time(begin, '.')} --> {_cue_time(end, '.')}\n<v {item.kind}>{text}\n"
             )
+            if item.generated_text is not None:
+                blocks.append(_note(f"{at} generated: {item.generated_text}"))
         elif item.tool is not None:
             blocks.append(_note(f"{at} tool {describe_tool(item.tool)}"))
         elif item.event is not None:

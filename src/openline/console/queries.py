@@ -134,7 +134,7 @@ class Transcript:
 
 TURN_COLUMNS = (
     "seq", "rev", "timestamp", "role", "text", "end_timestamp", "end_reason",
-    "interruptible", "text_chunks", "tts_ttfb", "stt_ttfb", "vad_buffer_ms",
+    "interruptible", "text_chunks", "tts_ttfb", "stt_ttfb", "vad_buffer_ms", "generated_text",
 )  # fmt: skip
 TOOL_COLUMNS = (
     "seq", "rev", "timestamp", "name", "arguments", "tool_call_id", "turn_seq", "result",

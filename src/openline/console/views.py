@@ -59,7 +59,7 @@ def _at(t: float) -> str:
 
 
 def _turn(turn, tools) -> Entry:
-    seq, _, t, role, text, end_t, end_reason, interruptible, chunks, *timings = turn
+    seq, _, t, role, text, end_t, end_reason, interruptible, chunks, *timings, generated = turn
     role = "user" if role == "user" else "assistant"
     cut = ' <span class="tag">interrupted</span>' if end_reason == "interrupted" else ""
     shaped: dict[str, Any] = {"seq": seq, "role": role, "start_timestamp": t}
@@ -75,10 +75,13 @@ def _turn(turn, tools) -> Entry:
     if chunks and chunks != "[]" and chunks != "null":
         details = f'{details[:-1]}, "text_chunks": {chunks}}}'
     blocks = "".join(f'<pre class="json">{_text(_tool_json(tool))}</pre>' for tool in tools)
+    unheard = ""
+    if generated is not None:  # the caller was cut off from some of it: all it generated
+        unheard = f'<p class="generated"><span class="tag">generated</span> {_text(generated)}</p>'
     html = (
         f'<li class="entry role-{role}" id="turn-{seq}" data-t="{t!r}" data-seq="{seq}">'
         f'<time class="at">{_at(t)}</time><div class="body">'
-        f'<span class="who">{role.capitalize()}</span>{cut}<p class="text">{_text(text)}</p>'
+        f'<span class="who">{role.capitalize()}</span>{cut}<p class="text">{_text(text)}</p>{unheard}'
         f"{''.join(_tool_line(tool) for tool in tools)}"
         f'<details><summary>Details</summary><pre class="json">{_text(details)}</pre>'
         f"{blocks}</details></div></li>"

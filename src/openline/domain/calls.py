@@ -62,6 +62,7 @@ class Turn(Fact):
     tts_ttfb: float | None = None
     stt_ttfb: float | None = None
     vad_buffer_ms: float | None = None
+    generated_text: str | None = None  # all the agent sent, when the caller got less
 
 
 @dataclass

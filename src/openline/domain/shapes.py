@@ -70,7 +70,7 @@ def turn_json(turn: Turn, tool_calls: list[ToolCall] = ()) -> dict[str, Any]:
         shaped["end_reason"] = turn.end_reason.value
     if tool_calls:
         shaped["tool_calls"] = [tool_call_json(call) for call in tool_calls]
-    for optional in ("tts_ttfb", "stt_ttfb", "vad_buffer_ms"):
+    for optional in ("tts_ttfb", "stt_ttfb", "vad_buffer_ms", "generated_text"):
         if getattr(turn, optional) is not None:
             shaped[optional] = getattr(turn, optional)
     return shaped

@@ -2,9 +2,14 @@
 
 The ledger is the only place that knows how turns open and close: a user turn is a
 whole utterance; an assistant turn collects the agent's messages (each one a text
-chunk) and the tool calls made while answering, and closes when the agent says its
-response is over, when the user speaks again, or when the call ends. Tool calls are
-paired with their results by id, or by order when the agent sends no id.
+chunk) and the tool calls made while answering one trigger, and closes when the agent
+says its response is over, when it answers another trigger (``responding_to``), when
+the user speaks again, or when the call ends. A turn ends when its output did — its
+last chunk in a text call, its last audio played in a voice call — not when whatever
+closed it happened. What the caller was given is ``text``; when the agent generated more
+(the caller cut it off), all of it is kept as ``generated_text``. A tool result is
+paired with its call by id; without one (Line SDKs send none, and repeat the arguments
+on the result), by name and arguments; failing that, by name, oldest first.
 """
 
 from __future__ import annotations
@@ -58,6 +63,9 @@ class CallLedger:
         self._started_wall = time.time()
         self._rev = 0
         self._assistant: Turn | None = None
+        self._last_assistant: Turn | None = None  # for the agent's last words after the end
+        self._over = False  # the call has ended; the agent may still be sending
+        self._generated: list[str] = []  # every chunk of the open turn, whole, as sent
         self._pending_tools: list[ToolCall] = []
 
     @property
@@ -112,51 +120,81 @@ class CallLedger:
     ) -> Turn:
         """One chunk of the agent's answer; ``at`` is when it was heard (voice calls)."""
         at = self.now() if at is None else at
+        if self._answers_another_trigger(responding_to):
+            self.close_assistant_turn(TurnEndReason.TTS_COMPLETED)
         turn = self._open_assistant_turn(at, interruptible)
         if self._responding_to is None:
             self._responding_to = responding_to
         turn.text = cap_text(turn.text + text, self._cap)
         turn.text_chunks.append({"text": cap_text(text, self._cap), "start_timestamp": at})
         turn.end_timestamp = at
+        self._generated.append(text)
         self._change(turn)
         return turn
+
+    def assistant_heard_until(self, at: float) -> None:
+        """The open turn's audio played until ``at`` (voice calls): where it ends unless
+        more of it is heard. Written when the turn closes."""
+        turn = self._assistant
+        if turn is not None:
+            turn.end_timestamp = max(turn.end_timestamp or turn.timestamp, at)
 
     def response_end(self, responding_to: str | None = None) -> None:
         """The agent finished answering one event; a late one for an answer the user
         already cut off (another ``responding_to``) changes nothing."""
         if responding_to and self._responding_to and responding_to != self._responding_to:
             return
-        self.close_assistant_turn(TurnEndReason.TTS_COMPLETED)
+        self.close_assistant_turn(TurnEndReason.TTS_COMPLETED, self.now())
 
     def close_assistant_turn(self, reason: TurnEndReason, at: float | None = None) -> None:
+        """Close the open turn; it ends at ``at`` if given, else where its output ended."""
         turn, self._assistant = self._assistant, None
         if turn is not None:
             turn.end_reason = reason
-            at = self.now() if at is None else at
-            turn.end_timestamp = max(turn.end_timestamp or turn.timestamp, at)
+            end = turn.timestamp if turn.end_timestamp is None else turn.end_timestamp
+            turn.end_timestamp = end if at is None else max(end, at)
+            generated = cap_text("".join(self._generated), self._cap)
+            turn.generated_text = None if generated == turn.text else generated
             self._change(turn)
             self._closed(turn, self._assistant_tools)
+            self._last_assistant = turn
+
+    def call_over(self) -> None:
+        """The call has ended. Tool calls the agent still reports (the one that hung up)
+        belong to its last turn, not to a new one."""
+        self._over = True
 
     def interrupt_assistant_turn(
         self,
-        spoken_of_last_chunk: str,
         at: float,
+        heard_of_last_chunk: str | None = None,
         reason: TurnEndReason = TurnEndReason.INTERRUPTED,
+        unspoken: list[str] = (),
     ) -> None:
-        """The agent was cut off at ``at`` (by the caller, or the call's end): the turn
-        keeps only what was heard."""
+        """The agent was cut off at ``at`` (by the caller, or the call's end). The turn's
+        text keeps what the caller got: of its last chunk, if that was playing, only
+        ``heard_of_last_chunk``. What never played (``unspoken``, for the same trigger)
+        joins its generated text. Cut off before a word of it played, it is still a
+        turn: the caller heard nothing, the agent had answered."""
         turn = self._assistant
         if turn is None:
-            return
-        if turn.text_chunks:
-            last = turn.text_chunks[-1]
-            if spoken_of_last_chunk:
-                last["text"] = spoken_of_last_chunk
+            if not unspoken:
+                return
+            turn = self._open_assistant_turn(at)
+        if heard_of_last_chunk is not None and turn.text_chunks:
+            if heard_of_last_chunk:
+                turn.text_chunks[-1]["text"] = heard_of_last_chunk
             else:
                 turn.text_chunks.pop()
             turn.text = cap_text("".join(chunk["text"] for chunk in turn.text_chunks), self._cap)
+        self._generated.extend(unspoken)
         turn.end_timestamp = at
         self.close_assistant_turn(reason, at)
+
+    @property
+    def assistant_responding_to(self) -> str | None:
+        """The trigger the open assistant turn answers, if known."""
+        return self._responding_to if self._assistant is not None else None
 
     def assistant_first_audio(self, tts_ttfb: float) -> None:
         """Time from the agent's text to the first synthesized audio of the open turn."""
@@ -180,7 +218,14 @@ class CallLedger:
             self._assistant = self._add(turn)
             self._assistant_tools = []
             self._responding_to = None
+            self._generated = []
         return self._assistant
+
+    def _answers_another_trigger(self, responding_to: str | None) -> bool:
+        """Is this output for another trigger than the open turn's (a late greeting
+        followed by the answer to the caller's first line: two turns, not one)?"""
+        current = self.assistant_responding_to
+        return current is not None and responding_to is not None and responding_to != current
 
     # -- tools, events, metrics, everything else --------------------------------
 
@@ -188,37 +233,46 @@ class CallLedger:
         self, name: str, arguments: Any, result: Any = None, tool_call_id: str | None = None
     ) -> ToolCall:
         at = self.now()
+        arguments = cap_json(arguments, self._cap)
         if result is not None:
-            pending = self._take_pending(name, tool_call_id)
+            pending = self._take_pending(name, arguments, tool_call_id)
             if pending is not None:
                 pending.result = cap_text(_as_text(result), self._cap)
                 pending.result_timestamp = at
                 self._change(pending)
                 return pending
-        turn = self._open_assistant_turn(at)
+        turn = self._last_assistant if self._over else self._open_assistant_turn(at)
         call = ToolCall(
             self.call_id,
             0,
             0,
             at,
             name=cap_text(name, 200),
-            arguments=cap_json(arguments, self._cap),
+            arguments=arguments,
             tool_call_id=tool_call_id,
-            turn_seq=turn.seq,
+            turn_seq=None if turn is None else turn.seq,
             result=None if result is None else cap_text(_as_text(result), self._cap),
             result_timestamp=None if result is None else at,
         )
         self._add(call)
-        self._assistant_tools.append(call)
+        if not self._over:
+            self._assistant_tools.append(call)
         if result is None:
             self._pending_tools.append(call)
         return call
 
-    def _take_pending(self, name: str, tool_call_id: str | None) -> ToolCall | None:
-        for index, call in enumerate(self._pending_tools):
-            same = call.tool_call_id == tool_call_id if tool_call_id else call.name == name
-            if same:
-                return self._pending_tools.pop(index)
+    def _take_pending(self, name: str, arguments: Any, tool_call_id: str | None) -> ToolCall | None:
+        if tool_call_id:
+            rules = [lambda call: call.tool_call_id == tool_call_id]
+        else:
+            rules = [
+                lambda call: call.name == name and call.arguments == arguments,
+                lambda call: call.name == name,
+            ]
+        for matches in rules:
+            for index, call in enumerate(self._pending_tools):
+                if matches(call):
+                    return self._pending_tools.pop(index)
         return None
 
     def log_event(self, event: str, metadata: Any) -> LogEvent:

@@ -4,7 +4,10 @@ The session forwards traffic both ways and records every fact through the ledger
 which hands rows to the batching writer: nothing on the turn path waits on the
 database. It ends the call for exactly one reason (whichever comes first: the agent
 hangs up or fails, the client leaves, the line goes idle, the call runs too long),
-records the end, and closes both sides.
+records the end, and closes both sides. An agent that hangs up is still heard out: the
+Line SDK sends ``end_call`` before the tool call that caused it and its last metrics and
+logs, so its socket is read (and recorded) until it closes, says its response is over, or
+``agent_hangup_grace_s`` passes — while the caller is told at once that the call ended.
 """
 
 from __future__ import annotations
@@ -170,10 +173,17 @@ class CallSession:
 
     async def _finish(self, ending: Ending) -> None:
         ledger = self.ledger
+        heard_out = None
+        if ending.reason is EndReason.AGENT_HANGUP:
+            grace_ends = time.monotonic() + self.harness.settings.agent_hangup_grace_s
+            heard_out = asyncio.create_task(self._hear_agent_out())
+            if self.voice is not None:
+                await self.voice.hang_up()  # what it queued is still said
         ended_at = ledger.now()
         if self.voice is not None:
             await self._finish_voice(ended_at)
         ledger.close_assistant_turn(TurnEndReason.CALL_ENDED)
+        ledger.call_over()
         if ending.error:
             ledger.signal("error", {"message": ending.error})
         ledger.log_metric("system_call_success", ending.reason is not EndReason.ERROR)
@@ -191,14 +201,18 @@ class CallSession:
             ended | {"analysis_status": "pending", "rev": ledger.next_rev()},
             self.call_id,
         )
-        failed = ending.reason is EndReason.ERROR
-        self.announcer.ended(self._row | ended, ledger.facts, failed, ledger.next_rev)
-        if self._agent is not None:
-            with contextlib.suppress(Exception):
-                await self._agent.close()
         # The end is durable before the client learns of it, so a read that follows sees it.
         await self.harness.writer.flush()
         await self._close_client(ending)
+        if heard_out is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(heard_out, max(0.0, grace_ends - time.monotonic()))
+        if self._agent is not None:
+            with contextlib.suppress(Exception):
+                await self._agent.close()
+        failed = ending.reason is EndReason.ERROR
+        self.announcer.ended(self._row | ended, ledger.facts, failed, ledger.next_rev)
+        await self.harness.writer.flush()  # analysis reads the whole call
         if self.harness.after_call is not None:
             self.harness.after_call(self.call_id)
 
@@ -307,14 +321,24 @@ class CallSession:
         close = self._agent.close_code
         return Ending(EndReason.ERROR, error=f"the agent closed the connection (code {close})")
 
-    async def _on_agent_frame(self, frame: str | bytes) -> Ending | None:
+    async def _hear_agent_out(self) -> None:
+        """Record what the agent sends after hanging up, until it closes its socket or
+        says its response is over (the session stops waiting when the grace period ends)."""
+        assert self._agent is not None
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for frame in self._agent:
+                if await self._on_agent_frame(frame, _AFTER_HANGUP_HANDLERS) is _HEARD_OUT:
+                    return
+
+    async def _on_agent_frame(self, frame: str | bytes, handlers=None) -> Any:
+        """Handle one frame; returns what its handler does (an ``Ending`` ends the call)."""
         try:
             message = json.loads(frame)
             kind = message["type"]
         except (ValueError, TypeError, KeyError):
             await self.reject_agent_message("message must be a JSON object with a 'type'", frame)
             return None
-        handler = _AGENT_HANDLERS.get(kind)
+        handler = (handlers or _AGENT_HANDLERS).get(kind)
         if handler is None:
             self.ledger.signal(str(kind)[:64], message)
             return None
@@ -383,9 +407,15 @@ class CallSession:
     async def _agent_end_call(self, message: dict) -> Ending:
         reason = message.get("reason")
         self.ledger.signal("end_call", {"reason": reason})
-        if self.voice is not None:
-            await self.voice.hang_up()
         return Ending(EndReason.AGENT_HANGUP, agent_reason=None if reason is None else str(reason))
+
+    async def _agent_message_after_hangup(self, message: dict) -> None:
+        self.ledger.signal(
+            "unspoken", {"texts": [message.get("content")], "reason": "after end_call"}
+        )
+
+    async def _agent_response_end_after_hangup(self, message: dict) -> object:
+        return _HEARD_OUT
 
     async def _agent_error(self, message: dict) -> Ending:
         content = str(message.get("content") or "the agent reported an error")
@@ -556,4 +586,15 @@ _AGENT_HANDLERS = {
     "dtmf": CallSession._agent_dtmf,
     "custom": CallSession._agent_custom,
     "config": CallSession._agent_config,
+}
+
+# After end_call: facts are recorded as ever; what would reach the caller is only noted.
+_HEARD_OUT = object()  # the agent's response is over: nothing more to wait for
+_AFTER_HANGUP_HANDLERS = {
+    "message": CallSession._agent_message_after_hangup,
+    "response_end": CallSession._agent_response_end_after_hangup,
+    **{
+        kind: _AGENT_HANDLERS[kind]
+        for kind in ("tool_call", "log_event", "log_metric", "log_record")
+    },
 }

@@ -56,7 +56,7 @@ class Interruption:
     was_speaking: bool  # audio had begun playing (the agent must hear it stopped)
     heard: Segment | None  # the segment playing when the caller cut in
     heard_text: str  # the part of its text the caller heard
-    unspoken: list[str]  # texts that never played
+    unspoken: list[Utterance]  # messages that never played
 
 
 class SpeakerEvents(Protocol):
@@ -141,11 +141,11 @@ class Speaker:
         heard, heard_text, unspoken = None, "", []
         cut_short = self._synthesizing
         if cut_short and not any(seg.utterance is cut_short for seg in self._segments):
-            unspoken.append(cut_short.text)
-        unspoken += [utterance.text for utterance in self._queue]
+            unspoken.append(cut_short)
+        unspoken += self._queue
         for segment in self._segments:
             if segment.start >= now:
-                unspoken.append(segment.utterance.text)
+                unspoken.append(segment.utterance)
                 continue
             heard = segment
             heard_text = _heard_part(segment, now)

@@ -4,9 +4,11 @@ It speaks the agent protocol the way a voice platform does (reference §1): the 
 starting to speak is ``user_state speaking`` at once (so the agent can stop), the
 transcript follows as ``message`` and ``user_state idle`` when the turn is over; the
 agent's messages are spoken in order and acknowledged with ``agent_state`` and
-``agent_speech`` carrying what was actually heard. A barge-in stops playback, tells
-the caller to ``clear`` its buffer, and ends the assistant turn ``interrupted`` with
-only the heard part as its text.
+``agent_speech`` carrying what was actually heard. An assistant turn ends where its
+audio stopped playing. A barge-in stops playback, tells the caller to ``clear`` its
+buffer, and ends the assistant turn ``interrupted`` with only the heard part as its
+text (all of a message whose text the caller was shown, when the caller typed), and
+everything the agent generated for it as its generated text.
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ class VoiceCall:
         )
         self._agent_speaking = False
         self._response_over = False  # the agent sent response_end for the open turn
+        self._space = ""  # a blank chunk (LLM streams send them): spoken with the next
         self._flusher: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -111,10 +114,9 @@ class VoiceCall:
         cut = await self._speaker.stop()
         if cut.heard is not None:  # the call ended mid-sentence: keep what was heard
             self._ledger.interrupt_assistant_turn(
-                cut.heard_text, ended_at, TurnEndReason.CALL_ENDED
+                ended_at, cut.heard_text, TurnEndReason.CALL_ENDED, self._same_trigger(cut)
             )
-        if cut.unspoken:
-            self._ledger.signal("unspoken", {"texts": cut.unspoken, "reason": "call ended"})
+        self._note_unspoken(cut, "call ended")
         await self._listener.close()
         if self._flusher is not None:
             self._flusher.cancel()
@@ -144,7 +146,7 @@ class VoiceCall:
     async def user_text(self, text: str) -> None:
         """A typed turn in a voice call: it cuts the agent off like speech would."""
         self._ports.touch()
-        await self._caller_speaks()
+        await self._caller_speaks(typed=True)
         self._ledger.user_turn(text)
         await self._user_said(text)
 
@@ -152,9 +154,12 @@ class VoiceCall:
 
     def agent_message(self, text: str, interruptible: bool, responding_to: str | None) -> None:
         """Queue a message to be spoken (answers to a cut-off turn never get here)."""
-        if text.strip():
-            self._response_over = False
-            self._speaker.say(Utterance(text, interruptible, responding_to, self._ledger.now()))
+        if not text.strip():  # nothing to say, but the spacing belongs to the answer
+            self._space += text
+            return
+        text, self._space = self._space + text, ""
+        self._response_over = False
+        self._speaker.say(Utterance(text, interruptible, responding_to, self._ledger.now()))
 
     def response_end(self) -> None:
         self._response_over = True
@@ -191,13 +196,14 @@ class VoiceCall:
         self._ports.touch()
         await self._caller_speaks()
 
-    async def _caller_speaks(self) -> None:
+    async def _caller_speaks(self, typed: bool = False) -> None:
         """A caller's turn begins: the agent stops talking, learns the caller speaks (so
         it cancels its answer at once), then learns how much of it was heard."""
         cut = None
+        self._space = ""
         if self._speaker.busy and self._speaker.interruptible:
             cut = await self._speaker.interrupt()
-            await self._record_cut(cut)
+            await self._record_cut(cut, typed)
         elif not self._speaker.busy and self._ledger.assistant_turn_open:
             self._close_turn()
         await self._ports.send_agent({"type": "user_state", "value": "speaking"})
@@ -207,16 +213,32 @@ class VoiceCall:
             if cut.was_speaking:
                 await self._agent_silent()
 
-    async def _record_cut(self, cut: Interruption) -> None:
+    async def _record_cut(self, cut: Interruption, typed: bool) -> None:
         now = self._ledger.now()
         await self._ports.send_client({"event": "clear", "stream_id": self._stream_id})
+        unspoken = self._same_trigger(cut)
+        heard = None  # no message was playing: every chunk recorded so far was heard whole
         if cut.heard is not None:
-            self._ledger.interrupt_assistant_turn(cut.heard_text, now)
-        elif self._ledger.assistant_turn_open:
-            self._ledger.close_assistant_turn(TurnEndReason.INTERRUPTED, now)
-        if cut.unspoken:
-            self._ledger.signal("unspoken", {"texts": cut.unspoken, "reason": "interrupted"})
+            # A typing caller was shown the whole message (agent_text) as it began to play.
+            heard = cut.heard.utterance.text if typed else cut.heard_text
+        self._ledger.interrupt_assistant_turn(now, heard, unspoken=unspoken)
+        self._note_unspoken(cut, "interrupted")
         self._response_over = False
+
+    def _same_trigger(self, cut: Interruption) -> list[str]:
+        """Texts that never played and answer what the open turn answers (or, with no
+        turn open, whatever the agent was about to say first)."""
+        trigger = self._ledger.assistant_responding_to
+        if trigger is None and cut.heard is not None:
+            trigger = cut.heard.utterance.responding_to
+        if trigger is None and cut.unspoken:
+            trigger = cut.unspoken[0].responding_to
+        return [u.text for u in cut.unspoken if u.responding_to in (trigger, None)]
+
+    def _note_unspoken(self, cut: Interruption, reason: str) -> None:
+        if cut.unspoken:
+            texts = [utterance.text for utterance in cut.unspoken]
+            self._ledger.signal("unspoken", {"texts": texts, "reason": reason})
 
     async def _heard(self, speech: Speech) -> None:
         self._ports.touch()
@@ -237,7 +259,8 @@ class VoiceCall:
         await self._ports.client_error(problem, code="voice_pipeline")
 
     def _close_turn(self) -> None:
-        self._ledger.close_assistant_turn(TurnEndReason.TTS_COMPLETED, self._ledger.now())
+        """The agent is done and silent: its turn ends where its audio did."""
+        self._ledger.close_assistant_turn(TurnEndReason.TTS_COMPLETED)
 
     # -- what the speaker reports -------------------------------------------------------------
 
@@ -256,12 +279,14 @@ class VoiceCall:
         )
 
     async def _segment_finished(self, segment: Segment) -> None:
+        self._ledger.assistant_heard_until(segment.end)
         await self._ports.send_agent({"type": "agent_speech", "content": segment.utterance.text})
 
     async def _fell_silent(self, at: float) -> None:
+        self._ledger.assistant_heard_until(at)
         await self._agent_silent()
         if self._response_over:
-            self._ledger.close_assistant_turn(TurnEndReason.TTS_COMPLETED, at)
+            self._close_turn()
 
     async def _agent_silent(self) -> None:
         if self._agent_speaking:

@@ -110,6 +110,7 @@ turns = _fact_table(
     Column("tts_ttfb", Float, nullable=True),
     Column("stt_ttfb", Float, nullable=True),
     Column("vad_buffer_ms", Float, nullable=True),
+    Column("generated_text", Text, nullable=True),
 )
 
 tool_calls = _fact_table(
