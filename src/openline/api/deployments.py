@@ -91,7 +91,9 @@ def get_deployment(deployment_id: str, ol: PlatformDep) -> dict:
 @router.post("/deployments/{deployment_id}/promote", status_code=202)
 async def promote_deployment(deployment_id: str, ol: PlatformDep) -> dict:
     """Make this deployment the agent's live one (roll back or forward); follow its logs
-    or poll it until ``is_live`` (or ``deploy_error``)."""
+    or poll it until ``is_live`` (or ``deploy_error``). The live one is restarted with
+    the agent's current env vars: ``building`` until its new process is healthy, then
+    ``deployed`` again (``deployment_error`` says why if it could not start)."""
     try:
         row = await ol.deployments.promote(deployment_id)
     except DeploymentsDisabled as error:
@@ -261,7 +263,7 @@ def change_env(
     changes: Annotated[dict[str, str | None], Body(description='{"NAME": "value" | null}')],
 ) -> dict:
     """Set (a string) or remove (``null``) variables. Processes started from now on get
-    them: redeploy or promote to apply them to the live deployment."""
+    them: redeploy, or promote the live deployment, to apply them to it now."""
     _agent(ol, agent_id)
     if len(changes) > 200:
         raise ApiError(422, "at most 200 variables per request")

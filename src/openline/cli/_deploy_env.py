@@ -22,7 +22,8 @@ app = typer.Typer(
 AgentRef = Annotated[str, typer.Argument(help="Agent id (agent_…) or exact name.")]
 APPLIES = (
     "Processes started from now on get them: redeploy, or promote the live deployment "
-    "(`openline deployments promote DEP`), to apply them now."
+    "(`openline deployments promote DEP` restarts it; calls in flight finish first), "
+    "to apply them now."
 )
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 

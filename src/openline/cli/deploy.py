@@ -141,7 +141,9 @@ def _report(row: dict, as_json: bool, follow_with: str | None = None) -> None:
         print_json(row)
         return
     status = row["status"]
-    if status == "deployed" and row["is_live"]:
+    if status == "deployed" and row["is_live"] and row.get("deployment_error"):  # restart failed
+        err_console.print(f"[bold red]Error:[/] {row['id']}: {escape(row['deployment_error'])}")
+    elif status == "deployed" and row["is_live"]:
         console.print(f"[green]✓[/] {row['id']} is live: new calls to {row['agent_id']} go to it")
     elif status in ("build_error", "deploy_error"):
         reason = row.get("build_error") or row.get("deployment_error") or "see the logs"
@@ -208,7 +210,8 @@ def promote(
     detach: Detach = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Make a deployment the agent's live one again (roll back or forward)."""
+    """Make a deployment the agent's live one again (roll back or forward); the live one
+    is restarted with the agent's current env vars."""
     where = target(ctx)
     with Api(where) as api:
         path = f"/agents/deployments/{segment(deployment)}"
@@ -219,7 +222,7 @@ def promote(
         return
     final = watch(where, row, as_json, after=seen[-1]["seq"] if seen else 0)
     _report(final, as_json)
-    if not (final["status"] == "deployed" and final["is_live"]):
+    if not (final["status"] == "deployed" and final["is_live"]) or final.get("deployment_error"):
         raise typer.Exit(1)
 
 

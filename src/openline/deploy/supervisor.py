@@ -157,10 +157,10 @@ class Supervisor:
         row = await asyncio.to_thread(self.repo.get, deployment_id)
         if row is None:
             return None
-        if row["is_live"] and deployment_id in self._runners:
-            return row
-        if row["status"] in (Status.QUEUED, Status.BUILDING):
+        if row["status"] in (Status.QUEUED, Status.BUILDING):  # a live one: restarting
             raise CannotPromote(f"{deployment_id} is being deployed already ({row['status']})")
+        if row["is_live"] and deployment_id in self._runners:
+            return await self._restart_live(row)
         if row["build_completed_at"] is None or row["build_error"]:
             raise CannotPromote(f"{deployment_id} never built successfully; deploy again instead")
         sink = await self._sink(deployment_id)
@@ -168,6 +168,59 @@ class Supervisor:
         await self._save(deployment_id, status=Status.QUEUED, deployment_error=None)
         self._schedule(deployment_id, row["agent_id"])
         return await asyncio.to_thread(self.repo.get, deployment_id)
+
+    async def _restart_live(self, row: dict) -> dict:
+        """Promoting the live deployment restarts it, so that it runs with the agent's
+        current env vars: a new process takes the new calls once it is healthy, and the
+        old one drains as a replaced deployment does. It is ``building`` meanwhile."""
+        deployment_id = row["id"]
+        sink = await self._sink(deployment_id)
+        sink.note("info", "promoted while live: restarting it with the agent's current env vars")
+        await self._save(deployment_id, status=Status.BUILDING, deployment_started_at=utcnow())
+        self._spawn(self._restart(row, sink), f"restart-{deployment_id}")
+        return await asyncio.to_thread(self.repo.get, deployment_id)
+
+    async def _restart(self, row: dict, sink: DeploymentLog) -> None:
+        deployment_id, agent_id = row["id"], row["agent_id"]
+        async with self.agent_lock(agent_id):
+            old = self._live.get(agent_id)
+            if old is None or old.deployment_id != deployment_id:
+                sink.note("info", "replaced before it restarted: not restarting it")
+                return
+            runner = self._runner(row, sink)
+            runner.restarts = old.restarts
+            try:
+                await runner.start()
+            except CANNOT_START as error:
+                reason = f"cannot start: {error!r}" if isinstance(error, OSError) else str(error)
+                reason = f"restart failed: {reason}; the process started before stays live"
+                sink.note("error", reason)
+                await self._settle(
+                    deployment_id,
+                    status=Status.DEPLOYED,
+                    deployment_error=_with_last_output(reason, sink),
+                    url=old.url,
+                    pid=old.process and old.process.pid,
+                )
+                return
+            runner.supervise(running=True)
+            runner.live, old.live = True, False
+            self._runners[deployment_id] = self._live[agent_id] = runner
+            sink.note("info", "live: new calls to the agent go to the restarted process")
+            await self._flush(sink)
+            await asyncio.to_thread(self.repo.make_live, deployment_id, agent_id, self._feed)
+            self._feed.publish({deployment_id})
+        self._spawn(self._retire(old), f"drain-{deployment_id}-before-restart")
+
+    async def _retire(self, old: Runner) -> None:
+        """Drain the process a restart replaced (calls are counted per deployment, so
+        it waits for the calls on both processes to end, or the drain timeout). Its pid
+        is no longer on record, so no later start would find it: stopping openline
+        stops it here."""
+        try:
+            await self._drain(old, "its restarted process")
+        finally:
+            await old.stop("openline is stopping")
 
     async def lease(self, agent_id: str) -> Lease | None:
         """Where a new call to the agent goes: its live deployment, or None (no live one)."""
