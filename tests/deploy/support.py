@@ -5,9 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from openline.deploy.archive import pack
 
 SETTLED = {"deployed", "build_error", "deploy_error", "skipped", "inactive"}
+LINE_REQUIREMENTS = "cartesia-line==0.2.19\ncartesia==4.2.0\n"
+# What uv says when it cannot reach the package index.
+OFFLINE = ("Failed to fetch", "Could not connect", "dns error", "error sending request")
 
 
 def upload(server, agent_id: str, body: bytes) -> dict:
@@ -24,6 +29,19 @@ def upload(server, agent_id: str, body: bytes) -> dict:
 def deploy(server, agent_id: str, directory: Path, timeout_s: float = 120) -> dict:
     """Upload ``directory`` and wait until the deployment settles."""
     return wait_settled(server, upload(server, agent_id, pack(directory))["id"], timeout_s)
+
+
+def deploy_line_agent(server, agent_id: str, directory: Path) -> dict:
+    """Deploy a cartesia-line agent (``main.py`` in ``directory``) with the real SDK from
+    PyPI; skips the test when the package index cannot be reached."""
+    (directory / "requirements.txt").write_text(LINE_REQUIREMENTS)
+    deployment = deploy(server, agent_id, directory, timeout_s=300)
+    if deployment["status"] == "build_error" and any(
+        text in line for line in messages(server, deployment["id"]) for text in OFFLINE
+    ):
+        pytest.skip(f"the package index is unreachable: {deployment['build_error']}")
+    assert deployment["status"] == "deployed", deployment
+    return deployment
 
 
 def get(server, deployment_id: str) -> dict:

@@ -8,31 +8,19 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from tests.deploy.support import deploy, messages
+from tests.deploy.support import deploy_line_agent
 from tests.support.calls import TextCall
 
 HERE = Path(__file__).parent
 LINE_AGENT = HERE.parent / "interop" / "line_agent.py"
-REQUIREMENTS = "cartesia-line==0.2.19\ncartesia==4.2.0\n"
-# What uv says when it cannot reach the package index.
-OFFLINE = ("Failed to fetch", "Could not connect", "dns error", "error sending request")
 
 
 async def test_a_cartesia_line_agent_deploys_unchanged(server, tmp_path):
     directory = tmp_path / "line-agent"
     directory.mkdir()
     shutil.copy(LINE_AGENT, directory / "main.py")
-    (directory / "requirements.txt").write_text(REQUIREMENTS)
     agent_id = server.create_agent("Line agent")
-
-    deployment = deploy(server, agent_id, directory, timeout_s=300)
-    if deployment["status"] == "build_error" and any(
-        text in line for line in messages(server, deployment["id"]) for text in OFFLINE
-    ):
-        pytest.skip(f"the package index is unreachable: {deployment['build_error']}")
-    assert deployment["status"] == "deployed", deployment
+    deployment = deploy_line_agent(server, agent_id, directory)
 
     call = await TextCall.open(server.ws_url, agent_id, server.api_key)
     assert await call.reply() == "Welcome to the order desk."

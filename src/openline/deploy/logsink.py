@@ -6,12 +6,14 @@ names one, else by stream), the values of the agent's secrets masked, and a sequ
 number within the deployment (the cursor of the logs API). Process output is rate
 limited per deployment: a flood is dropped and counted, never buffered without bound.
 
-Attribution to calls follows docs/agent-protocol.md: a line naming ``call_id=<id>`` of a
-call in flight on the deployment goes to that call; otherwise a line captured while
-exactly one call is in flight goes to that one. Calls whose agent sends ``log_record``
-frames (the SDK) are left out: their lines already arrive structured. Lines are held
-for a moment before they are stored so that a call's first ``log_record`` (sent
-after the SDK's own stderr copy of the same line) is seen before the line is judged.
+Attribution to calls follows docs/agent-protocol.md: a line marked by the call-tag hook
+(``calltags``) or naming ``call_id=<id>`` of a call in flight on the deployment goes to
+that call; otherwise, unless the process has shown that it marks its calls' lines, a
+line captured while exactly one call is in flight goes to that one. Calls whose agent
+sends ``log_record`` frames (the SDK) are left out: their lines already arrive
+structured. Lines are held for a moment before they are stored so that a call's first
+``log_record`` (sent after the SDK's own stderr copy of the same line) is seen before
+the line is judged.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from openline.deploy.calltags import untag
 from openline.deploy.routing import InFlight
 from openline.store import schema
 from openline.store.writer import Writer
@@ -60,6 +63,11 @@ def level_of(stream: str, line: str) -> str:
     return "error" if stream == "stderr" else "info"
 
 
+def _named_call(message: str) -> str | None:
+    named = CALL_ID.search(message)
+    return None if named is None else named.group(1)
+
+
 @dataclass(slots=True)
 class _Line:
     stream: str
@@ -68,6 +76,7 @@ class _Line:
     captured: float  # epoch seconds
     calls: tuple = ()  # the calls in flight when it was captured
     alone: bool = False  # exactly one call was in flight then
+    tag: str | None = None  # the call id the hook marked it with
 
 
 class DeploymentLog:
@@ -91,6 +100,8 @@ class DeploymentLog:
         self._held: deque[_Line] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._last: dict[str, str] = {}  # stream → its last non-blank line
+        # The process marks its calls' lines (calltags): an unmarked one is outside any call.
+        self._marks_calls = False
 
     @property
     def last_output(self) -> str | None:
@@ -114,6 +125,8 @@ class DeploymentLog:
 
     def output(self, stream: str, line: str) -> None:
         """A line the process printed."""
+        tag, line = untag(line)
+        self._marks_calls = self._marks_calls or tag is not None
         if line.strip():
             self._last[stream] = line
         if not self._take_token():
@@ -122,8 +135,12 @@ class DeploymentLog:
         if self._dropped:
             self.note("warning", self._dropped_note())
         calls = tuple(self._inflight.calls(self.deployment_id))
-        alone = len(calls) == 1 and self._inflight.count(self.deployment_id) == 1
-        self._hold(_Line(stream, level_of(stream, line), line, time.time(), calls, alone))
+        alone = (
+            len(calls) == 1
+            and self._inflight.count(self.deployment_id) == 1
+            and not self._marks_calls
+        )
+        self._hold(_Line(stream, level_of(stream, line), line, time.time(), calls, alone, tag))
 
     def flush(self) -> None:
         """Store everything held now (before a status change that readers act on)."""
@@ -177,9 +194,9 @@ class DeploymentLog:
     def _call_for(self, line: _Line, message: str):
         """The call the line belongs to, judged on the calls in flight when it was
         captured (a call may have ended while the line was held)."""
-        named = CALL_ID.search(message)
+        named = line.tag or _named_call(message)
         if named is not None:
-            call = next((c for c in line.calls if c.call_id == named.group(1)), None)
+            call = next((c for c in line.calls if c.call_id == named), None)
         else:
             call = line.calls[0] if line.alone else None
         return None if call is None or call.sent_log_records else call

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from openline.deploy import calltags
 from openline.deploy.health import Unhealthy, wait_healthy
 from openline.deploy.logsink import DeploymentLog
 from openline.deploy.process import AgentProcess, agent_env, describe_exit, free_port
@@ -102,11 +103,16 @@ class Runner:
         self.log.set_secrets(variables)
         port = free_port()
         source = await asyncio.to_thread(root_of, self.paths.source)
+        await asyncio.to_thread(calltags.install_hook, self.paths.venv)
         env = agent_env(
             self.paths.venv,
             port,
             variables,
-            {"OPENLINE_DEPLOYMENT_ID": self.deployment_id, "OPENLINE_AGENT_ID": self.agent_id},
+            {
+                "OPENLINE_DEPLOYMENT_ID": self.deployment_id,
+                "OPENLINE_AGENT_ID": self.agent_id,
+                calltags.ENV: "1",
+            },
         )
         names = ", ".join(sorted(variables)) or "none"
         self.log.note("info", f"starting python {ENTRY_POINT} on port {port} (env vars: {names})")
