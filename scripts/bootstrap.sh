@@ -15,9 +15,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-# Debian packages: Chromium for the console's browser tests (driven through Playwright,
-# never a browser Playwright downloads itself) and espeak-ng, the offline text-to-speech
-# voice calls use by default.
+# Debian packages for the tests: Chromium for the console's browser tests (driven through
+# Playwright, never a browser Playwright downloads itself) and the espeak-ng command, which
+# makes their reference speech (openline itself speaks with the espeakng-loader wheel).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
