@@ -53,12 +53,14 @@ def test_chat_events_shows_tools_events_and_metrics_in_time_order(cli, server, a
         assert found, f"no line with {fragment!r} in:\n{result.stdout}\n{result.stderr}"
         return found[0]
 
-    tool = index('tool      lookup_order {"order_id": "A123"} -> shipped')
+    tool = index('tool      lookup_order {"order_id": "A123"}')
     event = index("event     order_processed [info] Processed order A123")
+    returned = index("result    lookup_order -> shipped")
     metric = index("metric    orders_looked_up = 1")
     answer = index("assistant Order A123 has shipped.")
     asked = index("user      tool A123")
-    assert asked < tool < event < answer and metric < answer, result.stdout
+    assert asked < tool < event < returned < metric < answer, result.stdout
+    assert "->" not in lines[tool]  # the result has its own line, at its own time
     assert index("event     bare_event") > answer
     assert index('metric    metric_name = "metric_value"') > answer
     assert "metric    system_call_success = true" in result.stdout
@@ -67,6 +69,29 @@ def test_chat_events_shows_tools_events_and_metrics_in_time_order(cli, server, a
     assert "You hung up." in result.stdout  # end of input hangs up
     body = _call(server, _call_id(result.stdout))
     assert body["end_reason"] == "client_hangup"
+
+
+def test_chat_events_shows_a_tool_result_that_comes_later_the_same_way(cli, agent_id):
+    # The tail delivers the call alone, then the call again with its result.
+    result = cli("chat", agent_id, "--events", input="slowtool B7\n")
+    assert result.exit_code == 0, result.output
+    labelled = ("user", "assistant", "tool", "result")
+    timeline = [
+        line.split(None, 1)[1] for line in result.stdout.splitlines() if _label(line) in labelled
+    ]
+    assert timeline == [
+        f"assistant Hello from {agent_id}",
+        "user      slowtool B7",
+        'tool      lookup_order {"order_id": "B7"}',
+        "result    lookup_order -> shipped",
+        "assistant Order B7 has shipped.",
+    ], result.stdout
+
+
+def _label(line: str) -> str | None:
+    """The kind of a timeline line (``mm:ss.mmm  label  text``), None for other lines."""
+    words = line.split(None, 2)
+    return words[1] if len(words) > 1 and words[0][2:3] == ":" else None
 
 
 def test_chat_failures_exit_1_with_the_reason(cli, agent_id):

@@ -101,6 +101,12 @@ async def respond(websocket: WebSocket, text: str, event_id: str) -> str | None:
         )
         await send({"type": "log_metric", "name": "orders_looked_up", "value": 1})
         await send({"type": "message", "content": f"Order {rest} has shipped."})
+    elif word == "slowtool":  # its result reaches the live tail in a later copy than the call
+        call = {"type": "tool_call", "name": "lookup_order", "arguments": {"order_id": rest}}
+        await send(call | {"result": None, "id": "slow-1"})
+        await asyncio.sleep(0.5)
+        await send(call | {"result": "shipped", "id": "slow-1"})
+        await send({"type": "message", "content": f"Order {rest} has shipped."})
     elif word == "event":
         await send({"type": "log_event", "event": "bare_event", "metadata": {"key": "value"}})
         await send({"type": "log_metric", "name": "metric_name", "value": "metric_value"})

@@ -168,3 +168,20 @@ async def rendered_seconds(text: str, voice: str) -> float:
     async for chunk in tts.synthesize(text, voice):
         samples += len(to_16k.process(chunk))
     return (samples + len(to_16k.flush())) / 16_000
+
+
+def recording(server, call_id: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """The call's stereo recording as (caller, agent, rate)."""
+    with server.client() as http:
+        reply = http.get(f"/agents/calls/{call_id}/audio")
+    reply.raise_for_status()
+    with wave.open(BytesIO(reply.content)) as wav:
+        frames = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+        return frames[0::2], frames[1::2], wav.getframerate()
+
+
+def last_sound(channel: np.ndarray, rate: int, start_s: float, end_s: float) -> float | None:
+    """Call time of the last audible sample of ``channel`` between the two times."""
+    begin = int(start_s * rate)
+    loud = np.flatnonzero(np.abs(channel[begin : int(end_s * rate)]) > 500)
+    return None if not len(loud) else (begin + loud[-1] + 1) / rate

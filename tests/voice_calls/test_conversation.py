@@ -96,10 +96,11 @@ async def test_caller_cutting_in_clears_playback_and_the_turn_keeps_what_was_hea
     await wait_quiet(client)
     call = await finish(client, server)
 
-    print(call["transcript"])
     greeting, user, reply = turns(call)[:3]
     assert greeting["end_reason"] == "interrupted"
     assert greeting["text"] and LONG_GREETING.startswith(greeting["text"])
+    assert greeting["generated_text"] == LONG_GREETING  # what the agent said is not lost
+    assert "generated_text" not in reply  # heard whole
     # the agent was told what was heard of it (agent_speech), not what it sent
     assert heard_events(call)[0] == greeting["text"]
     assert len(greeting["text"]) < len(LONG_GREETING) / 2  # only the part heard before the cut
@@ -175,6 +176,7 @@ async def test_hanging_up_mid_sentence_keeps_only_what_was_heard(server, talker)
     assert greeting["end_reason"] == "call_ended"
     assert greeting["text"] and LONG_GREETING.startswith(greeting["text"])
     assert len(greeting["text"]) < len(LONG_GREETING) / 2
+    assert greeting["generated_text"] == LONG_GREETING
 
 
 @SQLITE

@@ -14,6 +14,7 @@ from io import BytesIO
 import httpx
 import numpy as np
 
+from openline.bundled_agent import EXAMPLES
 from tests.support.servers import free_port, wait_http
 from tests.support.voice import VoiceClient, rms
 
@@ -36,7 +37,8 @@ async def test_a_crash_mid_call_leaves_a_playable_recording(tmp_path):
         wait_http(base_url + "/status", timeout_s=60, process=process)
         key = (data_dir / "credentials").read_text().strip()
         headers = {"Authorization": f"Bearer {key}"}
-        (example,) = httpx.get(f"{base_url}/agents", headers=headers).json()["summaries"]
+        examples = httpx.get(f"{base_url}/agents", headers=headers).json()["summaries"]
+        (example,) = [agent for agent in examples if agent["name"] == EXAMPLES[0].name]
         client = await VoiceClient.open(f"ws://127.0.0.1:{port}", example["id"], key)
         await client.wait_for_audio(2.5)  # the example agent's greeting is playing
         await asyncio.sleep(1.0)

@@ -5,6 +5,11 @@ whenever it changes (an assistant turn grows chunk by chunk, then closes; a tool
 its result). A fact is identified by ``(kind, seq)``; a later copy replaces an earlier one.
 :class:`FactPrinter` turns that stream into lines, printing only what is new.
 
+What is printed depends only on what was recorded, never on how the copies were batched: a
+tool call is always two lines, ``tool`` when it was called and ``result`` when it returned,
+whether the tail delivered its result with the call or in a later copy. (Holding the call
+until its result would hide a slow or hung tool — what one watches a call live to see.)
+
 Facts arrive in the order they last *changed*, not the order they happened (a turn that
 opened and closed within one write batch arrives after the tool calls made during it), so
 :class:`TimeOrder` holds lines for a moment and prints each burst sorted by call time.
@@ -57,6 +62,9 @@ class Shown(NamedTuple):
     text: Text
 
 
+Timed = tuple[float | None, int, Text]  # a line's call time, change counter (see Shown), text
+
+
 class FactPrinter:
     """Keeps the latest copy of each fact and says what to print about each new copy."""
 
@@ -75,48 +83,45 @@ class FactPrinter:
             return []  # an older copy arriving late
         self.facts[(kind, seq)] = fact
         show = getattr(self, "_" + kind, None)
-        rev = int(fact.get("rev", seq)) if before is not None or kind == "turn" else seq
         if show is None:
-            pairs = (
-                []
-                if before
-                else [(fact.get("timestamp"), line(fact.get("timestamp"), kind, compact(fact)))]
-            )
+            at = fact.get("timestamp")
+            lines = [] if before else [(at, seq, line(at, kind, compact(fact)))]
         else:
-            pairs = show(fact, before)
-        return [Shown(float(at or 0.0), rev, next(self._arrivals), text) for at, text in pairs]
+            lines = show(fact, before)
+        return [Shown(float(at or 0.0), rev, next(self._arrivals), text) for at, rev, text in lines]
 
-    # -- one method per kind: (new copy, previous copy or None) -> [(time, line)] ------------------
+    # -- one method per kind: (new copy, previous copy or None) -> [(time, change, line)] ---------
 
-    def _turn(self, fact: dict, before: dict | None) -> list[tuple[float | None, Text]]:
-        at = fact.get("timestamp")
+    def _turn(self, fact: dict, before: dict | None) -> list[Timed]:
+        at, seq = fact.get("timestamp"), int(fact["seq"])
         if fact.get("role") == "user":
-            return [] if before else [(at, line(at, "user", fact.get("text", "")))]
-        seq = int(fact["seq"])
+            return [] if before else [(at, seq, line(at, "user", fact.get("text", "")))]
+        rev = int(fact.get("rev", seq))
         chunks = fact.get("text_chunks") or []
         shown = self._chunks_shown.get(seq, 0)
         self._chunks_shown[seq] = len(chunks)
         return [
             (
                 chunk.get("start_timestamp"),
+                rev,
                 line(chunk.get("start_timestamp"), "assistant", chunk.get("text", "")),
             )
             for chunk in chunks[shown:]
         ]
 
-    def _tool_call(self, fact: dict, before: dict | None) -> list[tuple[float | None, Text]]:
-        at, name, result = fact.get("timestamp"), fact.get("name"), fact.get("result")
+    def _tool_call(self, fact: dict, before: dict | None) -> list[Timed]:
+        at, seq, name = fact.get("timestamp"), int(fact["seq"]), fact.get("name")
+        lines = []
         if before is None:
-            text = f"{name} {compact(fact.get('arguments'))}"
-            if result is not None:
-                text += f" -> {compact(result)}"
-            return [(at, line(at, "tool", text))]
-        if result is not None and before.get("result") is None:
-            done = fact.get("result_timestamp", at)
-            return [(done, line(done, "result", f"{name} -> {compact(result)}"))]
-        return []
+            lines.append((at, seq, line(at, "tool", f"{name} {compact(fact.get('arguments'))}")))
+        result = fact.get("result")
+        if result is not None and (before is None or before.get("result") is None):
+            done = fact.get("result_timestamp") or at
+            rev = int(fact.get("rev", seq))
+            lines.append((done, rev, line(done, "result", f"{name} -> {compact(result)}")))
+        return lines
 
-    def _log_event(self, fact: dict, before: dict | None) -> list[tuple[float | None, Text]]:
+    def _log_event(self, fact: dict, before: dict | None) -> list[Timed]:
         if before is not None:
             return []
         text = str(fact.get("event"))
@@ -125,16 +130,16 @@ class FactPrinter:
         if fact.get("metadata") is not None:
             text += f" {compact(fact['metadata'])}"
         at = fact.get("timestamp")
-        return [(at, line(at, "event", text))]
+        return [(at, int(fact["seq"]), line(at, "event", text))]
 
-    def _log_metric(self, fact: dict, before: dict | None) -> list[tuple[float | None, Text]]:
+    def _log_metric(self, fact: dict, before: dict | None) -> list[Timed]:
         if before is not None:
             return []
         at = fact.get("timestamp")
         value = json.dumps(fact.get("value"), ensure_ascii=False)
-        return [(at, line(at, "metric", f"{fact.get('name')} = {value}"))]
+        return [(at, int(fact["seq"]), line(at, "metric", f"{fact.get('name')} = {value}"))]
 
-    def _log(self, fact: dict, before: dict | None) -> list[tuple[float | None, Text]]:
+    def _log(self, fact: dict, before: dict | None) -> list[Timed]:
         if before is not None:
             return []
         where = f"{fact['logger']}: " if fact.get("logger") else ""
@@ -142,15 +147,15 @@ class FactPrinter:
         if fact.get("exc_text"):
             text += "\n" + str(fact["exc_text"])
         at = fact.get("timestamp")
-        return [(at, line(at, "log", text))]
+        return [(at, int(fact["seq"]), line(at, "log", text))]
 
-    def _signal(self, fact: dict, before: dict | None) -> list[tuple[float | None, Text]]:
+    def _signal(self, fact: dict, before: dict | None) -> list[Timed]:
         if before is not None or fact.get("type") in self.skip_signals:
             return []
         data = fact.get("data")
         text = str(fact.get("type")) + ("" if data is None else f" {compact(data)}")
         at = fact.get("timestamp")
-        return [(at, line(at, "signal", text))]
+        return [(at, int(fact["seq"]), line(at, "signal", text))]
 
 
 class TimeOrder:
