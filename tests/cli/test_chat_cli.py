@@ -94,6 +94,27 @@ def _label(line: str) -> str | None:
     return words[1] if len(words) > 1 and words[0][2:3] == ":" else None
 
 
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+def test_chat_waits_for_a_late_greeting_before_sending_the_first_line(cli, server, agent_id):
+    # The agent greets 3 s after the call starts, like a deployment's first call.
+    slow_start = '{"greet_after": 3}'
+    result = cli("chat", agent_id, "--metadata", slow_start, input="hello there\n")
+    assert result.exit_code == 0, result.output
+    conversation = [
+        line for line in result.stdout.splitlines() if line.startswith(("agent:", "you:"))
+    ]
+    assert conversation == [
+        f"agent: Hello from {agent_id}",
+        "you: hello there",
+        "agent: You said: hello there",
+    ]
+    assert "Waiting for Scripted to greet" in result.stderr
+
+    body = _call(server, _call_id(result.stdout))
+    assistant = [e["text"] for e in body["transcript"] if e["role"] == "assistant"]
+    assert assistant == [f"Hello from {agent_id}", "You said: hello there"]
+
+
 def test_chat_failures_exit_1_with_the_reason(cli, agent_id):
     refused = cli("chat", agent_id, "--metadata", '{"refuse": true}', input="hello\n")
     assert refused.exit_code == 1

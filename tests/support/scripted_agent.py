@@ -42,6 +42,7 @@ async def agent_ws(websocket: WebSocket) -> None:
     start = json.loads(await websocket.receive_text())
     assert start["type"] == "start", start
     send = websocket.send_json
+    await asyncio.sleep((start.get("metadata") or {}).get("greet_after", 0))  # a slow start
     await send({"type": "message", "content": f"Hello from {start['agent']['id']}"})
     await send({"type": "response_end"})
     heard: list[str] = []

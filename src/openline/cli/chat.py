@@ -13,9 +13,12 @@ Turn-taking — when is the agent done answering a line (or greeting)? Whichever
 2. the agent did something (text, tool call, event…) and then nothing for ``--quiet``
    seconds (agents whose SDK never sends ``response_end``);
 3. the agent did nothing at all for ``--reply-timeout`` seconds after your line
-   (:data:`GREETING_WAIT_S` for the greeting at the start of the call).
+   (``--greeting-timeout`` for the greeting at the start of the call: longer by default,
+   since a deployment's first call may take seconds to start; 0 for agents that wait for
+   the caller to speak first).
 
-Only then is the next line read (piped input) or the prompt shown (terminal).
+Only then is the next line read (piped input) or the prompt shown (terminal). Until the
+agent starts greeting, a spinner (a plain line when stderr is not a terminal) says so.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import Annotated, Any
 
 import typer
 import websockets
+from rich.status import Status
 from rich.text import Text
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -40,7 +44,6 @@ from openline.cli._errors import CliError, cli_errors
 from openline.cli._live import CLIENT_VISIBLE_SIGNALS, FactPrinter, TimeOrder
 from openline.cli._output import compact, console, err_console, parse_json_object
 
-GREETING_WAIT_S = 2.0
 START_TIMEOUT_S = 30.0  # the server gives the agent 10 s to answer, by default
 END_WAIT_S = 5.0  # after the call ends, how long to wait for the tail to deliver the rest
 PROMPT = "you> "
@@ -66,6 +69,13 @@ def chat(
         float,
         typer.Option(min=0.1, help="Seconds to wait for the agent to start answering a line."),
     ] = 15.0,
+    greeting_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds to wait for the agent to start greeting (0: don't wait for a greeting).",
+        ),
+    ] = 30.0,
     quiet: Annotated[
         float,
         typer.Option(min=0.05, help="Seconds of silence after which an answer counts as done."),
@@ -88,6 +98,7 @@ def chat(
         show_events=events,
         metadata=call_metadata,
         reply_timeout=reply_timeout,
+        greeting_timeout=greeting_timeout,
         quiet=quiet,
         interactive=sys.stdin.isatty(),
     )
@@ -168,6 +179,7 @@ class ChatSession:
         show_events: bool,
         metadata: dict[str, Any],
         reply_timeout: float,
+        greeting_timeout: float,
         quiet: float,
         interactive: bool,
     ) -> None:
@@ -176,6 +188,7 @@ class ChatSession:
         self.show_events = show_events
         self.metadata = metadata
         self.reply_timeout = reply_timeout
+        self.greeting_timeout = greeting_timeout
         self.quiet = quiet
         self.interactive = interactive
         self.stream_id = "cli-" + uuid.uuid4().hex[:12]
@@ -193,6 +206,7 @@ class ChatSession:
         self.close_reason = ""
         self.errors: list[str] = []
         self.prompting = False
+        self.waiting: Status | None = None  # the spinner shown until the greeting starts
         self.we_hung_up = False
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -271,7 +285,12 @@ class ChatSession:
         return socket
 
     async def _converse(self, socket: ClientConnection, reader: LineReader) -> None:
-        await self._wait_reply(0, GREETING_WAIT_S)
+        if self.greeting_timeout > 0:
+            self._show_waiting()
+            try:
+                await self._wait_reply(0, self.greeting_timeout)
+            finally:
+                self._stop_waiting()
         lines_sent = 0
         while not self.closed.is_set() and not self.hangup.is_set():
             line = await self._next_line(reader)
@@ -440,7 +459,25 @@ class ChatSession:
         self.progress.activity_at = asyncio.get_running_loop().time()
         self.changed.set()
 
+    def _show_waiting(self) -> None:
+        name = self.agent.get("name") or self.agent["id"]
+        message = (
+            f"Waiting for {name} to greet (up to {self.greeting_timeout:g}s; "
+            "--greeting-timeout 0 skips this)…"
+        )
+        if err_console.is_terminal:
+            self.waiting = err_console.status(message, spinner="dots")
+            self.waiting.start()
+        else:
+            err_console.print(message, style="dim")
+
+    def _stop_waiting(self) -> None:
+        if self.waiting is not None:
+            self.waiting.stop()
+            self.waiting = None
+
     def _say(self, text: Text) -> None:
+        self._stop_waiting()  # the agent has started: the spinner's line is free for its words
         if self.prompting:
             console.print()
         console.print(text)
