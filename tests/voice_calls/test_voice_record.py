@@ -91,3 +91,29 @@ async def test_a_typing_caller_keeps_the_text_it_was_shown(server, wire_agent):
     assert cut["text"] == first  # shown whole as agent_text, though not all of it played
     assert cut["generated_text"] == first + "This one never plays."
     assert turns(call)[3]["text"] == "You said: wait"
+
+
+@SQLITE
+async def test_a_call_whose_voice_cannot_run_goes_on_by_text(server, wire_url):
+    # Cartesia's TTS with no Cartesia key configured: no speech can be synthesized here.
+    agent = server.create_agent(
+        "no voice", self_hosted_deployment_url=wire_url, tts_provider="cartesia"
+    )
+    greeting = [message("Hello there.", trigger="call_started")]
+    client = await VoiceClient.open(server.ws_url, agent, server.api_key, greeting=greeting)
+    warning = await client.wait_for("warning")
+    assert warning["code"] == "voice_unavailable"
+    assert "Cartesia API key" in warning["message"], warning
+    assert (await client.wait_for("agent_text"))["text"] == "Hello there."
+    await type_line(client, "still there?")
+    assert (await client.wait_for("agent_text", count=2))["text"] == "You said: still there?"
+    await asyncio.sleep(0.5)  # the microphone streams on meanwhile
+    call = await finish(client, server)
+
+    assert client.seen("error") == [] and len(client.seen("warning")) == 1
+    assert call["status"] == "completed" and call["end_reason"] == "client_hangup"
+    assert [turn["text"] for turn in turns(call)] == [
+        "Hello there.",
+        "still there?",
+        "You said: still there?",
+    ]

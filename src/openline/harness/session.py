@@ -129,6 +129,7 @@ class CallSession:
         self._event_counter = 0
         self._turn_started_at_event = 0  # the caller's latest turn began with this event
         self.voice: VoiceCall | None = None  # set for calls that carry audio
+        self._no_voice: dict[str, Any] | None = None  # why a call with audio goes on by text
         self._recording_key: str | None = None
 
     # -- lifecycle -------------------------------------------------------------
@@ -137,17 +138,19 @@ class CallSession:
         await asyncio.to_thread(self._create_call)
         try:
             if self.start.config.input_format:
-                self.voice = await asyncio.to_thread(self._voice_call)
+                self.voice = await self._voice_or_text()
             self._agent = await connect(
                 self.harness.http,
                 self.endpoint.url,
                 self._call_start(),
                 self.harness.settings.agent_connect_timeout_s,
             )
-        except (AgentUnavailable, ProviderError) as error:
+        except AgentUnavailable as error:
             ending = Ending(EndReason.ERROR, error=str(error))
         else:
             await self.send_client(self._ack())
+            if self._no_voice is not None:
+                await self.send_client(self._no_voice)
             if self.voice is not None:
                 self.voice.start()
             ending = await self._converse()
@@ -216,6 +219,22 @@ class CallSession:
         if self.harness.after_call is not None:
             self.harness.after_call(self.call_id)
 
+    async def _voice_or_text(self) -> VoiceCall | None:
+        """The call's voice; when its speech providers cannot run here (say, no TTS is
+        installed), the call goes on by text, and says so once."""
+        try:
+            return await asyncio.to_thread(self._voice_call)
+        except ProviderError as error:
+            message = f"voice is unavailable, the call goes on by text: {error}"
+            self.ledger.signal("warning", {"code": "voice_unavailable", "message": message})
+            self._no_voice = {
+                "event": "warning",
+                "stream_id": self.stream_id,
+                "code": "voice_unavailable",
+                "message": message,
+            }
+            return None
+
     def _voice_call(self) -> VoiceCall:
         setup = choose_voice(self.agent, self.start.config, self.harness.settings)
         blobs, recording = self.harness.blobs, None
@@ -273,6 +292,8 @@ class CallSession:
         if kind != "media_input":  # a silent microphone streaming along is not activity
             self.touch()
         if kind == "media_input":
+            if self.voice is None and self._no_voice is not None:
+                return  # the caller was told once that this call has no voice
             if self.voice is None:
                 await self.client_error(
                     "this call has no audio: start it with config.input_format to send media",
