@@ -117,3 +117,15 @@ async def test_a_call_whose_voice_cannot_run_goes_on_by_text(server, wire_url):
         "still there?",
         "You said: still there?",
     ]
+
+
+@SQLITE
+async def test_blank_chunks_of_an_answer_keep_its_spacing(server, wire_agent):
+    client = await VoiceClient.open(server.ws_url, wire_agent, server.api_key)
+    await type_line(client, message("Hello"), message(" "), message("world."))
+    await client.wait_for("agent_text", count=2)
+    await wait_quiet(client)
+    call = await finish(client, server)
+    answer = turns(call)[1]
+    assert answer["text"] == "Hello world."
+    assert [chunk["text"] for chunk in answer["text_chunks"]] == ["Hello", " world."]
