@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -12,11 +11,11 @@ from fastapi.responses import Response, StreamingResponse
 
 from openline.api import _sse as sse
 from openline.api._blob_response import blob_response
+from openline.api._params import Cursor, UtcTime
 from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
 from openline.domain.calls import FACT_KINDS, CallStatus, EndReason, Fact
 from openline.domain.shapes import call_json
-from openline.domain.time import as_utc
 from openline.platform import Platform
 from openline.store.blobs import recording_key
 from openline.store.calls import TRANSCRIPT_KINDS, CallFilter
@@ -35,8 +34,8 @@ def list_calls(
     agent_id: str | None = None,
     status: CallStatus | None = None,
     end_reason: EndReason | None = None,
-    start_time_after: datetime | None = None,
-    start_time_before: datetime | None = None,
+    start_time_after: UtcTime | None = None,
+    start_time_before: UtcTime | None = None,
     expand: Annotated[list[Literal["transcript"]] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     starting_after: str | None = None,
@@ -49,8 +48,8 @@ def list_calls(
             agent_id=agent_id,
             status=status and status.value,
             end_reason=end_reason and end_reason.value,
-            started_after=as_utc(start_time_after),
-            started_before=as_utc(start_time_before),
+            started_after=start_time_after,
+            started_before=start_time_before,
         ),
         PageRequest(limit=limit, starting_after=starting_after, ending_before=ending_before),
     )
@@ -123,7 +122,7 @@ def call_logs(
     ol: PlatformDep,
     level: Literal["debug", "info", "warning", "error", "critical"] | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    after: Annotated[int, Query(ge=0, description="seq of the last line already seen")] = 0,
+    after: Annotated[Cursor, Query(description="seq of the last line already seen")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict:
     """Log lines from the agent's code during this call, oldest first; ``level`` is a
@@ -144,7 +143,7 @@ async def tail_call(
     call_id: str,
     request: Request,
     ol: PlatformDep,
-    since_rev: Annotated[int, Query(ge=-1)] = -1,
+    since_rev: Annotated[Cursor, Query(ge=-1, description="-1: from the start")] = -1,
     kinds: Annotated[list[FactKind] | None, Query()] = None,
 ) -> StreamingResponse:
     """Server-sent events: every fact of the call as it is recorded (or only facts of

@@ -17,7 +17,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,12 +25,13 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from openline.api import _sse as sse
+from openline.api._params import Cursor, UtcTime
 from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
 from openline.deploy.logsink import LEVELS
 from openline.deploy.states import Status
 from openline.deploy.supervisor import CannotPromote, DeploymentsDisabled
-from openline.domain.time import as_utc, rfc3339
+from openline.domain.time import rfc3339
 from openline.platform import Platform
 from openline.store.deployments import LogQuery
 
@@ -109,13 +110,13 @@ async def promote_deployment(deployment_id: str, ol: PlatformDep) -> dict:
 def deployment_logs(
     deployment_id: str,
     ol: PlatformDep,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: UtcTime | None = None,
+    until: UtcTime | None = None,
     level: Level | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Text the line contains.")] = None,
     call_id: str | None = None,
     stream: Literal["build", "runtime"] | None = None,
-    after: Annotated[int, Query(ge=0, description="seq of the last line already seen")] = 0,
+    after: Annotated[Cursor, Query(description="seq of the last line already seen")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     tail: Annotated[bool, Query(description="The last `limit` matching lines.")] = False,
 ) -> dict:
@@ -137,7 +138,7 @@ async def tail_deployment_logs(
     q: Annotated[str | None, Query(max_length=200)] = None,
     call_id: str | None = None,
     stream: Literal["build", "runtime"] | None = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[Cursor, Query(description="seq of the last line already seen")] = 0,
 ) -> StreamingResponse:
     """Server-sent events: ``log`` for each line after ``after`` as it is stored,
     ``deployment`` whenever the deployment changes, and ``end`` once it has finished
@@ -330,17 +331,11 @@ def _query(
     after: int,
 ) -> LogQuery:
     return LogQuery(
-        since=_utc(since),
-        until=_utc(until),
+        since=since,
+        until=until,
         levels=LEVELS[LEVELS.index(level) :] if level else None,
         search=q or None,
         call_id=call_id,
         streams=STREAMS[stream] if stream else None,
         after_seq=after,
     )
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """Naive times are UTC; others are converted (the stored times are UTC)."""
-    value = as_utc(value)
-    return None if value is None else value.astimezone(UTC)
