@@ -14,7 +14,7 @@ def read_or_create(path: Path, make: Callable[[], str]) -> str:
     if not path.exists():
         # Written whole under another name, then linked into place: a process racing
         # this one either wins or reads the winner's complete secret, never half of it.
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
         descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:

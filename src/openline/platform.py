@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine
 
+from openline._data_dir import prepare as prepare_data_dir
 from openline.analysis.runner import AnalysisRunner
 from openline.analysis.summarizers import LlmSummarizer, OfflineSummarizer, Summarizer
 from openline.config import Settings
@@ -51,7 +52,7 @@ class Platform:
 
     @classmethod
     async def open(cls, settings: Settings) -> Platform:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(settings.data_dir, settings.sqlalchemy_url)
         blobs = _blob_store(settings)  # first: a bad storage set-up fails before anything runs
         await asyncio.to_thread(blobs.recover)  # recordings a crash left un-uploaded
         engine = make_engine(settings.sqlalchemy_url)
