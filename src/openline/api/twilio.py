@@ -19,16 +19,33 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from openline.api.auth import presented_key
 from openline.api.errors import ApiError
 from openline.api.stream import refuse, serve_call
+from openline.protocol import bounded_json
 from openline.protocol.client import ClientStart
 
 router = APIRouter(tags=["calls"])
 
 _PASSED_THROUGH = ("from", "to")  # customParameters that become call metadata as they are
+
+
+class MediaFormat(BaseModel):
+    encoding: str = "audio/x-mulaw"
+
+
+class TwilioStart(BaseModel):
+    """The body of Twilio's ``start`` event, as far as the bridge reads it. Twilio sends
+    strings (``<Parameter>`` values included); any other shape is refused, not guessed at."""
+
+    model_config = ConfigDict(extra="ignore")
+    stream_sid: str | None = Field(default=None, alias="streamSid")
+    call_sid: str | None = Field(default=None, alias="callSid")
+    custom_parameters: dict[str, str] | None = Field(default=None, alias="customParameters")
+    media_format: MediaFormat | None = Field(default=None, alias="mediaFormat")
 
 
 class TwilioChannel:
@@ -45,8 +62,8 @@ class TwilioChannel:
         except (WebSocketDisconnect, RuntimeError, KeyError):
             return None
         try:
-            event = json.loads(text)
-        except ValueError:
+            event = bounded_json.loads(text)
+        except ValueError:  # not JSON, or nested too deep to be a Twilio event
             return {"event": "invalid", "raw": text[:200]}
         return event if isinstance(event, dict) else {"event": "invalid", "raw": text[:200]}
 
@@ -97,24 +114,29 @@ def _from_twilio(event: dict[str, Any]) -> dict[str, Any] | None:
 async def twilio_stream(websocket: WebSocket, agent_id: str) -> None:
     await websocket.accept()
     channel = TwilioChannel(websocket)
-    start = await _read_start(channel)
-    if start is None:
-        await refuse(websocket, "the stream ended before Twilio's start event")
+    body = await _read_start(channel)
+    if body is None:
+        await refuse(websocket, "expected Twilio's start event first")
         return
-    parameters = start.get("customParameters") or {}
+    try:
+        start = TwilioStart.model_validate(body)
+    except ValidationError as error:
+        await refuse(websocket, f"malformed start event: {_first_problem(error)}")
+        return
+    parameters = start.custom_parameters or {}
     try:
         key = presented_key(websocket) or parameters.get("access_token")
         await websocket.app.state.auth.check_key(key)
     except ApiError as error:
         await refuse(websocket, str(error))
         return
-    encoding = (start.get("mediaFormat") or {}).get("encoding", "audio/x-mulaw")
+    encoding = (start.media_format or MediaFormat()).encoding
     if encoding != "audio/x-mulaw":
         await refuse(websocket, f"unsupported media format {encoding!r}: expected audio/x-mulaw")
         return
-    channel.stream_sid = start.get("streamSid")
-    metadata = {name: str(parameters[name]) for name in _PASSED_THROUGH if name in parameters}
-    metadata |= {"call_sid": start.get("callSid"), "stream_sid": channel.stream_sid}
+    channel.stream_sid = start.stream_sid
+    metadata = {name: parameters[name] for name in _PASSED_THROUGH if name in parameters}
+    metadata |= {"call_sid": start.call_sid, "stream_sid": channel.stream_sid}
     client_start = ClientStart(
         event="start",
         stream_id=channel.stream_sid,
@@ -139,3 +161,8 @@ async def _read_start(channel: TwilioChannel) -> dict[str, Any] | None:
         if event.get("event") == "start" and isinstance(event.get("start"), dict):
             return event["start"] | {"streamSid": event.get("streamSid")}
         return None
+
+
+def _first_problem(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    return f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"

@@ -33,6 +33,7 @@ from openline.harness.agent_link import AgentUnavailable, CallStart, connect
 from openline.harness.announcer import CallAnnouncer
 from openline.harness.ledger import CallLedger
 from openline.harness.voice_call import VoiceCall, choose_voice
+from openline.protocol import bounded_json
 from openline.protocol.client import ClientStart, error_event
 from openline.store import schema
 from openline.store.blobs import BlobStore, recording_key
@@ -65,6 +66,7 @@ class Harness:
     webhooks: WebhookRepo | None = None
     after_call: Callable[[str], None] | None = None  # e.g. post-call analysis
     blobs: BlobStore | None = None  # where recordings go; None: calls are not recorded
+    process_id: str | None = None  # this process's lease: its calls are closed if it dies
 
 
 @dataclass(frozen=True)
@@ -278,7 +280,10 @@ class CallSession:
                 await self.client_error(f"message of {len(frame)} bytes is over the {cap}-byte cap")
                 continue
             try:
-                message = json.loads(frame)
+                message = bounded_json.loads(frame)
+            except bounded_json.NestedTooDeep as error:
+                await self.client_error(str(error))
+                continue
             except ValueError:
                 await self.client_error("message is not valid JSON")
                 continue
@@ -550,6 +555,7 @@ class CallSession:
             },
             "metadata": metadata,
             "rev": 0,
+            "owner_process_id": self.harness.process_id,
         }
 
     def _call_start(self) -> CallStart:
