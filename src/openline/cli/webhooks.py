@@ -13,7 +13,6 @@ from openline.cli._client import Api, segment, target
 from openline.cli._errors import CliError, cli_errors
 from openline.cli._output import (
     Cell,
-    compact,
     console,
     err_console,
     fields_table,
@@ -304,7 +303,7 @@ def redeliver(
 @app.command("test")
 @cli_errors
 def test(ctx: typer.Context, webhook: WebhookRef, as_json: JsonFlag = False) -> None:
-    """Send a sample call_completed event now and show how the endpoint answered."""
+    """Send a sample call_completed event now and show the endpoint's status and timing."""
     with Api(target(ctx)) as api:
         found = webhook_id(api, webhook)
         sent = api.post(_path(found, "test"), {})
@@ -318,10 +317,6 @@ def test(ctx: typer.Context, webhook: WebhookRef, as_json: JsonFlag = False) -> 
         )
         line.append(f" in {attempt.get('duration_ms', 0):.0f} ms (delivery {sent['id']})")
         console.print(line)
-        if attempt.get("response_excerpt"):
-            console.print(
-                Text(f"response: {compact(attempt['response_excerpt'], 300)}", style="dim")
-            )
     if sent["status"] != "delivered":
         raise CliError(f"the endpoint did not accept it ({attempt_result(attempt)})")
 
