@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from openline.store.sealing import fernet
@@ -41,11 +41,26 @@ class Settings(BaseSettings):
     )
     client_frame_cap_bytes: int = Field(default=1_048_576, ge=1024)
     writer_max_batch: int = Field(default=2000, ge=1)
+    journal_fsync: bool = Field(
+        default=False,
+        description="Write each fact through to disk before it is forwarded (survives an OS "
+        "crash too, at a disk flush per fact); a process crash loses nothing either way.",
+    )
+    process_heartbeat_s: float = Field(
+        default=5.0, gt=0, description="How often a process renews its lease and sweeps."
+    )
+    process_lease_ttl_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A process silent this long is gone: its open calls are closed as failed.",
+    )
     webhook_allow_http: bool = Field(
         default=False, description="Allow plain-http webhook URLs beyond loopback."
     )
     webhook_allow_private: bool = Field(
-        default=False, description="Allow webhook hosts in private or link-local ranges."
+        default=False,
+        description="Allow webhook hosts in loopback, private, link-local (cloud metadata), "
+        "carrier-grade NAT and reserved ranges: services on this machine or its network.",
     )
     webhook_retry_schedule_s: tuple[float, ...] = Field(
         default=(0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0),
@@ -98,6 +113,12 @@ class Settings(BaseSettings):
     end_of_turn_ms: int = Field(
         default=600, ge=100, le=5000, description="Caller silence that ends a spoken turn."
     )
+
+    @model_validator(mode="after")
+    def _lease_outlives_heartbeats(self) -> Settings:
+        if self.process_lease_ttl_s <= 2 * self.process_heartbeat_s:
+            raise ValueError("process_lease_ttl_s must exceed twice process_heartbeat_s")
+        return self
 
     @field_validator("secrets_key")
     @classmethod

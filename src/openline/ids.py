@@ -19,6 +19,7 @@ API_KEY = "key_"
 DEPLOYMENT = "dep_"
 WEBHOOK = "agent_webhook_"
 DELIVERY = "whd_"
+PROCESS = "proc_"
 
 
 def new_id(prefix: str, now_ms: int | None = None) -> str:

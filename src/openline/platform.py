@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine
 
+from openline import ids
 from openline._data_dir import prepare as prepare_data_dir
 from openline.analysis.runner import AnalysisRunner
 from openline.analysis.summarizers import LlmSummarizer, OfflineSummarizer, Summarizer
@@ -23,6 +24,8 @@ from openline.store.calls import CallRepo
 from openline.store.db import make_engine, migrate
 from openline.store.feed import ChangeFeed
 from openline.store.keys import KeyRepo
+from openline.store.leases import LeaseKeeper
+from openline.store.processes import ProcessRepo
 from openline.store.webhooks import WebhookRepo
 from openline.store.writer import Writer
 from openline.webhooks.dispatcher import Dispatcher
@@ -49,6 +52,7 @@ class Platform:
     analysis: AnalysisRunner
     deployments: Supervisor
     blobs: BlobStore
+    lease: LeaseKeeper
 
     @classmethod
     async def open(cls, settings: Settings) -> Platform:
@@ -65,6 +69,7 @@ class Platform:
         writer = Writer(engine, feed, settings.writer_max_batch)
         writer.start()
         calls = CallRepo(engine)
+        process_id = ids.new_id(ids.PROCESS)
         base_url = settings.public_url or f"http://{settings.host}:{settings.port}"
         webhooks = WebhookRepo(engine)
         policy = TargetPolicy(settings.webhook_allow_http, settings.webhook_allow_private)
@@ -87,6 +92,19 @@ class Platform:
             webhooks,
             analysis.schedule,
             blobs=blobs,
+            process_id=process_id,
+        )
+        lease = LeaseKeeper(
+            process_id,
+            ProcessRepo(engine),
+            calls,
+            feed,
+            analysis.schedule,
+            settings.process_heartbeat_s,
+            settings.process_lease_ttl_s,
+            # A call owned by no process predates leases: it is over once no call could
+            # still be running (its process would have hung up at the duration cap).
+            unowned_grace_s=settings.max_call_duration_s + settings.process_lease_ttl_s,
         )
         platform = cls(
             settings=settings,
@@ -103,18 +121,14 @@ class Platform:
             analysis=analysis,
             deployments=Supervisor(settings, DeploySettings(), engine, writer, feed, harness.http),
             blobs=blobs,
+            lease=lease,
         )
         dispatcher.start()
         analysis.start()
-        if engine.dialect.name == "sqlite":  # one process owns the file: leftovers are orphans
-            agents = platform.agents
-
-            def webhook_of(agent_id: str) -> str | None:
-                agent = agents.get(agent_id)
-                webhook = webhooks.active(agent["webhook_id"]) if agent else None
-                return webhook and webhook["id"]
-
-            calls.fail_orphans("openline stopped while the call was in progress", webhook_of)
+        await asyncio.to_thread(lease.register)
+        # SQLite: one process owns the file, so every call left open is an orphan now.
+        await lease.sweep(unowned_grace_s=0.0 if engine.dialect.name == "sqlite" else None)
+        lease.start()
         # Env var values an openline from before sealing stored in plain text: sealed once.
         if sealed := await asyncio.to_thread(platform.deployments.env.seal_plain):
             log.info("sealed %d agent environment variable values stored in plain text", sealed)
@@ -125,6 +139,7 @@ class Platform:
         await self.deployments.close()  # first: its last log lines go through the writer
         await self.analysis.close()
         await self.writer.close()
+        await self.lease.close()  # after the writer: the calls that ended here are recorded
         await self.dispatcher.close()
         await self.feed.close()
         await self.harness.http.aclose()

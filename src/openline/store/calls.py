@@ -6,7 +6,6 @@ only call creation, which precedes any turn, is written directly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -201,37 +200,80 @@ class CallRepo:
         with self._engine.connect() as connection:
             return list(connection.execute(query.limit(100)).scalars())
 
-    def fail_orphans(
-        self, message: str, webhook_of: Callable[[str], str | None] = lambda agent_id: None
-    ) -> int:
-        """Close calls left `started` by a process that is gone (embedded mode only).
+    def close_abandoned(
+        self, live_processes, unowned_before: datetime, limit: int = 100
+    ) -> list[str]:
+        """Close, as failed, open calls whose process is gone: owned by none of
+        ``live_processes`` (a subquery of process ids), or owned by nobody (calls from
+        before leases) and started before ``unowned_before``. Returns their ids.
 
-        Each is announced ``call_failed`` to its agent's webhook (``webhook_of``) in the same
-        transaction, and queued for post-call analysis, as a call that ended would be."""
+        Each is announced ``call_failed``, in the same transaction, to every webhook told
+        of the call, after its other events, and queued for post-call analysis. The rows
+        are claimed with ``FOR UPDATE SKIP LOCKED`` and closed only while still `started`,
+        so several processes sweeping at once close each call exactly once."""
         c = schema.calls.c
-        ended = {
-            "status": CallStatus.FAILED.value,
-            "end_reason": "error",
-            "error_message": message,
-            "end_time": utcnow(),
-            "analysis_status": "pending",
-        }
+        owner = c.owner_process_id
+        abandoned = (owner.is_not(None) & owner.not_in(live_processes)) | (
+            owner.is_(None) & (c.start_time < unowned_before)
+        )
+        query = (
+            select(schema.calls)
+            .where(c.status == CallStatus.STARTED.value, abandoned)
+            .order_by(c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
         with self._engine.begin() as connection:
-            orphans = connection.execute(
-                select(schema.calls).where(c.status == CallStatus.STARTED.value)
-            ).all()
-            rows = [_call_row(orphan._mapping) | ended for orphan in orphans]
+            rows = [_call_row(found._mapping) for found in connection.execute(query)]
             facts = _read_facts(connection, [row["id"] for row in rows], tuple(TABLE_OF), -1)
+            closed = []
             for row in rows:
-                connection.execute(schema.calls.update().where(c.id == row["id"]), ended)
-                webhook_id = webhook_of(row["agent_id"])
-                if webhook_id:
-                    shown = call_json(row, facts[row["id"]])
-                    payload = call_event(CALL_FAILED, shown, webhook_id)
-                    position = max((fact.rev for fact in facts[row["id"]]), default=0) + 1
-                    outbox = outbox_row(webhook_id, position, payload)
-                    connection.execute(schema.webhook_deliveries.insert(), outbox)
-        return len(rows)
+                ended = _abandoned_end(row["owner_process_id"])
+                still_open = connection.execute(
+                    schema.calls.update()
+                    .where(c.id == row["id"], c.status == CallStatus.STARTED.value)
+                    .values(ended | {"rev": c.rev + 1})
+                )
+                if still_open.rowcount:
+                    _announce_failed(connection, row | ended, facts[row["id"]])
+                    closed.append(row["id"])
+        return closed
+
+
+def _abandoned_end(owner_process_id: str | None) -> dict:
+    who = f"openline process {owner_process_id}" if owner_process_id else "openline"
+    lease = " (its lease expired)" if owner_process_id else ""
+    return {
+        "status": CallStatus.FAILED.value,
+        "end_reason": "error",
+        "error_message": f"{who} stopped while the call was in progress{lease}",
+        "end_time": utcnow(),
+        "analysis_status": "pending",
+    }
+
+
+def _announce_failed(connection, row: dict, facts: list[Fact]) -> None:
+    """Queue ``call_failed`` for each webhook told of the call (``call_started``), or, when
+    none was (a call recorded before its agent had one), the agent's enabled webhook."""
+    d, a, w = schema.webhook_deliveries.c, schema.agents.c, schema.webhooks.c
+    announced = connection.execute(
+        select(d.webhook_id, func.max(d.position))
+        .where(d.call_id == row["id"])
+        .group_by(d.webhook_id)
+    ).all()
+    if not announced:
+        announced = connection.execute(
+            select(w.id, 0)
+            .join(schema.agents, a.webhook_id == w.id)
+            .where(a.id == row["agent_id"], w.disabled_at.is_(None))
+        ).all()
+    last_fact = max((fact.rev for fact in facts), default=0)
+    for webhook_id, last_position in announced:
+        payload = call_event(CALL_FAILED, call_json(row, facts), webhook_id)
+        position = max(last_position, last_fact) + 1
+        connection.execute(
+            schema.webhook_deliveries.insert(), outbox_row(webhook_id, position, payload)
+        )
 
 
 def _read_facts(

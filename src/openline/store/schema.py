@@ -94,9 +94,25 @@ calls = Table(
     Column("analysis_attempts", Integer, nullable=False, server_default="0"),
     Column("redacted_at", Timestamp, nullable=True),
     Column("rev", Integer, nullable=False),
+    # The openline process running the call: when its lease expires, another closes it.
+    Column("owner_process_id", String(64), nullable=True),
     Index("ix_calls_agent_id_id", "agent_id", "id"),
     Index("ix_calls_status_id", "status", "id"),
     Index("ix_calls_start_time", "start_time"),
+    Index("ix_calls_owner_open", "owner_process_id", "status"),
+)
+
+# One row per running openline process: its lease, renewed by heartbeats. A process whose
+# lease expired is gone; its open calls are closed by whichever process notices first.
+processes = Table(
+    "processes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", Timestamp, nullable=False),
+    Column("heartbeat_at", Timestamp, nullable=False),
+    Column("lease_expires_at", Timestamp, nullable=False),
 )
 
 turns = _fact_table(
