@@ -49,6 +49,8 @@ def settings(request, tmp_path) -> Settings:
         database_url=database_url,
         api_key=TEST_KEY,
         start_example_agent=False,
+        # Tests deliver webhooks to receivers on loopback, which openline refuses by default.
+        webhook_allow_private=True,
     )
 
 

@@ -64,6 +64,7 @@ def console_server(tmp_path_factory) -> Iterator[RunningServer]:
         data_dir=tmp_path_factory.mktemp("console") / "data",
         api_key=TEST_KEY,
         start_example_agent=False,
+        webhook_allow_private=True,  # the scenario's webhook receiver is on loopback
     )
     with openline_server(settings) as running:
         yield running

@@ -143,7 +143,8 @@ async def test_openline_deliveries_reach_the_docs_fastapi_receiver(fastapi_recei
     """openline's real sending code (signing, httpx, excerpt) against the docs' receiver:
     accepted; a retry with the same webhook-id is handled once; a tampered copy is not."""
     url, handled = fastapi_receiver
-    dispatcher = Dispatcher(None, None, TargetPolicy(), (0.0, 5.0), timeout_s=5.0)  # type: ignore[arg-type]
+    policy = TargetPolicy(allow_private=True)  # the receiver is on loopback
+    dispatcher = Dispatcher(None, None, policy, (0.0, 5.0), timeout_s=5.0)  # type: ignore[arg-type]
     payload = {"type": "call_started", "call_id": "call_docs", "agent_id": "agent_docs"}
     delivery = Claimed("whd_docs_1", "agent_webhook_docs", "call_docs", url, SECRET, payload, 0)
     try:

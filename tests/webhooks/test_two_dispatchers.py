@@ -38,6 +38,7 @@ def openline_up(database_url: str, data_dir) -> Iterator[Callable[[], None]]:
         "OPENLINE_API_KEY": TEST_KEY,
         "OPENLINE_DATA_DIR": str(data_dir),
         "OPENLINE_WEBHOOK_CONCURRENCY": str(CONCURRENCY),
+        "OPENLINE_WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on loopback
     }
     args = [sys.executable, "-m", "openline", "up", "--port", str(port), "--no-example"]
     process = subprocess.Popen(args, env=os.environ | env)
@@ -76,6 +77,7 @@ async def test_two_processes_never_send_an_attempt_twice(pg_url, tmp_path, recei
         api_key=TEST_KEY,
         start_example_agent=False,
         webhook_concurrency=CONCURRENCY,
+        webhook_allow_private=True,  # the receiver is on loopback
     )
     with openline_up(pg_url, tmp_path / "b") as ready, openline_server(settings) as in_thread:
         ready()
