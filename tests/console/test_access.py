@@ -84,23 +84,28 @@ def test_forms_without_the_csrf_token_are_refused(console_server):
         assert reply.status_code == 403 and "openline_session" not in reply.cookies
 
 
-@pytest.mark.parametrize("origin", ["http://evil.example", None])
-def test_playground_socket_needs_same_origin_and_token(console_server, origin):
+def test_the_playground_opens_calls_with_a_token_minted_for_its_session(console_server):
     with signed_in_client(console_server) as (client, token):
-        cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+        assert client.post("/console/access-token", data={}).status_code == 403  # no CSRF
+        other_site = client.post(
+            "/console/access-token",
+            data={"csrf_token": token},
+            headers={"Origin": "http://evil.example"},
+        )
+        assert other_site.status_code == 403
+        minted = client.post("/console/access-token", data={"csrf_token": token})
+        assert minted.status_code == 200 and minted.headers["cache-control"] == "no-store"
+        access_token = minted.json()["token"]
+    assert console_server.api_key not in access_token
+    # It opens the API's own call websocket (told here that the agent does not exist)...
     host = console_server.base_url.removeprefix("http://")
-    url = f"ws://{host}/console/api/agents/stream/agent_x"
-    headers = {"Cookie": cookie}
-    if origin:
-        headers["Origin"] = origin
-    with pytest.raises(InvalidStatus) as refused:
-        connect(f"{url}?csrf={token}", additional_headers=headers, origin=None)
-    assert refused.value.response.status_code == 403
-    with pytest.raises(InvalidStatus):  # right origin, no token
-        connect(url, additional_headers={"Cookie": cookie, "Origin": console_server.base_url})
-    # Right origin and token: accepted (and told the agent does not exist).
-    with connect(
-        f"{url}?csrf={token}",
-        additional_headers={"Cookie": cookie, "Origin": console_server.base_url},
-    ) as socket:
+    with connect(f"ws://{host}/agents/stream/agent_x?access_token={access_token}") as socket:
         assert "no agent" in socket.recv(10)
+    # ...and nothing else: not the REST API, and there is no cookie-authenticated socket.
+    bearer = {"Authorization": f"Bearer {access_token}"}
+    assert httpx.get(console_server.base_url + "/agents", headers=bearer).status_code == 401
+    with pytest.raises(InvalidStatus):
+        connect(f"ws://{host}/console/api/agents/stream/agent_x")
+    # Signed out, no token is minted.
+    with httpx.Client(base_url=console_server.base_url, follow_redirects=False) as anonymous:
+        assert anonymous.post("/console/access-token", data={}).status_code in (303, 403)

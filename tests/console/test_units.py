@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import time
 
+from openline._signing import Signer, load_secret
 from openline.config import Settings
 from openline.console import views
-from openline.console._session import Signer, Tokens, load_secret
+from openline.console._session import Tokens
 from openline.console.queries import Transcript
 from openline.console.routes import _local
 

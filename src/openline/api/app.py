@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from openline import __version__
-from openline.api import agents, calls, deployments, errors, stream, twilio, webhooks
+from openline._signing import Signer, load_secret
+from openline.api import agents, calls, deployments, errors, stream, tokens, twilio, webhooks
 from openline.api.auth import Authenticator
 from openline.bundled_agent import BundledAgents
 from openline.config import Settings
@@ -29,7 +30,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 f"API key (shown once; saved in {settings.data_dir / 'credentials'}): {generated}"
             )
         app.state.platform = platform
-        app.state.auth = Authenticator(platform.keys)
+        signer = Signer(load_secret(settings.data_dir, settings.console_secret))
+        app.state.auth = Authenticator(platform.keys, tokens.AccessTokens(signer))
         examples = BundledAgents()
         if settings.start_example_agent:
             for agent in await examples.start(platform.agents):
@@ -42,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="openline", version=__version__, lifespan=lifespan)
     errors.install(app)
+    app.include_router(tokens.router)
     app.include_router(calls.router)  # before /agents/{agent_id}, which would shadow it
     app.include_router(webhooks.router)
     app.include_router(deployments.router)  # before /agents/{agent_id} too

@@ -13,16 +13,15 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.websockets import WebSocket
 
+from openline._signing import Signer, load_secret
 from openline.console import queries, views
 from openline.console._session import (
     CSRF_COOKIE,
     CSRF_FIELD,
     SESSION_COOKIE,
     Session,
-    Signer,
     Tokens,
     cookie_options,
-    load_secret,
 )
 from openline.platform import Platform
 

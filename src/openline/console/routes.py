@@ -18,7 +18,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from markupsafe import Markup
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route
 
 from openline.console import _passthrough, queries, views
 from openline.console._passthrough import PassThrough
@@ -48,6 +48,7 @@ from openline.store.deployments import LogQuery
 from openline.store.pagination import PageRequest
 
 PAGE_SIZE = 25
+PLAYGROUND_TOKEN_TTL_S = 60  # only opens the websocket: a call may outlast it
 LOG_PAGE = 500
 RUNTIME = ("stdout", "stderr", "system")  # a deployment's log streams other than the build
 
@@ -63,7 +64,6 @@ def install(app: FastAPI) -> None:
     app.router.routes.append(
         Route("/console/api/{path:path}", PassThrough(), methods=["GET"], include_in_schema=False)
     )
-    app.router.routes.append(WebSocketRoute("/console/api/{path:path}", PassThrough()))
     app.mount("/console/static", _Static(directory=HERE / "static"), name="console-static")
 
     @app.get("/", include_in_schema=False)
@@ -140,6 +140,17 @@ async def sign_out(request: Request) -> Response:
             name, path=options["path"], httponly=True, samesite="strict", secure=options["secure"]
         )
     return response
+
+
+@router.post("/access-token")
+async def access_token(request: Request, session: SignedIn) -> JSONResponse:
+    """A short-lived token for the playground's call websocket, minted for the key that
+    signed in: the page never holds the key, and no cookie can open a call for another
+    site."""
+    await verified_form(request)
+    tokens = request.app.state.auth.tokens
+    token = tokens.mint(session.key_id, PLAYGROUND_TOKEN_TTL_S, frozenset({"agent"}))
+    return JSONResponse({"token": token}, headers={"Cache-Control": "no-store"})
 
 
 def _local(target: str) -> str:

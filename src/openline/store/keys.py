@@ -41,6 +41,11 @@ class KeyRepo:
         with self._engine.connect() as connection:
             return connection.execute(select(func.count()).select_from(api_keys)).scalar_one()
 
+    def exists(self, key_id: str) -> bool:
+        query = select(api_keys.c.id).where(api_keys.c.id == key_id)
+        with self._engine.connect() as connection:
+            return connection.execute(query).first() is not None
+
     def verify(self, key: str) -> str | None:
         """The key's id when ``key`` is valid."""
         query = select(api_keys.c.id).where(api_keys.c.key_hash == digest(key))

@@ -1,6 +1,7 @@
 // The playground: call an agent from the browser, by text or with the microphone. The
-// websocket goes to the console (session cookie, same origin, CSRF token) which serves
-// the client call protocol with the API's own route; no API key is ever in the page.
+// console mints a one-minute access token for the signed-in session (a form POST with
+// the CSRF token) and the websocket goes to the API's own call route with it; no API
+// key is ever in the page.
 import { followCall } from './live.js';
 import { INPUT_FORMAT, microphoneAvailable, openVoice } from './voice.js';
 
@@ -55,10 +56,18 @@ if (setup) {
       }
     }
     status.textContent = 'Connecting…';
+    const token = await accessToken();
+    if (!token) {
+      voice?.close();
+      voice = null;
+      status.textContent = 'The call could not start: reload the page (or sign in again).';
+      for (const button of startButtons) button.disabled = false;
+      return;
+    }
     const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const path = `/console/api/agents/stream/${encodeURIComponent(agent.value)}`;
-    const token = encodeURIComponent(root.dataset.csrf);
-    socket = new WebSocket(`${scheme}//${window.location.host}${path}?csrf=${token}`);
+    const path = `/agents/stream/${encodeURIComponent(agent.value)}`;
+    const query = `access_token=${encodeURIComponent(token)}`;
+    socket = new WebSocket(`${scheme}//${window.location.host}${path}?${query}`);
     let callId = null;
     socket.addEventListener('open', () => {
       socket.send(JSON.stringify({
@@ -111,6 +120,17 @@ if (setup) {
       }
     });
   });
+
+  // A one-minute token that opens this session's calls; null when the session is over.
+  async function accessToken() {
+    const reply = await fetch('/console/access-token', {
+      method: 'POST',
+      credentials: 'same-origin',
+      body: new URLSearchParams({ csrf_token: root.dataset.csrf }),
+    }).catch(() => null);
+    if (!reply?.ok || reply.redirected) return null;
+    return (await reply.json()).token;
+  }
 
   // The microphone, streaming into the call once it is acknowledged; null when refused.
   async function microphone() {
