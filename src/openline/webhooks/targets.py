@@ -132,9 +132,10 @@ def _check_address(address: Address, shown: str, scheme: str, policy: TargetPoli
     """``shown`` starts the refusal: "10.0.0.1 is", "hooks.example.com resolves to 10.0.0.1,"."""
     kind = private_kind(address)
     if kind is not None and not policy.allow_private:
+        article = "an" if kind[0] in "aeiou" else "a"
         raise TargetRefused(
-            f"{shown} {'an' if kind[0] in 'aeiou' else 'a'} {kind} address; private targets are refused unless the operator "
-            f"sets {PRIVATE_SETTING}=true"
+            f"{shown} {article} {kind} address; private targets are refused unless the "
+            f"operator sets {PRIVATE_SETTING}=true"
         )
     if scheme == "http" and kind != "loopback" and not policy.allow_http:
         raise TargetRefused("plain http is only allowed to loopback; use https")
