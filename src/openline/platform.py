@@ -23,9 +23,11 @@ from openline.store.blobs import BlobStore, LocalBlobStore, S3BlobStore
 from openline.store.calls import CallRepo
 from openline.store.db import make_engine, migrate
 from openline.store.feed import ChangeFeed
+from openline.store.journal import Journal, leftovers
 from openline.store.keys import KeyRepo
 from openline.store.leases import LeaseKeeper
 from openline.store.processes import ProcessRepo
+from openline.store.replay import replay
 from openline.store.webhooks import WebhookRepo
 from openline.store.writer import Writer
 from openline.webhooks.dispatcher import Dispatcher
@@ -34,6 +36,7 @@ from openline.webhooks.targets import TargetPolicy
 log = logging.getLogger(__name__)
 
 CREDENTIALS_FILE = "credentials"
+JOURNALS_DIR = "journal"
 
 
 @dataclass
@@ -66,10 +69,14 @@ class Platform:
             feed.listen(
                 engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
             )
-        writer = Writer(engine, feed, settings.writer_max_batch)
+        processes = ProcessRepo(engine)
+        journals = settings.data_dir / JOURNALS_DIR
+        await asyncio.to_thread(_replay_leftover_journals, engine, processes, journals)
+        process_id = ids.new_id(ids.PROCESS)
+        journal = Journal.create(journals, process_id, settings.journal_fsync)
+        writer = Writer(engine, feed, settings.writer_max_batch, journal)
         writer.start()
         calls = CallRepo(engine)
-        process_id = ids.new_id(ids.PROCESS)
         base_url = settings.public_url or f"http://{settings.host}:{settings.port}"
         webhooks = WebhookRepo(engine)
         policy = TargetPolicy(settings.webhook_allow_http, settings.webhook_allow_private)
@@ -96,7 +103,7 @@ class Platform:
         )
         lease = LeaseKeeper(
             process_id,
-            ProcessRepo(engine),
+            processes,
             calls,
             feed,
             analysis.schedule,
@@ -160,6 +167,16 @@ def saved_key(data_dir: Path) -> str | None:
     """The admin key saved for the CLI when the data dir was created."""
     path = data_dir / CREDENTIALS_FILE
     return path.read_text().strip() if path.exists() else None
+
+
+def _replay_leftover_journals(engine: Engine, processes: ProcessRepo, root: Path) -> None:
+    """Commit what processes that died on this data dir had journaled but not committed,
+    then end their leases, so that their calls left open are closed at once."""
+    for leftover in leftovers(root):
+        count = replay(engine, leftover.ops())
+        processes.expire([leftover.process_id])
+        leftover.discard()
+        log.warning("replayed %d journaled writes of process %s", count, leftover.process_id)
 
 
 def _blob_store(settings: Settings) -> BlobStore:

@@ -6,6 +6,10 @@ transaction (in a worker thread, so the event loop never blocks on the database)
 then tells the change feed which calls moved. Nothing is dropped: a failed batch is
 retried, and a fact the database refuses is logged and skipped alone, together with
 the outbox rows that announce it (a webhook never announces a fact that was refused).
+
+With a journal (``journal.py``), each op is appended to a local file before it is
+queued, so a fact the caller was shown survives a kill of the process: what the
+writer had not committed yet is replayed at the next start.
 """
 
 from __future__ import annotations
@@ -14,41 +18,33 @@ import asyncio
 import functools
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, Table, and_, bindparam
 from sqlalchemy.exc import OperationalError
 
 from openline.store.feed import ChangeFeed, table_topic
+from openline.store.journal import Journal
+from openline.store.ops import Insert, Op, Update
 
 log = logging.getLogger(__name__)
 
 _RETRY_DELAYS_S = (0.05, 0.2, 1.0, 2.0, 5.0)
 
 
-@dataclass(frozen=True, slots=True)
-class _Insert:
-    table: Table
-    row: dict[str, Any]
-    call_id: str
-    with_previous: bool = False  # commit in the same transaction as the op before it
-
-
-@dataclass(frozen=True, slots=True)
-class _Update:
-    table: Table
-    key: tuple[Any, ...]  # primary-key values, in the table's primary-key column order
-    values: dict[str, Any]
-    call_id: str
-
-
 class Writer:
-    def __init__(self, engine: Engine, feed: ChangeFeed, max_batch: int = 2000) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        feed: ChangeFeed,
+        max_batch: int = 2000,
+        journal: Journal | None = None,
+    ) -> None:
         self._engine = engine
+        self._journal = journal
         self._feed = feed
         self._max_batch = max_batch
-        self._pending: list[_Insert | _Update] = []
+        self._pending: list[Op] = []
         self._wakeup = asyncio.Event()
         self._enqueued = 0
         self._committed = 0
@@ -61,12 +57,17 @@ class Writer:
     ) -> None:
         """Queue a row; ``with_previous`` keeps it in the same transaction as the last op
         (an outbox row and the fact it announces are committed together or not at all)."""
-        self._push(_Insert(table, row, call_id, with_previous))
+        self._push(Insert(table, row, call_id, with_previous))
 
     def update(self, table: Table, key: tuple, values: dict[str, Any], call_id: str) -> None:
-        self._push(_Update(table, key, values, call_id))
+        self._push(Update(table, key, values, call_id))
 
-    def _push(self, op: _Insert | _Update) -> None:
+    def _push(self, op: Op) -> None:
+        if self._journal is not None:
+            try:
+                self._journal.append(op)
+            except (TypeError, ValueError):  # not storable either: the database will refuse it
+                log.exception("writer: cannot journal this fact: %r", op)
         self._pending.append(op)
         self._enqueued += 1
         self._wakeup.set()
@@ -87,6 +88,9 @@ class Writer:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
+        if self._journal is not None:  # everything in it is committed
+            self._journal.close()
+            self._journal = None
 
     async def _run(self) -> None:
         while True:
@@ -104,8 +108,10 @@ class Writer:
                 async with self._progress:
                     self._committed += len(batch)
                     self._progress.notify_all()
+                if self._journal is not None:
+                    self._journal.trim(self._committed)
 
-    async def _commit_with_retry(self, batch: list[_Insert | _Update]) -> None:
+    async def _commit_with_retry(self, batch: list[Op]) -> None:
         attempt = 0
         while True:
             try:
@@ -126,11 +132,11 @@ class Writer:
                     await self._commit_with_retry(unit)
                 return
 
-    def _commit(self, batch: list[_Insert | _Update]) -> None:
+    def _commit(self, batch: list[Op]) -> None:
         inserts: dict[Table, list[dict]] = defaultdict(list)
         updates: dict[tuple[Table, tuple], dict] = {}
         for op in batch:
-            if isinstance(op, _Insert):
+            if isinstance(op, Insert):
                 inserts[op.table].append(op.row)
             else:  # several changes to one row in a batch collapse into the last state
                 updates.setdefault((op.table, op.key), {}).update(op.values)
@@ -153,21 +159,21 @@ def _update_statement(table: Table, columns: tuple[str, ...]):
     )
 
 
-def _topics(batch: list[_Insert | _Update]) -> set[str]:
+def _topics(batch: list[Op]) -> set[str]:
     """The calls a batch changed, and the tables it added rows to."""
     return {op.call_id for op in batch} | {
-        table_topic(op.table.name) for op in batch if isinstance(op, _Insert)
+        table_topic(op.table.name) for op in batch if isinstance(op, Insert)
     }
 
 
-def _joins_previous(op: _Insert | _Update) -> bool:
-    return isinstance(op, _Insert) and op.with_previous
+def _joins_previous(op: Op) -> bool:
+    return isinstance(op, Insert) and op.with_previous
 
 
-def _units(batch: list[_Insert | _Update]) -> list[list[_Insert | _Update]]:
+def _units(batch: list[Op]) -> list[list[Op]]:
     """The batch cut into the ops that must commit together: each op with the
     ``with_previous`` rows that follow it."""
-    units: list[list[_Insert | _Update]] = []
+    units: list[list[Op]] = []
     for op in batch:
         if units and _joins_previous(op):
             units[-1].append(op)
