@@ -50,6 +50,7 @@ from pathlib import Path
 
 import httpx
 from _databases import scratch_database
+from cryptography.fernet import Fernet
 from sqlalchemy import Engine
 
 from openline import ids
@@ -60,6 +61,7 @@ from openline.domain.webhook_events import turn_event
 from openline.harness.ledger import CallLedger
 from openline.store import schema
 from openline.store.feed import ChangeFeed
+from openline.store.sealing import Sealer
 from openline.store.webhooks import WebhookRepo, outbox_row
 from openline.store.writer import Writer
 from openline.webhooks.dispatcher import HTTP_SHARDS, Dispatcher
@@ -227,10 +229,10 @@ class Calls:
 async def through_openline(engine: Engine, receiver: str, schedule: list[tuple]) -> dict:
     feed = ChangeFeed()
     writer = StampingWriter(engine, feed, 2000)
-    repo = WebhookRepo(engine)
+    repo = WebhookRepo(engine, Sealer(Fernet.generate_key().decode()))
     webhook = repo.create(receiver + "/hooks", SECRET, "bench")
     policy = TargetPolicy(allow_private=True)  # the receiver is on loopback
-    dispatcher = Dispatcher(repo, feed, policy, DEFAULT_SCHEDULE_S, 15.0, 100)
+    dispatcher = Dispatcher(repo, feed, policy, DEFAULT_SCHEDULE_S, 15.0)
     writer.start()
     dispatcher.start()
 

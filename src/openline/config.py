@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from openline.domain.webhook_health import DEFAULT_DISABLE_AFTER_S, DEFAULT_PROBE_MAX_S
 from openline.store.sealing import fernet
 
 
@@ -67,7 +68,16 @@ class Settings(BaseSettings):
         description="Wait before each attempt (the first is immediate).",
     )
     webhook_timeout_s: float = Field(default=15.0, gt=0)
-    webhook_disable_after_failures: int = Field(default=100, ge=1)
+    webhook_disable_after_s: float = Field(
+        default=DEFAULT_DISABLE_AFTER_S,
+        gt=0,
+        description="Disable an endpoint that has failed, without one success, this long.",
+    )
+    webhook_probe_max_s: float = Field(
+        default=DEFAULT_PROBE_MAX_S,
+        gt=0,
+        description="Longest wait between probes of a paused (failing) endpoint.",
+    )
     webhook_concurrency: int = Field(
         default=64, ge=1, description="Deliveries in flight at once, per process."
     )
@@ -98,8 +108,8 @@ class Settings(BaseSettings):
     )
     secrets_key: str | None = Field(
         default=None,
-        description="Fernet key sealing agent env var values at rest; give every worker the "
-        "same one. Default: a key made once in the data dir.",
+        description="Fernet key sealing agent env var values and webhook secrets at rest; "
+        "give every worker the same one. Default: a key made once in the data dir.",
     )
     cartesia_api_key: str | None = Field(
         default=None, description="Enables the Cartesia Ink (STT) and Sonic (TTS) providers."

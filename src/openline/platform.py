@@ -17,6 +17,7 @@ from openline.analysis.summarizers import LlmSummarizer, OfflineSummarizer, Summ
 from openline.config import Settings
 from openline.deploy.settings import DeploySettings
 from openline.deploy.supervisor import Supervisor
+from openline.domain.webhook_health import HealthPolicy
 from openline.harness.session import Harness
 from openline.store.agents import AgentRepo
 from openline.store.blobs import BlobStore, LocalBlobStore, S3BlobStore
@@ -28,6 +29,7 @@ from openline.store.keys import KeyRepo
 from openline.store.leases import LeaseKeeper
 from openline.store.processes import ProcessRepo
 from openline.store.replay import replay
+from openline.store.sealing import Sealer
 from openline.store.webhooks import WebhookRepo
 from openline.store.writer import Writer
 from openline.webhooks.dispatcher import Dispatcher
@@ -78,7 +80,11 @@ class Platform:
         writer.start()
         calls = CallRepo(engine)
         base_url = settings.public_url or f"http://{settings.host}:{settings.port}"
-        webhooks = WebhookRepo(engine)
+        webhooks = WebhookRepo(
+            engine,
+            Sealer.load(settings.data_dir, settings.secrets_key),
+            HealthPolicy(settings.webhook_disable_after_s, settings.webhook_probe_max_s),
+        )
         policy = TargetPolicy(settings.webhook_allow_http, settings.webhook_allow_private)
         dispatcher = Dispatcher(
             webhooks,
@@ -86,7 +92,6 @@ class Platform:
             policy,
             tuple(settings.webhook_retry_schedule_s),
             settings.webhook_timeout_s,
-            settings.webhook_disable_after_failures,
             settings.webhook_concurrency,
         )
         analysis = AnalysisRunner(calls, _summarizer(settings), settings.analysis_retry_s, feed)
@@ -139,6 +144,8 @@ class Platform:
         # Env var values an openline from before sealing stored in plain text: sealed once.
         if sealed := await asyncio.to_thread(platform.deployments.env.seal_plain):
             log.info("sealed %d agent environment variable values stored in plain text", sealed)
+        if sealed := await asyncio.to_thread(webhooks.seal_plain):
+            log.info("sealed %d webhook secrets stored in plain text", sealed)
         await platform.deployments.start()  # brings back the deployments that were live
         return platform
 

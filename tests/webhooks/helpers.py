@@ -13,7 +13,12 @@ from tests.support.receiver import Receiver
 SECRET = "whsec_test_secret_123"
 # Seconds before each attempt: the production shape (0, 5 s, 5 min, …) shrunk to fit a test.
 FAST_SCHEDULE = (0.0, 0.2, 0.4, 0.8) + (1.0,) * 16
-FAST = {"webhook_retry_schedule_s": FAST_SCHEDULE, "webhook_timeout_s": 1.0}
+# A paused endpoint is probed at least every half second.
+FAST = {
+    "webhook_retry_schedule_s": FAST_SCHEDULE,
+    "webhook_timeout_s": 1.0,
+    "webhook_probe_max_s": 0.5,
+}
 
 # What one `standard_call` announces, in order.
 STANDARD = [

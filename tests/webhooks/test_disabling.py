@@ -1,10 +1,13 @@
-"""An endpoint that keeps failing, or answers 410 Gone, is disabled with a visible reason;
-what it missed is held, and re-enabling it delivers all of it, in order."""
+"""An endpoint is disabled only once it has failed, without a single success, for
+``webhook_disable_after_s`` (days by default, a second here), or when it answers 410
+Gone, with a visible reason. While it is disabled every event is still queued (those of
+calls that start then too) and nothing is sent; re-enabling delivers all of it, in order."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -26,12 +29,10 @@ from tests.webhooks.helpers import (
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def touchy_server(request, tmp_path_factory) -> Iterator[RunningServer]:
-    """Disables an endpoint after 3 failed attempts in a row."""
+    """Disables an endpoint that has failed for a second."""
     data_dir = tmp_path_factory.mktemp(f"touchy-{request.param}")
     with (
-        backend_settings(
-            request.param, data_dir, webhook_disable_after_failures=3, **FAST
-        ) as settings,
+        backend_settings(request.param, data_dir, webhook_disable_after_s=1.0, **FAST) as settings,
         openline_server(settings) as running,
     ):
         yield running
@@ -53,28 +54,41 @@ def enable(server, webhook_id: str) -> dict:
     return reply.json()
 
 
-async def test_a_failure_streak_disables_and_enabling_resumes(touchy_server, agent_url, receiver):
+async def test_failing_for_long_disables_and_enabling_delivers_all_it_held(
+    touchy_server, agent_url, receiver
+):
     receiver.receiver.fail_with = 500
     webhook, agent = hook_agent(touchy_server, receiver.url, agent_url)
     call_ids = await calls_at_once(touchy_server, agent["id"], 2)
     await wait_for(lambda: not webhook_state(touchy_server, webhook["id"])["enabled"])
     state = webhook_state(touchy_server, webhook["id"])
-    assert state["disabled_reason"].startswith("disabled after ")
-    assert state["disabled_reason"].endswith(" failed attempts in a row; last: HTTP 500")
-    assert state["disabled_at"] and state["failure_streak"] >= 3
-    await quiet(receiver.receiver)
+    assert state["state"] == "disabled"
+    assert state["disabled_reason"].startswith("disabled after failing for ")
+    assert state["disabled_reason"].endswith(" failed attempts in a row); last: HTTP 500")
+    failing_for = datetime.fromisoformat(state["disabled_at"]) - datetime.fromisoformat(
+        state["failing_since"]
+    )
+    assert failing_for >= timedelta(seconds=1)  # not before it had failed that long
+    sent = await quiet(receiver.receiver)
+
+    # A call that starts while the endpoint is disabled is queued for it all the same.
+    call_ids.append(await standard_call(touchy_server, agent["id"]))
     await wait_for(
-        lambda: len(delivery_log(touchy_server, webhook["id"])) == 16, what="both calls analyzed"
+        lambda: len(delivery_log(touchy_server, webhook["id"])) == 24, what="3 calls analyzed"
     )
     held = delivery_log(touchy_server, webhook["id"])
     assert {d["status"] for d in held} == {"pending"}  # held, not given up
+    assert webhook_state(touchy_server, webhook["id"])["backlog"]["pending"] == 24
+    assert await quiet(receiver.receiver, settle_s=0) == sent  # and not sent
 
     receiver.receiver.fail_with = None
     enabled = enable(touchy_server, webhook["id"])
     assert enabled["enabled"] is True and enabled["disabled_reason"] is None
-    assert enabled["failure_streak"] == 0
+    assert enabled["state"] == "healthy" and enabled["failure_streak"] == 0
+    assert enabled["failing_since"] is None
     await all_arrived(touchy_server, receiver.receiver, webhook["id"], call_ids)
     check_delivered_once_in_order(touchy_server, receiver.receiver, webhook["id"], call_ids)
+    assert webhook_state(touchy_server, webhook["id"])["backlog"]["pending"] == 0
 
 
 async def test_410_gone_disables_at_once_and_enabling_resumes(touchy_server, agent_url, receiver):

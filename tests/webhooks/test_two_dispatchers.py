@@ -10,6 +10,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 
+from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 from openline import ids
@@ -28,6 +29,9 @@ CALLS, EVENTS = 50, 8
 CONCURRENCY = 10  # deliveries in flight per process
 
 
+SECRETS_KEY = Fernet.generate_key().decode()  # every worker on one database has the same
+
+
 @contextlib.contextmanager
 def openline_up(database_url: str, data_dir) -> Iterator[Callable[[], None]]:
     """``openline up`` as a process of its own on the same database. Yields at once (it
@@ -37,6 +41,7 @@ def openline_up(database_url: str, data_dir) -> Iterator[Callable[[], None]]:
         "OPENLINE_DATABASE_URL": database_url,
         "OPENLINE_API_KEY": TEST_KEY,
         "OPENLINE_DATA_DIR": str(data_dir),
+        "OPENLINE_SECRETS_KEY": SECRETS_KEY,
         "OPENLINE_WEBHOOK_CONCURRENCY": str(CONCURRENCY),
         "OPENLINE_WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on loopback
     }
@@ -75,6 +80,7 @@ async def test_two_processes_never_send_an_attempt_twice(pg_url, tmp_path, recei
         data_dir=tmp_path / "a",
         database_url=pg_url,
         api_key=TEST_KEY,
+        secrets_key=SECRETS_KEY,
         start_example_agent=False,
         webhook_concurrency=CONCURRENCY,
         webhook_allow_private=True,  # the receiver is on loopback

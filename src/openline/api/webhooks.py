@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from openline import ids
 from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
+from openline.domain import webhook_health
 from openline.domain.time import rfc3339, utcnow
 from openline.domain.webhook_events import CALL_COMPLETED, call_event
 from openline.platform import Platform
@@ -45,6 +46,7 @@ class RedeliverFailed(BaseModel):
 
 
 def webhook_json(webhook: dict, with_secret: bool = False) -> dict[str, Any]:
+    state = webhook_health.state(webhook)
     shown = {
         "id": webhook["id"],
         "url": webhook["url"],
@@ -52,7 +54,16 @@ def webhook_json(webhook: dict, with_secret: bool = False) -> dict[str, Any]:
         "enabled": webhook["disabled_at"] is None,
         "disabled_at": rfc3339(webhook["disabled_at"]),
         "disabled_reason": webhook["disabled_reason"],
+        "state": state,
         "failure_streak": webhook["failure_streak"],
+        "failing_since": rfc3339(webhook["failing_since"]),
+        "next_probe_at": rfc3339(webhook["paused_until"])
+        if state == webhook_health.PAUSED
+        else None,
+        "backlog": {
+            "pending": webhook["pending"],
+            "oldest_pending_at": rfc3339(webhook["oldest_pending_at"]),
+        },
         "created_at": rfc3339(webhook["created_at"]),
         "updated_at": rfc3339(webhook["updated_at"]),
     }

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, and_, delete, func, select, update
 from openline.domain.time import as_utc, utcnow
 from openline.store import schema
 from openline.store.feed import ChangeFeed
-from openline.store.sealing import PREFIX, Sealer
+from openline.store.sealing import Sealer, seal_plain
 
 _TIMES = (
     "created_at",
@@ -317,27 +317,5 @@ class EnvVarRepo:
                     )
 
     def seal_plain(self) -> int:
-        """Seal the values stored in plain text before sealing existed, in one
-        transaction; returns how many. Safe while other workers do the same."""
-        table = schema.agent_env_vars
-        t = table.c
-        query = (
-            select(t.agent_id, t.name, t.value)
-            .where(func.substr(t.value, 1, len(PREFIX)) != PREFIX)  # LIKE may ignore case
-            .order_by(t.agent_id, t.name)  # one order for every worker: no deadlock
-        )
-        with self._engine.connect() as connection:
-            plain = connection.execute(query).all()
-        if not plain:
-            return 0
-        sealed = 0
-        # Writes only (SQLite takes its write lock at once), each one only if the row
-        # still holds the plain value read above: a value set meanwhile is kept.
-        with self._engine.begin() as connection:
-            for agent_id, name, value in plain:
-                sealed += connection.execute(
-                    update(table)
-                    .where(t.agent_id == agent_id, t.name == name, t.value == value)
-                    .values(value=self._sealer.seal(value))
-                ).rowcount
-        return sealed
+        """Seal the values stored in plain text before sealing existed; returns how many."""
+        return seal_plain(self._engine, schema.agent_env_vars, "value", self._sealer)

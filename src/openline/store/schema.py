@@ -181,6 +181,8 @@ webhooks = Table(
     Column("disabled_at", Timestamp, nullable=True),
     Column("disabled_reason", Text, nullable=True),
     Column("failure_streak", Integer, nullable=False, server_default="0"),
+    Column("failing_since", Timestamp, nullable=True),  # first failure of the streak
+    Column("paused_until", Timestamp, nullable=True),  # circuit open: no claims before
 )
 
 # The outbox: one row per event per endpoint, written in the transaction that records
@@ -203,7 +205,10 @@ webhook_deliveries = Table(
     Column("delivered_at", Timestamp, nullable=True),
     Column("last_status_code", Integer, nullable=True),
     Column("last_error", Text, nullable=True),
-    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    # Failed attempts that count against the retry schedule: not those made while the
+    # endpoint as a whole was down (its circuit was open), which the endpoint is charged.
+    Column("retry_step", Integer, nullable=False, server_default="0"),
+    Index("ix_webhook_deliveries_due", "status", "webhook_id", "next_attempt_at"),
     Index("ix_webhook_deliveries_webhook_id", "webhook_id", "id"),
     Index("ix_webhook_deliveries_call", "call_id", "webhook_id", "position"),
 )

@@ -1,4 +1,5 @@
-"""Secrets sealed at rest: agent environment variable values are stored encrypted.
+"""Secrets sealed at rest: agent environment variable values and webhook secrets are
+stored encrypted.
 
 A sealed value is ``fernet:`` and a Fernet token (AES-CBC with an HMAC: a value sealed
 under another key, or altered, is refused rather than misread). A value without the
@@ -13,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import Engine, Table, func, select, update
 
 from openline._secret_file import read_or_create
 
@@ -68,3 +70,30 @@ class Sealer:
             raise SealedWithAnotherKey(
                 f"{what} was sealed with another key: give every openline worker the same {SETTING}"
             ) from None
+
+
+def seal_plain(engine: Engine, table: Table, column: str, sealer: Sealer) -> int:
+    """Seal the values of ``column`` stored in plain text before sealing existed, in one
+    transaction; returns how many. Safe while other workers do the same."""
+    keys = [c for c in table.primary_key.columns]
+    value = table.c[column]
+    query = (
+        select(*keys, value)
+        .where(func.substr(value, 1, len(PREFIX)) != PREFIX)  # LIKE may ignore case
+        .order_by(*keys)  # one order for every worker: no deadlock
+    )
+    with engine.connect() as connection:
+        plain = connection.execute(query).all()
+    if not plain:
+        return 0
+    sealed = 0
+    # Writes only (SQLite takes its write lock at once), each one only if the row still
+    # holds the plain value read above: a value set meanwhile is kept.
+    with engine.begin() as connection:
+        for *key, stored in plain:
+            sealed += connection.execute(
+                update(table)
+                .where(*(c == k for c, k in zip(keys, key, strict=True)), value == stored)
+                .values({column: sealer.seal(stored)})
+            ).rowcount
+    return sealed

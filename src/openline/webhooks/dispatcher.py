@@ -3,7 +3,8 @@
 It wakes when the writer commits new rows (the change feed), when a retry it scheduled
 comes due, and otherwise every quarter second (for rows committed without telling it,
 such as retries other processes scheduled). Sends run concurrently across calls, in
-order within a call.
+order within a call, paced per endpoint (``pacing``); an endpoint that keeps failing is
+paused and probed (``openline.domain.webhook_health``, applied where attempts are logged).
 Nothing here runs on a call's path: a dead endpoint only ever delays its own deliveries.
 """
 
@@ -22,7 +23,9 @@ import httpx
 from openline.domain.time import utcnow
 from openline.store.feed import ChangeFeed, table_topic
 from openline.store.schema import webhook_deliveries
+from openline.store.sealing import SETTING
 from openline.store.webhooks import Claimed, Outcome, WebhookRepo
+from openline.webhooks.pacing import Pacer
 from openline.webhooks.schedule import next_delay
 from openline.webhooks.signing import delivery_headers
 from openline.webhooks.targets import TargetPolicy, TargetRefused, check_resolved
@@ -46,6 +49,10 @@ EXCERPT_BYTES = 2048
 LEASE_S = 60.0  # longer than any one attempt can take (timeout 15 s)
 HTTP_SHARDS = 16
 POLL_S = 0.25  # for rows committed without a wake-up (other processes' retries)
+_OTHER_KEY = (
+    f"the webhook's secret was sealed with another key: give every openline worker the "
+    f"same {SETTING}"
+)
 
 
 class Dispatcher:
@@ -56,7 +63,6 @@ class Dispatcher:
         policy: TargetPolicy,
         schedule: tuple[float, ...],
         timeout_s: float = 15.0,
-        disable_after_failures: int = 100,
         concurrency: int = 64,
     ) -> None:
         self._repo = repo
@@ -64,8 +70,8 @@ class Dispatcher:
         self._policy = policy
         self._schedule = schedule
         self._timeout_s = timeout_s
-        self._disable_after = disable_after_failures
         self._concurrency = concurrency
+        self._pacer = Pacer(concurrency)
         # httpx transports (connection pools), not clients: a client's cookie jar, request
         # merging and redirect and auth layers cost a fifth of the CPU of a delivery and
         # do nothing here. Several small pools rather than one big one: httpcore's pool
@@ -149,9 +155,12 @@ class Dispatcher:
             room = self._concurrency - len(self._held)
             if room <= 0:
                 return
-            claimed = await asyncio.to_thread(self._repo.claim_due, room, LEASE_S)
+            claimed = await asyncio.to_thread(
+                self._repo.claim_due, room, LEASE_S, self._pacer.room()
+            )
             for delivery in claimed:
                 self._held.add(delivery.id)
+                self._pacer.started(delivery.webhook_id)
                 task = asyncio.create_task(self._deliver(delivery))
                 self._sending[task] = delivery.id
                 task.add_done_callback(self._sent)
@@ -166,7 +175,7 @@ class Dispatcher:
             outcome = await self.attempt(delivery)
         except Exception as error:  # a bug here must not strand the claim
             log.exception("webhook dispatcher: attempt at %s failed", delivery.id)
-            retry_in = next_delay(delivery.attempts + 1, self._schedule, None)
+            retry_in = next_delay(delivery.retry_step + 1, self._schedule, None)
             outcome = Outcome(None, 0.0, None, f"internal error: {error!r}", retry_in, False)
         self._finished.append((delivery, outcome))
         self._record_now.set()
@@ -188,12 +197,16 @@ class Dispatcher:
                     continue
                 for delivery, outcome in batch:
                     self._held.discard(delivery.id)
+                    self._pacer.finished(delivery.webhook_id, outcome.delivered)
                     if outcome.retry_in_s is not None and outcome.disable_reason is None:
                         due = loop.time() + outcome.retry_in_s + 0.005
                         heapq.heappush(self._retries_due, due)  # wake for it, not the poll
                 self._changed.set()  # the next events of these calls may go now
 
     async def attempt(self, delivery: Claimed) -> Outcome:
+        if delivery.secret is None:
+            retry_in = next_delay(delivery.retry_step + 1, self._schedule, None)
+            return Outcome(None, 0.0, None, _OTHER_KEY, retry_in, delivered=False)
         body = json.dumps(delivery.payload, separators=(",", ":"))
         headers = delivery_headers(delivery.secret, delivery.id, utcnow(), body)
         started = time.perf_counter()
@@ -225,28 +238,14 @@ class Dispatcher:
         elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
         if status is not None and 200 <= status < 300:
             return Outcome(status, elapsed_ms, excerpt, None, None, delivered=True)
+        retry_in = next_delay(delivery.retry_step + 1, self._schedule, retry_after)
         if status == 410:
             # The endpoint is disabled; this delivery stays queued (held, with the call's
             # later events behind it) so that re-enabling resumes it in order.
-            return Outcome(
-                status,
-                elapsed_ms,
-                excerpt,
-                "410 Gone",
-                next_delay(delivery.attempts + 1, self._schedule, None),
-                delivered=False,
-                disable_reason="the endpoint answered 410 Gone",
-            )
-        if error is None:
-            error = f"HTTP {status}"
-        retry_in = next_delay(delivery.attempts + 1, self._schedule, retry_after)
-        disable = None
-        streak = await asyncio.to_thread(self._repo.failure_streak, delivery.webhook_id)
-        if streak + 1 >= self._disable_after:
-            disable = f"disabled after {streak + 1} failed attempts in a row; last: {error}"
-        return Outcome(
-            status, elapsed_ms, excerpt, error, retry_in, delivered=False, disable_reason=disable
-        )
+            gone = "the endpoint answered 410 Gone"
+            return Outcome(status, elapsed_ms, excerpt, "410 Gone", retry_in, False, gone)
+        error = error or f"HTTP {status}"
+        return Outcome(status, elapsed_ms, excerpt, error, retry_in, delivered=False)
 
 
 async def _read_capped(reply: httpx.Response) -> str:
