@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from openline.domain.webhook_health import DEFAULT_DISABLE_AFTER_S, DEFAULT_PROBE_MAX_S
+from openline.store.keys import MIN_KEY_LENGTH
 from openline.store.sealing import fernet
 
 
@@ -22,7 +23,9 @@ class Settings(BaseSettings):
         default=None, description="PostgreSQL URL; SQLite in the data dir when unset."
     )
     api_key: str | None = Field(
-        default=None, description="Admin key to install when the data dir is first created."
+        default=None,
+        min_length=MIN_KEY_LENGTH,
+        description="Admin key to install when the data dir is first created.",
     )
     host: str = "127.0.0.1"
     port: int = 8700
@@ -101,6 +104,13 @@ class Settings(BaseSettings):
     start_example_agent: bool = Field(
         default=False, description="Start and register the bundled example agent (`openline up`)."
     )
+    sign_in_free_failures: int = Field(
+        default=10, ge=1, description="Wrong keys an address may send before it must wait."
+    )
+    sign_in_backoff_s: float = Field(
+        default=1.0, gt=0, description="The first wait; it doubles with each further failure."
+    )
+    sign_in_backoff_max_s: float = Field(default=60.0, gt=0, description="The longest wait.")
     console_secret: str | None = Field(
         default=None,
         description="Signs console sessions; give every worker the same one. "

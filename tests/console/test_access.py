@@ -59,6 +59,17 @@ def test_pages_and_live_routes_need_a_session(console_server):
         assert reply.status_code == 401
 
 
+def test_signing_out_ends_the_session_on_the_server(console_server):
+    with signed_in_client(console_server) as (client, token):
+        kept = dict(client.cookies.items())  # what a stolen or copied cookie would be
+        assert client.post("/console/sign-out", data={"csrf_token": token}).status_code == 303
+    with httpx.Client(base_url=console_server.base_url, follow_redirects=False) as replay:
+        for name, value in kept.items():
+            replay.cookies.set(name, value, path="/console")
+        reply = replay.get("/console/agents")
+        assert reply.status_code == 303 and "/console/sign-in" in reply.headers["location"]
+
+
 def test_forms_without_the_csrf_token_are_refused(console_server):
     with signed_in_client(console_server) as (client, token):
         posts = [

@@ -15,20 +15,20 @@ from openline.console.routes import _local
 
 def test_signed_tokens_resist_tampering_reuse_and_age(tmp_path):
     tokens = Tokens(Signer(load_secret(tmp_path)))
-    cookie = tokens.session_cookie("key_1")
-    assert tokens.session(cookie).key_id == "key_1"
+    cookie = tokens.session_cookie("session_1", time.time() + 3600)
+    assert tokens.session_id(cookie) == "session_1"
     body, mac = cookie.split(".")
-    forged = Signer(b"another secret").sign("session", {"k": "key_1", "exp": time.time() + 60})
-    assert tokens.session(forged) is None
-    assert tokens.session(body[:-2] + "xx." + mac) is None
-    assert tokens.session(cookie + "x") is None
-    assert tokens.session(None) is None and tokens.session("garbage") is None
-    assert tokens.session(cookie, now=time.time() + 13 * 3600) is None  # expired
+    forged = Signer(b"another secret").sign("session", {"s": "session_1", "exp": time.time() + 60})
+    assert tokens.session_id(forged) is None
+    assert tokens.session_id(body[:-2] + "xx." + mac) is None
+    assert tokens.session_id(cookie + "x") is None
+    assert tokens.session_id(None) is None and tokens.session_id("garbage") is None
+    assert tokens.session_id(cookie, now=time.time() + 2 * 3600) is None  # expired
     token, csrf_cookie = tokens.new_csrf()
     assert tokens.csrf_ok(csrf_cookie, token)
     assert not tokens.csrf_ok(csrf_cookie, token + "x")
     assert not tokens.csrf_ok(csrf_cookie, None) and not tokens.csrf_ok(None, token)
-    assert tokens.session(csrf_cookie) is None  # a CSRF cookie is not a session
+    assert tokens.session_id(csrf_cookie) is None  # a CSRF cookie is not a session
     assert tokens.csrf(cookie) is None  # nor the other way round
     assert load_secret(tmp_path) == load_secret(tmp_path)  # made once, kept
 

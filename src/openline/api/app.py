@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from openline import __version__
 from openline._signing import Signer, load_secret
 from openline.api import agents, calls, deployments, errors, stream, tokens, twilio, webhooks
+from openline.api.attempts import FailedAttempts
 from openline.api.auth import Authenticator
 from openline.bundled_agent import BundledAgents
 from openline.config import Settings
@@ -31,7 +32,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         app.state.platform = platform
         signer = Signer(load_secret(settings.data_dir, settings.console_secret))
-        app.state.auth = Authenticator(platform.keys, tokens.AccessTokens(signer))
+        attempts = FailedAttempts(
+            settings.sign_in_free_failures,
+            settings.sign_in_backoff_s,
+            settings.sign_in_backoff_max_s,
+        )
+        app.state.auth = Authenticator(platform.keys, tokens.AccessTokens(signer), attempts)
         examples = BundledAgents()
         if settings.start_example_agent:
             for agent in await examples.start(platform.agents):

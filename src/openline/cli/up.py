@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
+from openline.cli._errors import CliError, cli_errors
 
+
+@cli_errors
 def up(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8700,
@@ -23,6 +26,7 @@ def up(
     import gc
 
     import uvicorn
+    from pydantic import ValidationError
 
     from openline.api.access_log import uvicorn_log_config
     from openline.api.app import create_app
@@ -32,7 +36,10 @@ def up(
     overrides = {"host": host, "port": port, "start_example_agent": example}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as refused:
+        raise CliError(f"the settings were refused: {_problems(refused)}") from None
     app = create_app(settings)
     save_url(settings.data_dir, host, port)  # so `openline agents ls` finds this server
     # Everything imported so far lives as long as the process: keep it out of the
@@ -47,4 +54,13 @@ def up(
         log_level="info",
         log_config=uvicorn_log_config(),
         ws_max_size=16 << 20,
+    )
+
+
+def _problems(refused) -> str:
+    """Each refused setting by its environment variable's name, values left out (several
+    are secrets)."""
+    return "; ".join(
+        f"OPENLINE_{'_'.join(map(str, problem['loc'])).upper()}: {problem['msg']}"
+        for problem in refused.errors()
     )

@@ -1,8 +1,8 @@
-"""Console sign-in sessions and CSRF tokens: signed cookies, nothing stored server-side.
+"""Console sign-in sessions and CSRF tokens, in signed cookies.
 
-- The session cookie names the API key that signed in (its id, never the key) and when
-  the session expires, signed with the console secret. Every request checks the key
-  still exists, so deleting a key ends its sessions on every worker.
+- The session cookie names a session row (``store/sessions.py``) and when it expires.
+  Every request checks the row is there and its API key still exists, so signing out
+  (which deletes the row) or deleting the key ends the session on every worker.
 - The CSRF token is a random value in its own signed cookie ("double submit", as
   Datasette does it); every form repeats it in a hidden field and every POST must
   present both, equal. Both cookies are HTTP-only, ``SameSite=Strict`` and scoped to
@@ -29,8 +29,8 @@ SESSION_TTL_S = 12 * 3600
 
 @dataclass(frozen=True)
 class Session:
+    id: str
     key_id: str
-    expires_at: float
 
 
 class Tokens:
@@ -39,18 +39,18 @@ class Tokens:
     def __init__(self, signer: Signer) -> None:
         self._signer = signer
 
-    def session_cookie(self, key_id: str, now: float | None = None) -> str:
-        expires = (time.time() if now is None else now) + SESSION_TTL_S
-        return self._signer.sign("session", {"k": key_id, "exp": expires})
+    def session_cookie(self, session_id: str, expires_at: float) -> str:
+        return self._signer.sign("session", {"s": session_id, "exp": expires_at})
 
-    def session(self, cookie: str | None, now: float | None = None) -> Session | None:
+    def session_id(self, cookie: str | None, now: float | None = None) -> str | None:
+        """The session a genuine, unexpired cookie names."""
         payload = self._signer.unsign("session", cookie)
-        if payload is None or not isinstance(payload.get("k"), str):
+        if payload is None or not isinstance(payload.get("s"), str):
             return None
         expires = payload.get("exp")
         if not isinstance(expires, int | float) or expires <= (now or time.time()):
             return None
-        return Session(payload["k"], float(expires))
+        return payload["s"]
 
     def new_csrf(self) -> tuple[str, str]:
         """A fresh token, and the cookie that carries it."""

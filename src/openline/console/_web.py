@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.websockets import WebSocket
 
 from openline._signing import Signer, load_secret
-from openline.console import queries, views
+from openline.console import views
 from openline.console._session import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -24,6 +24,7 @@ from openline.console._session import (
     cookie_options,
 )
 from openline.platform import Platform
+from openline.store.sessions import SessionRepo
 
 HERE = Path(__file__).parent
 MAX_FORM_BYTES = 16_384
@@ -73,13 +74,14 @@ class FormRefused(Exception):
 
 
 class Console:
-    """What the console keeps per application: its cookie signer and the store engine."""
+    """What the console keeps per application: its cookie signer, sessions, the engine."""
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         settings = platform.settings
         self.tokens = Tokens(Signer(load_secret(settings.data_dir, settings.console_secret)))
         self.engine = platform.engine
+        self.sessions = SessionRepo(platform.engine)
 
 
 _CREATING = threading.Lock()
@@ -101,10 +103,9 @@ def console(request: Request | WebSocket) -> Console:
 
 def current_session(request: Request | WebSocket) -> Session | None:
     found = console(request)
-    session = found.tokens.session(request.cookies.get(SESSION_COOKIE))
-    if session is None or not queries.key_exists(found.engine, session.key_id):
-        return None
-    return session
+    session_id = found.tokens.session_id(request.cookies.get(SESSION_COOKIE))
+    key_id = found.sessions.key_of(session_id) if session_id else None
+    return None if key_id is None else Session(session_id, key_id)
 
 
 def signed_in(request: Request) -> Session:

@@ -107,12 +107,6 @@ def webhook_ids_for_call(engine: Engine, call_id: str) -> list[str]:
         return sorted(connection.execute(query).scalars())
 
 
-def key_exists(engine: Engine, key_id: str) -> bool:
-    k = schema.api_keys.c
-    with engine.connect() as connection:
-        return connection.execute(select(k.id).where(k.id == key_id)).first() is not None
-
-
 @dataclass
 class Transcript:
     """A call's transcript facts as plain rows, JSON columns left as their JSON text:

@@ -20,11 +20,14 @@ from fastapi.staticfiles import StaticFiles
 from markupsafe import Markup
 from starlette.routing import Route
 
+from openline.api.auth import client_address
+from openline.api.errors import ApiError
 from openline.console import _passthrough, queries, views
 from openline.console._passthrough import PassThrough
 from openline.console._session import (
     CSRF_COOKIE,
     SESSION_COOKIE,
+    SESSION_TTL_S,
     cookie_options,
 )
 from openline.console._web import (
@@ -110,29 +113,39 @@ def sign_in_page(request: Request, next: str = "/console/agents") -> HTMLRespons
 async def sign_in(request: Request) -> Response:
     form = await verified_form(request)
     key = form.get("key", "").strip()
-    ol = platform_of(request)
-    key_id = await asyncio.to_thread(ol.keys.verify, key) if key else None
     target = _local(form.get("next", ""))
-    if key_id is None:
+    try:
+        key_id = await request.app.state.auth.check_api_key(key, client_address(request))
+    except ApiError as refused:
+        error = (
+            str(refused).capitalize()
+            if refused.status == 429
+            else "That API key is not valid here."
+        )
         return page(
             request,
             "sign_in.html",
-            status=401,
+            status=refused.status,
             signed_in=False,
             next=target,
-            error="That API key is not valid here.",
+            error=error,
         )
-    tokens = console(request).tokens
+    found = console(request)
+    session_id, expires_at = await asyncio.to_thread(found.sessions.start, key_id, SESSION_TTL_S)
     response = RedirectResponse(target, status_code=303)
     options = cookie_options(secure(request))
-    response.set_cookie(SESSION_COOKIE, tokens.session_cookie(key_id), **options)
-    response.set_cookie(CSRF_COOKIE, tokens.new_csrf()[1], **options)  # a new token per session
+    cookie = found.tokens.session_cookie(session_id, expires_at.timestamp())
+    response.set_cookie(SESSION_COOKIE, cookie, **options)
+    response.set_cookie(CSRF_COOKIE, found.tokens.new_csrf()[1], **options)  # one per session
     return response
 
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
     await verified_form(request)
+    session = await asyncio.to_thread(current_session, request)
+    if session is not None:  # ended here, not only forgotten by this browser
+        await asyncio.to_thread(console(request).sessions.end, session.id)
     response = RedirectResponse("/console/sign-in?notice=signed_out", status_code=303)
     options = cookie_options(secure(request))
     for name in (SESSION_COOKIE, CSRF_COOKIE):

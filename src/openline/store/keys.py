@@ -1,7 +1,9 @@
 """API keys, stored as SHA-256 digests.
 
-Keys are 256 random bits, so a fast digest is enough: there is nothing to brute-force
-that a slow password hash would protect.
+Generated keys are 256 random bits, so a fast digest is enough: there is nothing to
+brute-force that a slow password hash would protect. A key chosen by hand
+(``OPENLINE_API_KEY``) must be at least ``MIN_KEY_LENGTH`` characters, so that it cannot
+be one of the few anyone would try first.
 """
 
 from __future__ import annotations
@@ -13,6 +15,13 @@ from sqlalchemy import Engine, func, select
 from openline import ids
 from openline.domain.time import utcnow
 from openline.store.schema import api_keys
+
+MIN_KEY_LENGTH = 20
+
+
+class KeyTooShort(ValueError):
+    def __init__(self) -> None:
+        super().__init__(f"an API key must be at least {MIN_KEY_LENGTH} characters long")
 
 
 def digest(key: str) -> str:
@@ -26,6 +35,8 @@ class KeyRepo:
     def create(self, name: str, key: str | None = None) -> tuple[str, str]:
         """Store a key (a new one unless given); returns (key id, the key itself)."""
         key = key or ids.new_secret()
+        if len(key) < MIN_KEY_LENGTH:
+            raise KeyTooShort
         row = {
             "id": ids.new_id(ids.API_KEY),
             "name": name,
@@ -47,7 +58,10 @@ class KeyRepo:
             return connection.execute(query).first() is not None
 
     def verify(self, key: str) -> str | None:
-        """The key's id when ``key`` is valid."""
+        """The key's id when ``key`` is valid (never one shorter than the minimum, which
+        an earlier openline may have installed)."""
+        if len(key) < MIN_KEY_LENGTH:
+            return None
         query = select(api_keys.c.id).where(api_keys.c.key_hash == digest(key))
         with self._engine.connect() as connection:
             return connection.execute(query).scalar_one_or_none()

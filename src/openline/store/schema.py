@@ -73,6 +73,16 @@ api_keys = Table(
     Column("last_used_at", Timestamp, nullable=True),
 )
 
+# Console sign-ins, kept here so that signing out ends one on every worker at once.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("key_id", String(64), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+)
+
 calls = Table(
     "calls",
     metadata,
