@@ -6,12 +6,16 @@ calls that start then too) and nothing is sent; re-enabling delivers all of it, 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
+from typer.testing import CliRunner
 
+from openline.cli import app
 from tests.conftest import BACKENDS
+from tests.console.conftest import signed_in_client
 from tests.support.servers import RunningServer, openline_server
 from tests.webhooks.conftest import backend_settings
 from tests.webhooks.helpers import (
@@ -54,8 +58,24 @@ def enable(server, webhook_id: str) -> dict:
     return reply.json()
 
 
+def operator_views(server, webhook_id: str, agent_id: str, tmp_path) -> tuple[str, str]:
+    """What `openline webhooks get` prints, and the console's agent page."""
+    env = {
+        "OPENLINE_URL": server.base_url,
+        "OPENLINE_API_KEY": server.api_key,
+        "OPENLINE_DATA_DIR": str(tmp_path / "cli-data"),
+        "COLUMNS": "200",
+    }
+    shown = CliRunner().invoke(app, ["webhooks", "get", webhook_id], env=env)
+    assert shown.exit_code == 0, shown.output
+    with signed_in_client(server) as (client, _):
+        page = client.get(f"/console/agents/{agent_id}")
+    assert page.status_code == 200
+    return shown.stdout, page.text
+
+
 async def test_failing_for_long_disables_and_enabling_delivers_all_it_held(
-    touchy_server, agent_url, receiver
+    touchy_server, agent_url, receiver, tmp_path
 ):
     receiver.receiver.fail_with = 500
     webhook, agent = hook_agent(touchy_server, receiver.url, agent_url)
@@ -80,6 +100,10 @@ async def test_failing_for_long_disables_and_enabling_delivers_all_it_held(
     assert {d["status"] for d in held} == {"pending"}  # held, not given up
     assert webhook_state(touchy_server, webhook["id"])["backlog"]["pending"] == 24
     assert await quiet(receiver.receiver, settle_s=0) == sent  # and not sent
+    shown, page = operator_views(touchy_server, webhook["id"], agent["id"], tmp_path)
+    assert "disabled after failing for" in shown
+    assert re.search(r"^pending deliveries +24 ", shown, re.MULTILINE)
+    assert "24 pending" in page and "badge-disabled" in page
 
     receiver.receiver.fail_with = None
     enabled = enable(touchy_server, webhook["id"])

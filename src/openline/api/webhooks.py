@@ -46,7 +46,7 @@ class RedeliverFailed(BaseModel):
 
 
 def webhook_json(webhook: dict, with_secret: bool = False) -> dict[str, Any]:
-    state = webhook_health.state(webhook)
+    state = webhook["state"]
     shown = {
         "id": webhook["id"],
         "url": webhook["url"],

@@ -111,13 +111,14 @@ def list_webhooks(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         webhooks = api.get("/agents/webhooks")["data"]
     print_list(
         webhooks,
-        ("ID", "NAME", "URL", "ENABLED", "FAILURES IN A ROW", "CREATED (UTC)"),
+        ("ID", "NAME", "URL", "ENABLED", "STATE", "PENDING", "CREATED (UTC)"),
         lambda webhook: (
             webhook["id"],
             webhook.get("display_name"),
             webhook["url"],
             _enabled(webhook),
-            str(webhook.get("failure_streak", 0)),
+            _state(webhook),
+            str(webhook["backlog"]["pending"]),
             when(webhook.get("created_at")),
         ),
         empty="No webhooks yet. Create one: openline webhooks create URL",
@@ -128,7 +129,7 @@ def list_webhooks(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 @app.command("get")
 @cli_errors
 def get(ctx: typer.Context, webhook: WebhookRef, as_json: JsonFlag = False) -> None:
-    """Show one webhook endpoint (not its secret)."""
+    """Show one webhook endpoint: its state, backlog and settings (not its secret)."""
     with Api(target(ctx)) as api:
         found = api.get(_path(webhook_id(api, webhook)))
     if as_json:
@@ -327,14 +328,29 @@ def _enabled(webhook: dict) -> Text:
     return Text(f"no: {webhook.get('disabled_reason') or 'disabled'}", style="bold red")
 
 
+_STATE_STYLES = {"healthy": "green", "failing": "yellow", "paused": "bold yellow"}
+
+
+def _state(webhook: dict) -> Text:
+    """``healthy``, ``failing (3 in a row)``, ``paused (40 in a row)`` or ``disabled``."""
+    state, streak = webhook["state"], webhook.get("failure_streak", 0)
+    shown = f"{state} ({streak} failed in a row)" if streak else state
+    return Text(shown, style=_STATE_STYLES.get(state, "bold red"))
+
+
 def _show(webhook: dict) -> None:
+    backlog = webhook["backlog"]
     fields: list[tuple[str, Cell]] = [
         ("id", webhook["id"]),
         ("name", webhook.get("display_name")),
         ("url", webhook["url"]),
         ("enabled", _enabled(webhook)),
         ("disabled (UTC)", when(webhook.get("disabled_at"))),
-        ("failures in a row", str(webhook.get("failure_streak", 0))),
+        ("state", _state(webhook)),
+        ("failing since (UTC)", when(webhook.get("failing_since"))),
+        ("next probe (UTC)", when(webhook.get("next_probe_at"))),
+        ("pending deliveries", str(backlog["pending"])),
+        ("oldest pending (UTC)", when(backlog.get("oldest_pending_at"))),
         ("created (UTC)", when(webhook.get("created_at"))),
         ("updated (UTC)", when(webhook.get("updated_at"))),
     ]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 
 from openline import ids
 from openline.domain.time import as_utc, utcnow
-from openline.domain.webhook_health import HealthPolicy, is_open
+from openline.domain.webhook_health import HealthPolicy, is_open, state
 from openline.store.pagination import Page, PageRequest, paginate
 from openline.store.schema import webhook_attempts, webhook_deliveries, webhooks
 from openline.store.sealing import SealedWithAnotherKey, Sealer, seal_plain
@@ -91,6 +91,7 @@ class WebhookRepo:
     def _opened_row(self, row) -> dict:
         found = _times(dict(row._mapping))
         found["secret"] = self._secret_or_none(found["id"], found["secret"])
+        found["state"] = state(found)
         return found
 
     def _secret(self, webhook_id: str, stored: str) -> str:
