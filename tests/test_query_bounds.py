@@ -1,5 +1,6 @@
-"""Times and cursors the databases cannot hold are a 422 that names the parameter, on
-every route that takes them; the values at the edges of the range still work."""
+"""Values the databases cannot hold (times and cursors out of range, text with NUL) are a
+422 that names the parameter, on every route that takes them; the values at the edges
+of the range still work. The OpenAPI document states that error shape."""
 
 from __future__ import annotations
 
@@ -98,3 +99,41 @@ def test_times_and_cursors_at_the_edges_are_accepted(server, stored):
             },
         )
         assert logs.status_code == 200 and logs.json()["data"] == []
+
+
+def test_text_with_nul_is_422(server, stored):
+    call_id, deployment_id = stored
+    with server.client() as http:
+        agent_id = http.post("/agents", json={"name": "a"}).json()["id"]
+        for method, path, options, name in [
+            ("POST", "/agents", {"json": {"name": "a\x00b"}}, "name"),
+            ("PATCH", f"/agents/{agent_id}", {"json": {"metadata": {"k": ["\x00"]}}}, "metadata"),
+            ("PATCH", f"/agents/{agent_id}", {"json": {"metadata": {"\x00": 1}}}, "metadata"),
+            ("GET", "/agents/a%00b", {}, "agent_id"),
+            ("GET", "/agents/calls", {"params": {"agent_id": "\x00"}}, "agent_id"),
+            ("GET", "/agents/calls", {"params": {"starting_after": "\x00"}}, "starting_after"),
+            ("GET", f"/agents/calls/{call_id}/logs", {"params": {"q": "\x00"}}, "q"),
+            ("GET", "/agents/calls/c%00", {}, "call_id"),
+            (
+                "GET",
+                f"/agents/deployments/{deployment_id}/logs",
+                {"params": {"call_id": "\x00"}},
+                "call_id",
+            ),
+            ("GET", "/agents/deployments/d%00", {}, "deployment_id"),
+        ]:
+            reply = http.request(method, path, **options)
+            assert reply.status_code == 422, (method, path, options, reply.text)
+            message = reply.json()["error"]["message"]
+            assert f"{name}" in message and "NUL (U+0000)" in message, message
+
+
+def test_the_openapi_document_states_the_error_shape(server):
+    with server.client() as http:
+        document = http.get("/openapi.json").json()
+    assert "HTTPValidationError" not in str(document)
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    listing = document["paths"]["/agents/calls"]["get"]["responses"]
+    assert listing["422"]["content"] == error and listing["default"]["content"] == error
+    schema = document["components"]["schemas"]["Error"]
+    assert schema["properties"]["error"]["required"] == ["code", "message"]

@@ -1,10 +1,10 @@
-"""Parameter types every route shares, bounded to what the databases hold, so an
-out-of-range value is a 422 that says why instead of an overflow deep in a query."""
+"""Parameter types every route shares, bounded to what the databases hold, so a value
+out of their range is a 422 that says why instead of an error deep in a query."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
@@ -31,3 +31,29 @@ UtcTime = Annotated[datetime, AfterValidator(_in_utc)]
 
 Cursor = Annotated[int, Field(ge=0, le=INTEGER_MAX)]
 """A sequence number or revision to page after."""
+
+
+def _storable(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (U+0000), which PostgreSQL cannot store")
+    return value
+
+
+def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
+    pending: list[Any] = [value]
+    while pending:  # a loop, not recursion: bodies may nest as deep as the JSON parser allows
+        item = pending.pop()
+        if isinstance(item, str):
+            _storable(item)
+        elif isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            pending += item
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+"""A string both databases can store and compare against (ids, search text, fields)."""
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
+"""A JSON object whose strings, keys included, the databases can store."""

@@ -6,9 +6,29 @@ import asyncio
 import json
 
 from starlette.requests import Request
+from starlette.responses import StreamingResponse
 
 KEEPALIVE_S = 15.0  # a comment this often keeps proxies from closing a quiet stream
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class EventStream(StreamingResponse):
+    """A live tail; as a route's ``response_class`` it documents the media type too."""
+
+    media_type = "text/event-stream"
+
+
+def documented(*names: str) -> dict:
+    """A live tail route's ``responses``: the events it sends, each with JSON data."""
+    event = {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"enum": list(names)},
+            "data": {"type": "string", "contentMediaType": "application/json"},
+        },
+    }
+    return {200: {"content": {EventStream.media_type: {"schema": event}}}}
 
 
 def event(name: str, data: dict) -> str:

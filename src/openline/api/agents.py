@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from openline.api._params import JsonObject, Text
 from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
 from openline.domain.time import rfc3339
@@ -18,17 +19,17 @@ router = APIRouter(prefix="/agents", dependencies=[Depends(authenticated)], tags
 class AgentFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    description: str | None = Field(default=None, max_length=10_000)
-    system_prompt: str | None = Field(default=None, max_length=100_000)
-    introduction: str | None = Field(default=None, max_length=10_000)
-    metadata: dict[str, Any] | None = None
-    self_hosted_deployment_url: str | None = Field(default=None, max_length=2048)
-    webhook_id: str | None = Field(default=None, max_length=64)
+    description: Text | None = Field(default=None, max_length=10_000)
+    system_prompt: Text | None = Field(default=None, max_length=100_000)
+    introduction: Text | None = Field(default=None, max_length=10_000)
+    metadata: JsonObject | None = None
+    self_hosted_deployment_url: Text | None = Field(default=None, max_length=2048)
+    webhook_id: Text | None = Field(default=None, max_length=64)
     recording_enabled: bool = True
     # Speech settings for voice calls; null: the platform's default.
     stt_provider: str | None = Field(default=None, max_length=64)
     tts_provider: str | None = Field(default=None, max_length=64)
-    tts_voice: str | None = Field(default=None, max_length=200)
+    tts_voice: Text | None = Field(default=None, max_length=200)
     tts_language: str | None = Field(
         default=None, max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
     )
@@ -58,11 +59,11 @@ def _known_provider(name: str | None, known: tuple[str, ...]) -> str | None:
 
 
 class AgentCreate(AgentFields):
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
 
 
 class AgentUpdate(AgentFields):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
 
 
 def agent_json(agent: dict, deployment_count: int = 0) -> dict[str, Any]:
@@ -111,7 +112,7 @@ def list_agents(ol: PlatformDep) -> dict:
 
 
 @router.get("/{agent_id}")
-def get_agent(agent_id: str, ol: PlatformDep) -> dict:
+def get_agent(agent_id: Text, ol: PlatformDep) -> dict:
     agent = ol.agents.get(agent_id)
     if agent is None:
         raise not_found("agent", agent_id)
@@ -119,7 +120,7 @@ def get_agent(agent_id: str, ol: PlatformDep) -> dict:
 
 
 @router.patch("/{agent_id}")
-def update_agent(agent_id: str, body: AgentUpdate, ol: PlatformDep) -> dict:
+def update_agent(agent_id: Text, body: AgentUpdate, ol: PlatformDep) -> dict:
     changes = body.model_dump(exclude_unset=True)
     _check_webhook(ol, changes.get("webhook_id"))
     if changes.get("name", "") is None:
@@ -131,7 +132,7 @@ def update_agent(agent_id: str, body: AgentUpdate, ol: PlatformDep) -> dict:
 
 
 @router.delete("/{agent_id}", status_code=204)
-def delete_agent(agent_id: str, ol: PlatformDep) -> Response:
+def delete_agent(agent_id: Text, ol: PlatformDep) -> Response:
     if not ol.agents.delete(agent_id):
         raise not_found("agent", agent_id)
     return Response(status_code=204)

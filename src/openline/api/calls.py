@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from openline.api import _sse as sse
 from openline.api._blob_response import blob_response
-from openline.api._params import Cursor, UtcTime
+from openline.api._params import Cursor, Text, UtcTime
 from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
 from openline.domain.calls import FACT_KINDS, CallStatus, EndReason, Fact
@@ -31,15 +31,15 @@ FactKind = Literal["turn", "tool_call", "log_event", "log_metric", "signal", "lo
 @router.get("")
 def list_calls(
     ol: PlatformDep,
-    agent_id: str | None = None,
+    agent_id: Text | None = None,
     status: CallStatus | None = None,
     end_reason: EndReason | None = None,
     start_time_after: UtcTime | None = None,
     start_time_before: UtcTime | None = None,
     expand: Annotated[list[Literal["transcript"]] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    starting_after: str | None = None,
-    ending_before: str | None = None,
+    starting_after: Text | None = None,
+    ending_before: Text | None = None,
 ) -> dict:
     if starting_after and ending_before:
         raise ApiError(422, "give starting_after or ending_before, not both")
@@ -61,7 +61,7 @@ def list_calls(
 
 
 @router.get("/{call_id}")
-def get_call(call_id: str, ol: PlatformDep) -> dict:
+def get_call(call_id: Text, ol: PlatformDep) -> dict:
     call, facts = ol.calls.with_facts(call_id, TRANSCRIPT_KINDS)
     if call is None:
         raise not_found("call", call_id)
@@ -69,7 +69,7 @@ def get_call(call_id: str, ol: PlatformDep) -> dict:
 
 
 @router.delete("/{call_id}")
-def redact_call(call_id: str, ol: PlatformDep) -> dict:
+def redact_call(call_id: Text, ol: PlatformDep) -> dict:
     call = ol.calls.get(call_id)
     if call is None:
         raise not_found("call", call_id)
@@ -86,8 +86,15 @@ def redact_call(call_id: str, ol: PlatformDep) -> dict:
     return call_json(ol.calls.redact(call_id), [])
 
 
-@router.get("/{call_id}/audio", response_model=None)
-def call_audio(call_id: str, request: Request, ol: PlatformDep) -> Response:
+_WAV = {"content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}}}
+
+
+@router.get(
+    "/{call_id}/audio",
+    response_class=Response,
+    responses={200: _WAV, 206: _WAV | {"description": "The requested byte range"}},
+)
+def call_audio(call_id: Text, request: Request, ol: PlatformDep) -> Response:
     """The call's recording: a stereo WAV (caller left, agent right); ``Range`` supported."""
     call = ol.calls.get(call_id)
     if call is None:
@@ -105,7 +112,7 @@ LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 @router.post("/{call_id}/analyze")
-async def analyze_call(call_id: str, ol: PlatformDep) -> dict:
+async def analyze_call(call_id: Text, ol: PlatformDep) -> dict:
     """Run post-call analysis again now; the summary is stored and announced by webhook."""
     if await asyncio.to_thread(ol.calls.get, call_id) is None:
         raise not_found("call", call_id)
@@ -118,10 +125,10 @@ async def analyze_call(call_id: str, ol: PlatformDep) -> dict:
 
 @router.get("/{call_id}/logs")
 def call_logs(
-    call_id: str,
+    call_id: Text,
     ol: PlatformDep,
     level: Literal["debug", "info", "warning", "error", "critical"] | None = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[Text | None, Query(max_length=200)] = None,
     after: Annotated[Cursor, Query(description="seq of the last line already seen")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict:
@@ -138,22 +145,23 @@ def call_logs(
     return {"data": data, "has_more": has_more, "next_page": data[-1]["seq"] if has_more else None}
 
 
-@router.get("/{call_id}/stream")
+@router.get(
+    "/{call_id}/stream", response_class=sse.EventStream, responses=sse.documented("fact", "end")
+)
 async def tail_call(
-    call_id: str,
+    call_id: Text,
     request: Request,
     ol: PlatformDep,
     since_rev: Annotated[Cursor, Query(ge=-1, description="-1: from the start")] = -1,
     kinds: Annotated[list[FactKind] | None, Query()] = None,
-) -> StreamingResponse:
+) -> sse.EventStream:
     """Server-sent events: every fact of the call as it is recorded (or only facts of
     the given ``kinds``), then ``end``."""
     if await asyncio.to_thread(ol.calls.get, call_id) is None:
         raise not_found("call", call_id)
     wanted = tuple(KIND_TYPES[kind] for kind in kinds) if kinds else tuple(KIND_TYPES.values())
-    return StreamingResponse(
+    return sse.EventStream(
         _tail(ol, call_id, since_rev, wanted, request),
-        media_type="text/event-stream",
         headers=sse.HEADERS,
     )
 

@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
-from fastapi.responses import StreamingResponse
 
 from openline.api import _sse as sse
-from openline.api._params import Cursor, UtcTime
+from openline.api._params import Cursor, Text, UtcTime
 from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
 from openline.deploy.logsink import LEVELS
@@ -85,12 +84,12 @@ def log_json(row: dict) -> dict[str, Any]:
 
 
 @router.get("/deployments/{deployment_id}")
-def get_deployment(deployment_id: str, ol: PlatformDep) -> dict:
+def get_deployment(deployment_id: Text, ol: PlatformDep) -> dict:
     return deployment_json(_deployment(ol, deployment_id))
 
 
 @router.post("/deployments/{deployment_id}/promote", status_code=202)
-async def promote_deployment(deployment_id: str, ol: PlatformDep) -> dict:
+async def promote_deployment(deployment_id: Text, ol: PlatformDep) -> dict:
     """Make this deployment the agent's live one (roll back or forward); follow its logs
     or poll it until ``is_live`` (or ``deploy_error``). The live one is restarted with
     the agent's current env vars: ``building`` until its new process is healthy, then
@@ -108,13 +107,13 @@ async def promote_deployment(deployment_id: str, ol: PlatformDep) -> dict:
 
 @router.get("/deployments/{deployment_id}/logs")
 def deployment_logs(
-    deployment_id: str,
+    deployment_id: Text,
     ol: PlatformDep,
     since: UtcTime | None = None,
     until: UtcTime | None = None,
     level: Level | None = None,
-    q: Annotated[str | None, Query(max_length=200, description="Text the line contains.")] = None,
-    call_id: str | None = None,
+    q: Annotated[Text | None, Query(max_length=200, description="Text the line contains.")] = None,
+    call_id: Text | None = None,
     stream: Literal["build", "runtime"] | None = None,
     after: Annotated[Cursor, Query(description="seq of the last line already seen")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -129,25 +128,28 @@ def deployment_logs(
     return {"data": data, "has_more": more, "next_page": next_page}
 
 
-@router.get("/deployments/{deployment_id}/logs/stream")
+@router.get(
+    "/deployments/{deployment_id}/logs/stream",
+    response_class=sse.EventStream,
+    responses=sse.documented("log", "deployment", "end"),
+)
 async def tail_deployment_logs(
-    deployment_id: str,
+    deployment_id: Text,
     request: Request,
     ol: PlatformDep,
     level: Level | None = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-    call_id: str | None = None,
+    q: Annotated[Text | None, Query(max_length=200)] = None,
+    call_id: Text | None = None,
     stream: Literal["build", "runtime"] | None = None,
     after: Annotated[Cursor, Query(description="seq of the last line already seen")] = 0,
-) -> StreamingResponse:
+) -> sse.EventStream:
     """Server-sent events: ``log`` for each line after ``after`` as it is stored,
     ``deployment`` whenever the deployment changes, and ``end`` once it has finished
     (failed, skipped, or replaced and stopped)."""
     await asyncio.to_thread(_deployment, ol, deployment_id)
     where = _query(None, None, level, q, call_id, stream, after)
-    return StreamingResponse(
+    return sse.EventStream(
         _tail(ol, deployment_id, where, request),
-        media_type="text/event-stream",
         headers=sse.HEADERS,
     )
 
@@ -194,10 +196,10 @@ async def _tail(
 
 @router.post("/{agent_id}/deployments", status_code=201)
 async def create_deployment(
-    agent_id: str,
+    agent_id: Text,
     request: Request,
     ol: PlatformDep,
-    git_commit_hash: Annotated[str | None, Query(max_length=64)] = None,
+    git_commit_hash: Annotated[Text | None, Query(max_length=64)] = None,
 ) -> dict:
     """Upload the agent directory as a tar.gz request body; it is queued, built and, once
     healthy, made live."""
@@ -241,7 +243,7 @@ async def _receive(request: Request, ol: Platform) -> tuple[Path, str, int]:
 
 
 @router.get("/{agent_id}/deployments")
-def list_deployments(agent_id: str, ol: PlatformDep) -> list[dict]:
+def list_deployments(agent_id: Text, ol: PlatformDep) -> list[dict]:
     if ol.agents.get(agent_id) is None:
         raise not_found("agent", agent_id)
     return [deployment_json(row) for row in ol.deployments.repo.for_agent(agent_id)]
@@ -251,7 +253,7 @@ def list_deployments(agent_id: str, ol: PlatformDep) -> list[dict]:
 
 
 @router.get("/{agent_id}/env")
-def list_env(agent_id: str, ol: PlatformDep) -> dict:
+def list_env(agent_id: Text, ol: PlatformDep) -> dict:
     """The names of the agent's environment variables (values are never returned)."""
     _agent(ol, agent_id)
     return _env_json(ol, agent_id)
@@ -259,7 +261,7 @@ def list_env(agent_id: str, ol: PlatformDep) -> dict:
 
 @router.patch("/{agent_id}/env")
 def change_env(
-    agent_id: str,
+    agent_id: Text,
     ol: PlatformDep,
     changes: Annotated[dict[str, str | None], Body(description='{"NAME": "value" | null}')],
 ) -> dict:
@@ -284,7 +286,7 @@ def change_env(
 
 
 @router.delete("/{agent_id}/env/{name}", status_code=204)
-def remove_env(agent_id: str, name: str, ol: PlatformDep) -> Response:
+def remove_env(agent_id: Text, name: str, ol: PlatformDep) -> Response:
     _agent(ol, agent_id)
     if name not in {row["name"] for row in ol.deployments.env.names(agent_id)}:
         raise ApiError(404, f"agent {agent_id} has no environment variable {name!r}")

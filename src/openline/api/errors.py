@@ -34,7 +34,24 @@ def error_body(code: str, message: str) -> dict:
     return {"error": {"code": code, "message": message}}
 
 
+# The schema of every error body, as the OpenAPI document states it.
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+
 def install(app: FastAPI) -> None:
+    _document(app)
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, error: ApiError) -> JSONResponse:
         return JSONResponse(error_body(error.code, str(error)), status_code=error.status)
@@ -57,3 +74,27 @@ def install(app: FastAPI) -> None:
 def _describe(problem: dict) -> str:
     where = ".".join(str(part) for part in problem.get("loc", ()) if part != "body")
     return f"{where}: {problem.get('msg')}" if where else str(problem.get("msg"))
+
+
+def _document(app: FastAPI) -> None:
+    """State the error shape in the OpenAPI document: FastAPI documents its own 422 body
+    (``{"detail": [...]}``), which this API never sends, and no other error."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = generate()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.pop("HTTPValidationError", None)
+            components.pop("ValidationError", None)
+            components["Error"] = _ERROR_SCHEMA
+            error = {"application/json": {"schema": _ERROR_REF}}
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    responses = operation.setdefault("responses", {})
+                    if "422" in responses:
+                        responses["422"]["content"] = error
+                    responses["default"] = {"description": "An error", "content": error}
+        return app.openapi_schema
+
+    app.openapi = openapi
