@@ -104,6 +104,18 @@ class Settings(BaseSettings):
     start_example_agent: bool = Field(
         default=False, description="Start and register the bundled example agent (`openline up`)."
     )
+    request_header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request's line and headers must arrive within this long of the "
+        "connection opening (or of its previous response).",
+    )
+    websocket_start_timeout_s: float = Field(
+        default=10.0, gt=0, description="A websocket must start its call within this long."
+    )
+    max_connections_per_address: int = Field(
+        default=256, ge=0, description="Connections one client address may hold; 0: no cap."
+    )
     sign_in_free_failures: int = Field(
         default=10, ge=1, description="Wrong keys an address may send before it must wait."
     )

@@ -17,6 +17,7 @@ import httpx
 import uvicorn
 
 from openline.api.app import create_app
+from openline.api.serving import uvicorn_config
 from openline.config import Settings
 
 HERE = Path(__file__).parent
@@ -101,9 +102,7 @@ def openline_server(settings: Settings) -> Iterator[RunningServer]:
     port = free_port()
     settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
     app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=16 << 20)
-    )
+    server = uvicorn.Server(uvicorn_config(app, settings, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base_url = f"http://127.0.0.1:{port}"

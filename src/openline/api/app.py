@@ -12,6 +12,7 @@ from openline._signing import Signer, load_secret
 from openline.api import agents, calls, deployments, errors, stream, tokens, twilio, webhooks
 from openline.api.attempts import FailedAttempts
 from openline.api.auth import Authenticator
+from openline.api.start_deadline import StartDeadline
 from openline.bundled_agent import BundledAgents
 from openline.config import Settings
 from openline.console import install as install_console
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="openline", version=__version__, lifespan=lifespan)
     errors.install(app)
+    app.add_middleware(StartDeadline, timeout_s=settings.websocket_start_timeout_s)
     app.include_router(tokens.router)
     app.include_router(calls.router)  # before /agents/{agent_id}, which would shadow it
     app.include_router(webhooks.router)

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from openline.api.errors import ApiError
+from openline.api.start_deadline import call_started
 from openline.harness.session import AgentEndpoint, CallSession, ClientChannel
 from openline.platform import Platform
 from openline.protocol.client import ClientStart, error_event
@@ -85,6 +86,7 @@ async def serve_call(
         start = await read_start()
         if start is None:
             return
+        call_started(websocket.scope)
         endpoint = None if lease is None else AgentEndpoint(lease.url, lease.deployment_id)
         session = CallSession(ol.harness, agent, channel, start, endpoint, connection_type)
         if lease is not None:

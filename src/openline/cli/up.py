@@ -30,6 +30,7 @@ def up(
 
     from openline.api.access_log import uvicorn_log_config
     from openline.api.app import create_app
+    from openline.api.serving import uvicorn_config
     from openline.cli._client import save_url
     from openline.config import Settings
 
@@ -47,14 +48,8 @@ def up(
     gc.collect()
     gc.freeze()
     typer.echo(f"openline: console at http://{host}:{port}/console", err=True)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="info",
-        log_config=uvicorn_log_config(),
-        ws_max_size=16 << 20,
-    )
+    config = uvicorn_config(app, settings, log_level="info", log_config=uvicorn_log_config())
+    uvicorn.Server(config).run()
 
 
 def _problems(refused) -> str:
