@@ -132,7 +132,11 @@ async def test_live_tail_streams_facts_as_they_happen(server, agent_id):
     await call.say("tool B7")
     await call.reply()
     await asyncio.sleep(0.3)
-    during = [data for _, data in seen[before:]]
+    during = [data for event, data in seen[before:] if event == "fact"]
+    # each batch of facts is followed by the change it brings the tail up to
+    caught_up = [data["rev"] for event, data in seen[before:] if event == "caught_up"]
+    assert caught_up and caught_up == sorted(caught_up)
+    assert caught_up[-1] == max(fact["rev"] for fact in during)
     assert any(f["kind"] == "tool_call" and f["result"] == "shipped" for f in during)
     assert any(f["kind"] == "log_event" and f["event"] == "order_processed" for f in during)
     await call.say("bye")

@@ -146,7 +146,9 @@ def call_logs(
 
 
 @router.get(
-    "/{call_id}/stream", response_class=sse.EventStream, responses=sse.documented("fact", "end")
+    "/{call_id}/stream",
+    response_class=sse.EventStream,
+    responses=sse.documented("fact", "caught_up", "end"),
 )
 async def tail_call(
     call_id: Text,
@@ -156,7 +158,8 @@ async def tail_call(
     kinds: Annotated[list[FactKind] | None, Query()] = None,
 ) -> sse.EventStream:
     """Server-sent events: every fact of the call as it is recorded (or only facts of
-    the given ``kinds``), then ``end``."""
+    the given ``kinds``), each batch followed by ``caught_up`` (``{"rev"}``: the facts
+    sent so far are the call as of that change), then ``end``."""
     if await asyncio.to_thread(ol.calls.get, call_id) is None:
         raise not_found("call", call_id)
     wanted = tuple(KIND_TYPES[kind] for kind in kinds) if kinds else tuple(KIND_TYPES.values())
@@ -177,6 +180,7 @@ async def _tail(
             for fact in facts:  # in seq (creation) order
                 since_rev = max(since_rev, fact.rev)
                 yield sse.event("fact", fact_json(fact))
+            yield sse.event("caught_up", {"rev": since_rev})
             if call is None or call["status"] != CallStatus.STARTED.value:
                 yield sse.event("end", call_json(call) if call else {"id": call_id})
                 return

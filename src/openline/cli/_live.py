@@ -10,14 +10,14 @@ tool call is always two lines, ``tool`` when it was called and ``result`` when i
 whether the tail delivered its result with the call or in a later copy. (Holding the call
 until its result would hide a slow or hung tool — what one watches a call live to see.)
 
-Facts arrive in the order they last *changed*, not the order they happened (a turn that
-opened and closed within one write batch arrives after the tool calls made during it), so
-:class:`TimeOrder` holds lines for a moment and prints each burst sorted by call time.
+Within one batch of the tail, facts arrive in creation order, not the order their lines
+happened (a turn opened by a tool call comes before that call, its text after it), so
+:class:`TimeOrder` holds a batch's lines until the tail's ``caught_up`` and prints them
+sorted by call time.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 from collections.abc import Callable
@@ -159,27 +159,17 @@ class FactPrinter:
 
 
 class TimeOrder:
-    """Collects lines and prints each burst in call-time order once the burst is over
-    (nothing new for ``settle`` seconds), or when told to :meth:`flush`."""
+    """Collects the lines of one batch of the tail and prints them in call-time order when
+    the tail says it has caught up (``caught_up``): nothing recorded earlier can follow."""
 
-    def __init__(self, emit: Callable[[Text], None], settle: float = 0.08) -> None:
+    def __init__(self, emit: Callable[[Text], None]) -> None:
         self._emit = emit
-        self._settle = settle
         self._pending: list[Shown] = []
-        self._timer: asyncio.TimerHandle | None = None
 
     def add(self, lines: list[Shown]) -> None:
-        if not lines:
-            return
         self._pending.extend(lines)
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_later(self._settle, self.flush)
 
     def flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         pending, self._pending = self._pending, []
         for shown in sorted(pending, key=lambda item: (item.at, item.rev, item.arrival)):
             self._emit(shown.text)

@@ -362,11 +362,13 @@ async def _follow(where: Target, call: str, as_json: bool) -> None:
     async for event in tail_events(where, call):
         is_end = event.event == "end"
         if as_json:
-            kind = "end" if is_end else "fact"
-            console.file.write(json.dumps({"event": kind, "data": event.data}) + "\n")
-            console.file.flush()
+            if event.event in ("fact", "end"):
+                console.file.write(json.dumps({"event": event.event, "data": event.data}) + "\n")
+                console.file.flush()
         elif event.event == "fact" and isinstance(event.data, dict):
             ordered.add(printer.apply(event.data))
+        elif event.event == "caught_up":
+            ordered.flush()
         elif is_end:
             ordered.flush()
             _print_end(event.data if isinstance(event.data, dict) else {})

@@ -410,10 +410,17 @@ class ChatSession:
         assert self.call_id is not None
         problem = "the stream ended early"
         try:
+            batch: list[dict[str, Any]] = []
             async for event in tail_events(self.target, self.call_id):
                 if event.event == "fact" and isinstance(event.data, dict):
-                    self._on_fact(event.data)
+                    batch.append(event.data)
+                elif event.event == "caught_up":
+                    # A batch is taken whole: the turn that closes an answer can come
+                    # before the tool calls made in it (it was opened by the first).
+                    self._on_batch(batch)
+                    batch = []
                 elif event.event == "end":
+                    self._on_batch(batch)
                     self.final_call = event.data if isinstance(event.data, dict) else None
                     problem = None
                     return
@@ -428,6 +435,12 @@ class ChatSession:
                     )
             self.tail_ended.set()
             self.changed.set()
+
+    def _on_batch(self, facts: list[dict[str, Any]]) -> None:
+        for fact in facts:
+            self._on_fact(fact)
+        self.ordered.flush()
+        self.changed.set()
 
     def _on_fact(self, fact: dict[str, Any]) -> None:
         kind, seq = fact.get("kind"), int(fact.get("seq", -1))
@@ -447,7 +460,6 @@ class ChatSession:
             is_user_turn = kind == "turn" and fact.get("role") == "user"
             if not (is_user_turn and self.interactive):
                 self.ordered.add(lines)
-        self.changed.set()
 
     # -- output ------------------------------------------------------------------------------------
 
