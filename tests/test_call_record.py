@@ -147,3 +147,17 @@ async def test_a_late_greeting_is_not_merged_into_the_first_answer(server, wire_
     greeted, answered = turns(shown)[1:]
     assert greeted["end_reason"] == "tts_completed"
     assert greeted["end_timestamp"] <= answered["start_timestamp"]
+
+
+async def test_a_frame_nested_thousands_deep_is_refused_and_the_call_goes_on(server, wire_agent):
+    deep = '{"type": "log_event", "event": "deep", "metadata": ' + "[" * 3000 + "]" * 3000 + "}"
+    call = await TextCall.open(server.ws_url, wire_agent, server.api_key)
+    await call.say(script({"raw": deep}, message("Still here.")))
+    assert await call.reply() == "Still here."
+    await call.hang_up()
+    shown = await read_once(server, call.call_id, lambda c: c["status"] != "started")
+    assert shown["status"] == "completed" and shown["end_reason"] == "client_hangup"
+    assert turns(shown)[-1]["text"] == "Still here."
+    with server.client() as http:
+        stream = http.get(f"/agents/calls/{call.call_id}/stream", params={"kinds": "signal"})
+    assert "nested deeper than 256 levels" in stream.text

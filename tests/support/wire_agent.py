@@ -1,7 +1,8 @@
 """A bare-protocol agent that sends exactly the frames a test scripts, in that order.
 
 Each line the caller says is either JSON — a list of frames to send, where
-``{"sleep": s}`` pauses, ``{"close": code}`` closes the socket, and ``"$trigger"`` in a
+``{"sleep": s}`` pauses, ``{"close": code}`` closes the socket, ``{"raw": text}`` sends
+text as it is, and ``"$trigger"`` in a
 frame's ``responding_to`` stands for the ``event_id`` of the ``user_state idle`` that
 ended the caller's turn — or plain text, answered ``You said: …`` without a
 ``response_end`` (as cartesia-line 0.2.18 and older answer). The greeting is scripted
@@ -58,6 +59,8 @@ async def play(websocket: WebSocket, frames: list[Any], trigger: str | None) -> 
         elif "close" in frame:
             await websocket.close(frame["close"])
             return False
+        elif "raw" in frame:
+            await websocket.send_text(frame["raw"])
         else:
             if frame.get("responding_to") == "$trigger":
                 frame = frame | {"responding_to": trigger}

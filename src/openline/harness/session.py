@@ -45,6 +45,10 @@ from openline.voice.base import ProviderError
 
 log = logging.getLogger(__name__)
 
+# Tool arguments and event metadata nest deeper than callers' frames may, but a frame
+# thousands of levels deep would break decoding (and every later encoding) of the call.
+AGENT_MAX_DEPTH = 256
+
 
 class ClientChannel(Protocol):
     """The caller's side of a call, whatever carries it (websocket, CLI, tests)."""
@@ -359,8 +363,12 @@ class CallSession:
     async def _on_agent_frame(self, frame: str | bytes, handlers=None) -> Any:
         """Handle one frame; returns what its handler does (an ``Ending`` ends the call)."""
         try:
-            message = json.loads(frame)
+            text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
+            message = bounded_json.loads(text, AGENT_MAX_DEPTH)
             kind = message["type"]
+        except bounded_json.NestedTooDeep as error:
+            await self.reject_agent_message(str(error), frame)
+            return None
         except (ValueError, TypeError, KeyError):
             await self.reject_agent_message("message must be a JSON object with a 'type'", frame)
             return None
