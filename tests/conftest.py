@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from openline.config import Settings
-from tests.support.servers import RunningServer, agent_process, openline_server
+from tests.support.servers import HERE, RunningServer, agent_process, openline_server
 
 PG_BASE_URL = os.environ.get(
     "OPENLINE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -63,6 +63,13 @@ def server(settings) -> Iterator[RunningServer]:
 @pytest.fixture(scope="session")
 def agent_url() -> Iterator[str]:
     with agent_process() as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def wire_url() -> Iterator[str]:
+    """The wire agent (tests/support/wire_agent.py): sends exactly what a test scripts."""
+    with agent_process(HERE / "wire_agent.py") as base_url:
         yield base_url
 
 

@@ -5,57 +5,17 @@ exact orders, and the call is read back by REST."""
 from __future__ import annotations
 
 import asyncio
-import json
-import time
-from collections.abc import Iterator
 
 import pytest
 
-from tests.support.calls import TextCall
-from tests.support.servers import HERE, agent_process
-
-
-@pytest.fixture(scope="module")
-def wire_url() -> Iterator[str]:
-    with agent_process(HERE / "wire_agent.py") as url:
-        yield url
+from tests.support.calls import TextCall, call_once
+from tests.support.voice import turns
+from tests.support.wire import message, script, tool
 
 
 @pytest.fixture
 def wire_agent(server, wire_url) -> str:
     return server.create_agent("wire", self_hosted_deployment_url=wire_url)
-
-
-def script(*frames: dict) -> str:
-    return json.dumps(list(frames))
-
-
-def message(text: str, trigger: str = "$trigger") -> dict:
-    return {"type": "message", "content": text, "responding_to": trigger}
-
-
-def tool(name: str, arguments: dict, result: str | None = None) -> dict:
-    return {"type": "tool_call", "name": name, "arguments": arguments, "result": result, "id": None}
-
-
-def read_call(server, call_id: str) -> dict:
-    with server.client() as http:
-        return http.get(f"/agents/calls/{call_id}").json()
-
-
-def turns(call: dict) -> list[dict]:
-    return [entry for entry in call["transcript"] if entry["role"] != "system"]
-
-
-async def read_once(server, call_id: str, done, timeout: float = 15) -> dict:
-    """The call as REST shows it once ``done(call)`` holds (facts land a moment after the
-    caller is told the call ended)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        call = read_call(server, call_id)
-        if done(call) or time.monotonic() > deadline:
-            return call
-        await asyncio.sleep(0.1)
 
 
 END_CALL_SDK_ORDER = (  # what the Line SDK's end_call tool puts on the wire, in order
@@ -79,7 +39,7 @@ async def test_what_the_agent_sends_after_end_call_is_kept(server, wire_agent, a
     def complete(shown: dict) -> bool:
         return any(entry.get("log_event") for entry in shown["transcript"])
 
-    shown = await read_once(server, call.call_id, complete)
+    shown = await call_once(server, call.call_id, complete)
     assert shown["status"] == "completed" and shown["agent_end_reason"] == "agent_ended"
     goodbye = turns(shown)[-1]
     assert goodbye["text"] == "Thanks, goodbye!"
@@ -105,7 +65,7 @@ async def test_same_name_tool_results_pair_with_their_own_call(server, wire_agen
     )
     assert await call.reply() == "Checked both."
     await call.hang_up()
-    shown = await read_once(server, call.call_id, lambda c: c["status"] != "started")
+    shown = await call_once(server, call.call_id, lambda c: c["status"] != "started")
     (answer,) = [turn for turn in turns(shown) if turn["role"] == "assistant"]
     assert [(t["arguments"]["code"], t["result"]) for t in answer["tool_calls"]] == [
         ("B2", "B2: sold out"),
@@ -121,7 +81,7 @@ async def test_a_text_turn_without_response_end_ends_at_its_last_chunk(server, w
     await call.say("thanks")
     assert await call.reply() == "You said: thanks"
     await call.hang_up()
-    shown = await read_once(server, call.call_id, lambda c: c["status"] != "started")
+    shown = await call_once(server, call.call_id, lambda c: c["status"] != "started")
     answer, _thanks, reply = turns(shown)[1:]
     assert answer["text"] == "One moment. Found it."
     assert answer["end_timestamp"] == answer["text_chunks"][-1]["start_timestamp"]
@@ -138,7 +98,7 @@ async def test_a_late_greeting_is_not_merged_into_the_first_answer(server, wire_
     assert await call.reply() == "How can I help you today?"
     assert await call.reply() == "You said: hello there"
     await call.hang_up()
-    shown = await read_once(server, call.call_id, lambda c: c["status"] != "started")
+    shown = await call_once(server, call.call_id, lambda c: c["status"] != "started")
     assert [(turn["role"], turn["text"]) for turn in turns(shown)] == [
         ("user", "hello there"),
         ("assistant", "How can I help you today?"),
@@ -155,7 +115,7 @@ async def test_a_frame_nested_thousands_deep_is_refused_and_the_call_goes_on(ser
     await call.say(script({"raw": deep}, message("Still here.")))
     assert await call.reply() == "Still here."
     await call.hang_up()
-    shown = await read_once(server, call.call_id, lambda c: c["status"] != "started")
+    shown = await call_once(server, call.call_id, lambda c: c["status"] != "started")
     assert shown["status"] == "completed" and shown["end_reason"] == "client_hangup"
     assert turns(shown)[-1]["text"] == "Still here."
     with server.client() as http:

@@ -67,9 +67,20 @@ def test_entries_in_time_order_with_tools_in_their_turn_and_everything_escaped()
             ),
             (5, 7, 2.0, "user", "Where is A1?", 2.0, None, None, None, None, None, None, None),
             (
-                6, 9, 2.1, "assistant", "Shipped.", 2.3, "interrupted", True, "[]",
-                None, None, None, "Shipped. <It> arrives Monday.",
-            ),  # fmt: skip
+                6,
+                9,
+                2.1,
+                "assistant",
+                "Shipped.",
+                2.3,
+                "interrupted",
+                True,
+                "[]",
+                None,
+                None,
+                None,
+                "Shipped. <It> arrives Monday.",
+            ),
         ],
         tools=[
             (7, 9, 2.2, "lookup", '{"id": "<A1>"}', None, 6, "<shipped>", 2.25),

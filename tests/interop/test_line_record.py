@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.calls import TextCall
+from tests.support.calls import TextCall, call_once
 from tests.support.servers import agent_process
 from tests.support.voice import VoiceClient, finish, last_sound, recording, turns, wait_quiet
-from tests.test_call_record import read_once
 
 HERE = Path(__file__).parent
 pytestmark = pytest.mark.interop
@@ -46,7 +45,7 @@ async def test_a_line_agents_end_call_tool_call_and_last_metric_are_recorded(ser
             for entry in shown["transcript"]
         )
 
-    shown = await read_once(server, call.call_id, complete)
+    shown = await call_once(server, call.call_id, complete)
     goodbye = turns(shown)[-1]
     assert goodbye["text"] == "Thanks, goodbye!"
     assert [(t["name"], t["arguments"], t["result"]) for t in goodbye["tool_calls"]] == [
@@ -64,7 +63,7 @@ async def test_a_line_agents_text_turn_ends_at_its_last_chunk(server, line_agent
     await call.say("thanks")
     assert await call.reply() == "You said: thanks"
     await call.hang_up()
-    shown = await read_once(server, call.call_id, lambda c: c["status"] != "started")
+    shown = await call_once(server, call.call_id, lambda c: c["status"] != "started")
     greeting, _, answer, thanks, _ = turns(shown)
     for turn in (greeting, answer):
         assert turn["end_timestamp"] == turn["text_chunks"][-1]["start_timestamp"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -78,3 +80,17 @@ class Tail:
     async def finished(self, timeout: float = 15) -> bool:
         await asyncio.to_thread(self._thread.join, timeout)
         return not self._thread.is_alive()
+
+
+async def call_once(
+    server, call_id: str, done: Callable[[dict], bool], timeout: float = 15
+) -> dict:
+    """The call as REST shows it once ``done(call)`` holds, or after ``timeout`` (facts an
+    agent sends after hanging up land a moment after the caller is told the call ended)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with server.client() as http:
+            call = http.get(f"/agents/calls/{call_id}").json()
+        if done(call) or time.monotonic() > deadline:
+            return call
+        await asyncio.sleep(0.1)

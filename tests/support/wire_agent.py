@@ -34,9 +34,13 @@ async def agent_ws(websocket: WebSocket) -> None:
             message = json.loads(await websocket.receive_text())
             if message["type"] == "message":
                 heard.append(message["content"])
-            elif message["type"] == "user_state" and message["value"] == "idle" and heard:
-                if not await play(websocket, script_for(heard.pop()), message["event_id"]):
-                    return
+            elif (
+                message["type"] == "user_state"
+                and message["value"] == "idle"
+                and heard
+                and not await play(websocket, script_for(heard.pop()), message["event_id"])
+            ):
+                return
     except WebSocketDisconnect:
         return
 

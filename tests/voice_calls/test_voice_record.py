@@ -6,20 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from tests.support.servers import HERE, agent_process
 from tests.support.voice import VoiceClient, finish, last_sound, recording, turns, wait_quiet
+from tests.support.wire import message
 
 SQLITE = pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
-
-
-@pytest.fixture(scope="module")
-def wire_url() -> Iterator[str]:
-    with agent_process(HERE / "wire_agent.py") as url:
-        yield url
 
 
 @pytest.fixture
@@ -28,10 +21,6 @@ def wire_agent(server, wire_url) -> str:
     return server.create_agent(
         "wire", self_hosted_deployment_url=wire_url, tts_provider="tone", stt_provider="passthrough"
     )
-
-
-def message(text: str, trigger: str = "$trigger") -> dict:
-    return {"type": "message", "content": text, "responding_to": trigger}
 
 
 async def type_line(client: VoiceClient, *frames: dict | str) -> None:
