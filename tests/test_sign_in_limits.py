@@ -99,3 +99,21 @@ def test_keys_shorter_than_the_minimum_are_refused(tmp_path):
     assert said.startswith("Error:") and "Traceback" not in said
     assert "OPENLINE_API_KEY" in said and f"at least {MIN_KEY_LENGTH} characters" in said
     assert "1234" not in said  # a refused secret is not echoed
+
+
+async def test_wrong_keys_over_twilio_count_against_the_address_too(limited_server):
+    from tests.voice_calls.test_twilio_bad_input import GOOD_FORMAT, _start
+
+    url = f"{limited_server.ws_url}/twilio/stream/agent_any"
+
+    async def start_with(key: str) -> str:
+        parameters = {"access_token": key}
+        start = {"callSid": "CA1", "customParameters": parameters, "mediaFormat": GOOD_FORMAT}
+        _, _, reason = await _start(url, start)
+        return reason
+
+    for _ in range(FREE + 1):
+        assert "rate_limited" not in await start_with("ol_wrong_guess_0123456789")
+    with client_from(limited_server, "127.0.0.1") as http:
+        assert guess(http).status_code == 429  # the guesses over Twilio made it wait
+    assert "try again in" in await start_with(TEST_KEY)

@@ -22,7 +22,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from openline.api.auth import presented_key
+from openline.api.auth import client_address, presented_key
 from openline.api.errors import ApiError
 from openline.api.stream import refuse, serve_call
 from openline.protocol import bounded_json
@@ -126,7 +126,7 @@ async def twilio_stream(websocket: WebSocket, agent_id: str) -> None:
     parameters = start.custom_parameters or {}
     try:
         key = presented_key(websocket) or parameters.get("access_token")
-        await websocket.app.state.auth.check_key(key)
+        await websocket.app.state.auth.check_key(key, client_address(websocket))
     except ApiError as error:
         await refuse(websocket, str(error))
         return
