@@ -220,7 +220,7 @@ webhook_deliveries = Table(
     Column("retry_step", Integer, nullable=False, server_default="0"),
     Index("ix_webhook_deliveries_due", "status", "webhook_id", "next_attempt_at"),
     Index("ix_webhook_deliveries_webhook_id", "webhook_id", "id"),
-    Index("ix_webhook_deliveries_call", "call_id", "webhook_id", "position"),
+    Index("ix_webhook_deliveries_call", "call_id", "webhook_id", "status", "position"),
 )
 
 webhook_attempts = Table(
