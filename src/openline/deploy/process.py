@@ -3,6 +3,8 @@ read line by line, stopped gently then firmly.
 
 The agent gets a small environment of its own (its variables, ``PORT``, a ``PATH`` with
 its venv first), not openline's: openline's database URL and keys stay out of agent code.
+A ``Launcher`` decides where the process runs: ``HostLauncher`` runs it as it is, as
+openline's user; ``sandbox.Sandbox`` (the default) runs it in a bubblewrap sandbox.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import os
 import signal
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from openline.deploy._lines import read_lines
 
@@ -36,6 +40,42 @@ _INHERITED = (
 )
 
 OnLine = Callable[[str, str], None]  # (stream: "stdout" | "stderr", line)
+ExitStatus = Callable[[int], int]  # the launcher's exit code → the agent's (negative: signal)
+
+
+def _as_is(code: int) -> int:
+    return code
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A deployment's process to start: its command, and where it lives on disk."""
+
+    argv: list[str]
+    source: Path  # the agent's code, and its working directory
+    venv: Path
+    env: dict[str, str]
+    data_dir: Path  # openline's own: keys, database, every deployment
+
+
+class Launcher(Protocol):
+    """Starts deployments' processes (the runner interface: another launcher could start
+    them elsewhere, e.g. as pods)."""
+
+    isolated: bool  # agent code cannot see openline's data dir
+    where: str  # for the deployment log: "in a bubblewrap sandbox", …
+
+    async def start(self, launch: Launch, on_line: OnLine, max_chars: int) -> AgentProcess: ...
+
+
+class HostLauncher:
+    """Runs the agent as openline's user, seeing what openline sees: no sandbox."""
+
+    isolated = False
+    where = "unsandboxed, as openline's user (OPENLINE_DEPLOY_SANDBOX=false)"
+
+    async def start(self, launch: Launch, on_line: OnLine, max_chars: int) -> AgentProcess:
+        return await AgentProcess.start(launch.argv, launch.source, launch.env, on_line, max_chars)
 
 
 def free_port() -> int:
@@ -61,13 +101,25 @@ def agent_env(venv: Path, port: int, variables: dict[str, str], extra: dict[str,
 
 
 class AgentProcess:
-    def __init__(self, process: asyncio.subprocess.Process, readers: list[asyncio.Task]) -> None:
+    def __init__(
+        self,
+        process: asyncio.subprocess.Process,
+        readers: list[asyncio.Task],
+        exit_status: ExitStatus = _as_is,
+    ) -> None:
         self._process = process
         self._readers = readers
+        self._exit_status = exit_status
 
     @classmethod
     async def start(
-        cls, argv: list[str], cwd: Path, env: dict[str, str], on_line: OnLine, max_chars: int
+        cls,
+        argv: list[str],
+        cwd: Path,
+        env: dict[str, str],
+        on_line: OnLine,
+        max_chars: int,
+        exit_status: ExitStatus = _as_is,
     ) -> AgentProcess:
         process = await asyncio.create_subprocess_exec(
             *argv,
@@ -84,7 +136,7 @@ class AgentProcess:
             )
             for name, stream in (("stdout", process.stdout), ("stderr", process.stderr))
         ]
-        return cls(process, readers)
+        return cls(process, readers, exit_status)
 
     @property
     def pid(self) -> int:
@@ -92,14 +144,15 @@ class AgentProcess:
 
     @property
     def returncode(self) -> int | None:
-        return self._process.returncode
+        code = self._process.returncode
+        return None if code is None else self._exit_status(code)
 
     async def wait(self) -> int:
         """Wait for the process to exit and for its last output to be read."""
         code = await self._process.wait()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._readers, return_exceptions=True), 2.0)
-        return code
+        return self._exit_status(code)
 
     async def stop(self, timeout_s: float) -> int:
         """SIGTERM to the process group, SIGKILL after ``timeout_s``."""
@@ -129,7 +182,8 @@ def describe_exit(code: int) -> str:
 
 def kill_stale(pid: int | None, venv: Path) -> bool:
     """Stop a process left by an openline that died without stopping it, if ``pid`` is
-    still that deployment's process (its command line names the deployment's venv)."""
+    still that deployment's process (its command line names the deployment's venv; a
+    sandboxed one's does too, in its bind arguments)."""
     if not pid:
         return False
     try:

@@ -20,8 +20,9 @@ import httpx
 from openline.deploy import calltags
 from openline.deploy.health import Unhealthy, wait_healthy
 from openline.deploy.logsink import DeploymentLog
-from openline.deploy.process import AgentProcess, agent_env, describe_exit, free_port
+from openline.deploy.process import AgentProcess, Launch, agent_env, describe_exit, free_port
 from openline.deploy.project import ENTRY_POINT, root_of
+from openline.deploy.sandbox import launcher
 from openline.deploy.settings import DeploySettings
 from openline.store.sealing import SealedWithAnotherKey
 
@@ -59,6 +60,11 @@ class Paths:
     def ready(self) -> Path:
         """Written last by a successful build: the venv can be run."""
         return self.root / "build.ok"
+
+    @property
+    def data_dir(self) -> Path:
+        """openline's data dir, which holds every deployment (``deployments/<id>``)."""
+        return self.root.parents[1]
 
 
 Save = Callable[..., Awaitable[None]]  # save(**columns) for this deployment's row
@@ -99,6 +105,7 @@ class Runner:
     async def start(self) -> float:
         """Start the process and wait until it is healthy; returns the seconds that took.
         Raises one of ``CANNOT_START`` (a process it started is stopped then)."""
+        via = launcher(self._settings)  # first: without its sandbox, nothing starts
         variables = await self._variables()
         self.log.set_secrets(variables)
         port = free_port()
@@ -115,11 +122,13 @@ class Runner:
             },
         )
         names = ", ".join(sorted(variables)) or "none"
-        self.log.note("info", f"starting python {ENTRY_POINT} on port {port} (env vars: {names})")
-        self.process = await AgentProcess.start(
-            [str(self.paths.venv / "bin" / "python"), ENTRY_POINT],
-            source,
-            env,
+        self.log.note(
+            "info" if via.isolated else "warning",
+            f"starting python {ENTRY_POINT} on port {port} (env vars: {names}) {via.where}",
+        )
+        argv = [str(self.paths.venv / "bin" / "python"), ENTRY_POINT]
+        self.process = await via.start(
+            Launch(argv, source, self.paths.venv, env, self.paths.data_dir),
             self.log.output,
             self._settings.log_line_max_chars,
         )

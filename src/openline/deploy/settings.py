@@ -42,3 +42,13 @@ class DeploySettings(BaseSettings):
         default=3, ge=0, description="Non-live builds kept on disk per agent, for rollback."
     )
     retention_interval_s: float = Field(default=600.0, gt=0)
+    sandbox: bool = Field(
+        default=True,
+        description="Run each deployment's process in a bubblewrap sandbox that hides the "
+        "data dir, keys and other deployments; false runs agent code as openline's user.",
+    )
+    sandbox_user: str = Field(
+        default="nobody",
+        description="When openline runs as root: the unprivileged user sandboxed agents run as.",
+    )
+    bwrap: str = Field(default="bwrap", description="bubblewrap binary (Debian: bubblewrap).")
