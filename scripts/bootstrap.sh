@@ -15,12 +15,14 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-# Debian packages for the tests: Chromium for the console's browser tests (driven through
-# Playwright, never a browser Playwright downloads itself) and the espeak-ng command, which
-# makes their reference speech (openline itself speaks with the espeakng-loader wheel).
+# Debian packages: Chromium for the console's browser tests (driven through Playwright,
+# never a browser Playwright downloads itself), the espeak-ng command, which makes their
+# reference speech (openline itself speaks with the espeakng-loader wheel), and
+# bubblewrap, the sandbox deployments run in (docs/deployments.md#isolation).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 if [ ${#missing[@]} -gt 0 ]; then
   as_root=""
   [ "$(id -u)" -eq 0 ] || as_root="sudo"
