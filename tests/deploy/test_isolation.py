@@ -54,6 +54,7 @@ async def test_an_agent_cannot_read_keys_database_or_other_deployments(
     ]
     if server.settings.database_url is None:
         hidden.append(data / "openline.db")
+    hidden += [path for path in (Path("/run/postgresql"),) if path.exists()]  # its socket
     assert all(path.exists() for path in hidden)  # on the host they are there
 
     agent_id = server.create_agent("Probe")
@@ -73,7 +74,9 @@ async def test_an_agent_cannot_read_keys_database_or_other_deployments(
     assert seen[str(data / "deployments")] == f"listed: [{deployment['id']!r}]"
     if os.getuid() == 0:  # openline runs as root: the agent does not
         assert report["uid"] != 0
-    wait_log(server, deployment["id"], "probe report:")
+    start = wait_log(server, deployment["id"], "starting python main.py")
+    assert start["level"] == "info" and "in a bubblewrap sandbox" in start["message"]
+    wait_log(server, deployment["id"], "probe report:")  # its output is still captured
 
 
 async def test_an_agent_dies_with_its_sandbox(server, echo_dir):
@@ -102,3 +105,19 @@ async def test_without_bubblewrap_a_deployment_fails_and_says_why(settings, echo
     assert deployment["status"] == "deploy_error", deployment
     assert "bubblewrap (no-such-bwrap) is not installed" in deployment["deployment_error"]
     assert "OPENLINE_DEPLOY_SANDBOX=false" in deployment["deployment_error"]
+
+
+async def test_with_the_sandbox_turned_off_each_start_is_a_warning(settings, echo_dir, monkeypatch):
+    monkeypatch.setenv("OPENLINE_DEPLOY_SANDBOX", "false")
+    with openline_server(settings) as server:
+        agent_id = server.create_agent("Deployed")
+        deployment = deploy(server, agent_id, echo_dir("v1"))
+        assert deployment["status"] == "deployed", deployment
+        call = await TextCall.open(server.ws_url, agent_id, server.api_key)
+        assert await call.reply() == "hello from v1"
+        await call.hang_up()
+        start = wait_log(server, deployment["id"], "starting python main.py")
+    assert start["level"] == "warning"
+    assert start["message"].endswith(
+        "unsandboxed, as openline's user (OPENLINE_DEPLOY_SANDBOX=false)"
+    )
