@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, case, func, literal, select
 
 from openline.domain.calls import CallStatus, Fact, LogEvent, LogMetric, ToolCall, Turn
 from openline.domain.shapes import call_json
@@ -208,48 +208,50 @@ class CallRepo:
         before leases) and started before ``unowned_before``. Returns their ids.
 
         Each is announced ``call_failed``, in the same transaction, to every webhook told
-        of the call, after its other events, and queued for post-call analysis. The rows
-        are claimed with ``FOR UPDATE SKIP LOCKED`` and closed only while still `started`,
-        so several processes sweeping at once close each call exactly once."""
+        of the call, after its other events, and queued for post-call analysis. One UPDATE
+        claims the calls (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and closes them only
+        while still `started`, so several processes sweeping at once close each exactly
+        once; on SQLite, writing first takes the write lock before anything is read."""
         c = schema.calls.c
         owner = c.owner_process_id
         abandoned = (owner.is_not(None) & owner.not_in(live_processes)) | (
             owner.is_(None) & (c.start_time < unowned_before)
         )
-        query = (
-            select(schema.calls)
-            .where(c.status == CallStatus.STARTED.value, abandoned)
+        started = c.status == CallStatus.STARTED.value
+        claim = (
+            select(c.id)
+            .where(started, abandoned)
             .order_by(c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        close = (
+            schema.calls.update()
+            .where(c.id.in_(claim), started)
+            .values(
+                status=CallStatus.FAILED.value,
+                end_reason="error",
+                error_message=_abandoned_message(owner),
+                end_time=utcnow(),
+                analysis_status="pending",
+                rev=c.rev + 1,
+            )
+            .returning(*schema.calls.c)
+        )
         with self._engine.begin() as connection:
-            rows = [_call_row(found._mapping) for found in connection.execute(query)]
+            rows = [_call_row(found._mapping) for found in connection.execute(close)]
             facts = _read_facts(connection, [row["id"] for row in rows], tuple(TABLE_OF), -1)
-            closed = []
             for row in rows:
-                ended = _abandoned_end(row["owner_process_id"])
-                still_open = connection.execute(
-                    schema.calls.update()
-                    .where(c.id == row["id"], c.status == CallStatus.STARTED.value)
-                    .values(ended | {"rev": c.rev + 1})
-                )
-                if still_open.rowcount:
-                    _announce_failed(connection, row | ended, facts[row["id"]])
-                    closed.append(row["id"])
-        return closed
+                _announce_failed(connection, row, facts[row["id"]])
+        return [row["id"] for row in rows]
 
 
-def _abandoned_end(owner_process_id: str | None) -> dict:
-    who = f"openline process {owner_process_id}" if owner_process_id else "openline"
-    lease = " (its lease expired)" if owner_process_id else ""
-    return {
-        "status": CallStatus.FAILED.value,
-        "end_reason": "error",
-        "error_message": f"{who} stopped while the call was in progress{lease}",
-        "end_time": utcnow(),
-        "analysis_status": "pending",
-    }
+def _abandoned_message(owner):
+    stopped = " stopped while the call was in progress"
+    return case(
+        (owner.is_(None), literal("openline" + stopped)),
+        else_=literal("openline process ") + owner + literal(stopped + " (its lease expired)"),
+    )
 
 
 def _announce_failed(connection, row: dict, facts: list[Fact]) -> None:
