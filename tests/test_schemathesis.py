@@ -30,15 +30,6 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-# Failures known and reported, by database and path prefix: these alone make the test an
-# expected failure rather than a pass, so it is noticed when they are fixed.
-KNOWN = {
-    ("postgresql", "/agents/webhooks"): (
-        "api/webhooks.py: a NUL in a webhook's display_name or secret is a 500 on PostgreSQL"
-    ),
-}
-
-
 @pytest.fixture
 async def records(server, agent_id) -> dict[str, str]:
     """Ids of a real agent (with a webhook), a finished call with its facts, logs and
@@ -105,26 +96,13 @@ def _failure(operation, mode, path_parameters: dict[str, str], headers: dict) ->
     return None
 
 
-def _known(backend: str, path: str) -> str | None:
-    return next(
-        (why for (on, prefix), why in KNOWN.items() if on == backend and path.startswith(prefix)),
-        None,
-    )
-
-
 def test_no_generated_request_is_a_server_error(server, records):
-    backend = "postgresql" if server.settings.database_url else "sqlite"
-    failures, known = [], set()
+    failures = []
     for operation in _operations(server):
         real = {p.name: records[p.name] for p in operation.path_parameters if p.name in records}
         for mode in EXAMPLES:
             for path_parameters in [{}, real] if real else [{}]:
                 found = _failure(operation, mode, path_parameters, server.headers)
-                reason = _known(backend, operation.path)
-                if found and reason:
-                    known.add(reason)
-                elif found:
+                if found:
                     failures.append(found)
     assert not failures, "\n\n".join(failures)
-    if known:
-        pytest.xfail("; ".join(sorted(known)))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from openline import ids
+from openline.api._params import Text, UtcTime
 from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
 from openline.domain import webhook_health
@@ -28,21 +29,21 @@ router = APIRouter(
 
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(min_length=1, max_length=2048)
-    secret: str | None = Field(default=None, min_length=8, max_length=512)
-    display_name: str | None = Field(default=None, max_length=200)
+    url: Text = Field(min_length=1, max_length=2048)
+    secret: Text | None = Field(default=None, min_length=8, max_length=512)
+    display_name: Text | None = Field(default=None, max_length=200)
 
 
 class WebhookUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str | None = Field(default=None, min_length=1, max_length=2048)
-    secret: str | None = Field(default=None, min_length=8, max_length=512)
-    display_name: str | None = Field(default=None, max_length=200)
+    url: Text | None = Field(default=None, min_length=1, max_length=2048)
+    secret: Text | None = Field(default=None, min_length=8, max_length=512)
+    display_name: Text | None = Field(default=None, max_length=200)
     enabled: bool | None = None
 
 
 class RedeliverFailed(BaseModel):
-    since: datetime | None = None
+    since: UtcTime | None = None
 
 
 def webhook_json(webhook: dict, with_secret: bool = False) -> dict[str, Any]:
@@ -126,12 +127,12 @@ def list_webhooks(ol: PlatformDep) -> dict:
 
 
 @router.get("/{webhook_id}")
-def get_webhook(webhook_id: str, ol: PlatformDep) -> dict:
+def get_webhook(webhook_id: Text, ol: PlatformDep) -> dict:
     return webhook_json(_webhook(ol, webhook_id))
 
 
 @router.patch("/{webhook_id}")
-def update_webhook(webhook_id: str, body: WebhookUpdate, ol: PlatformDep) -> dict:
+def update_webhook(webhook_id: Text, body: WebhookUpdate, ol: PlatformDep) -> dict:
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if "url" in changes:
         _checked(ol, changes["url"])
@@ -144,7 +145,7 @@ def update_webhook(webhook_id: str, body: WebhookUpdate, ol: PlatformDep) -> dic
 
 
 @router.delete("/{webhook_id}", status_code=204)
-def delete_webhook(webhook_id: str, ol: PlatformDep) -> Response:
+def delete_webhook(webhook_id: Text, ol: PlatformDep) -> Response:
     if not ol.webhooks.delete(webhook_id):
         raise not_found("webhook", webhook_id)
     return Response(status_code=204)
@@ -152,13 +153,13 @@ def delete_webhook(webhook_id: str, ol: PlatformDep) -> Response:
 
 @router.get("/{webhook_id}/deliveries")
 def list_deliveries(
-    webhook_id: str,
+    webhook_id: Text,
     ol: PlatformDep,
-    call_id: str | None = None,
+    call_id: Text | None = None,
     failed: bool = False,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    starting_after: str | None = None,
-    ending_before: str | None = None,
+    starting_after: Text | None = None,
+    ending_before: Text | None = None,
 ) -> dict:
     """Every delivery and each of its attempts, newest first."""
     _webhook(ol, webhook_id)
@@ -171,7 +172,7 @@ def list_deliveries(
 
 
 @router.post("/{webhook_id}/deliveries/{delivery_id}/redeliver")
-def redeliver_one(webhook_id: str, delivery_id: str, ol: PlatformDep) -> dict:
+def redeliver_one(webhook_id: Text, delivery_id: Text, ol: PlatformDep) -> dict:
     _webhook(ol, webhook_id)
     if ol.webhooks.delivery(delivery_id) is None:
         raise not_found("delivery", delivery_id)
@@ -182,7 +183,7 @@ def redeliver_one(webhook_id: str, delivery_id: str, ol: PlatformDep) -> dict:
 
 
 @router.post("/{webhook_id}/redeliver")
-def redeliver_failed(webhook_id: str, body: RedeliverFailed, ol: PlatformDep) -> dict:
+def redeliver_failed(webhook_id: Text, body: RedeliverFailed, ol: PlatformDep) -> dict:
     """Queue every failed delivery (that failed at or after ``since``, if given) again."""
     _webhook(ol, webhook_id)
     queued = ol.webhooks.redeliver(webhook_id, failed_since=body.since)
@@ -191,7 +192,7 @@ def redeliver_failed(webhook_id: str, body: RedeliverFailed, ol: PlatformDep) ->
 
 
 @router.post("/{webhook_id}/test")
-async def send_test_event(webhook_id: str, ol: PlatformDep) -> dict:
+async def send_test_event(webhook_id: Text, ol: PlatformDep) -> dict:
     """Send a sample ``call_completed`` now and report the status code and timing.
 
     Never what the endpoint answered: on demand, with the answer shown, a test send would
