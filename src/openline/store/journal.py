@@ -1,6 +1,6 @@
 """The writer's journal: every op is appended to a local file before it is queued.
 
-One ``write()`` per op to a file in the page cache: it survives a kill of the process
+One ``write()`` per op (``ops.py``) to a file in the page cache: it survives a kill of the process
 (not, unless ``fsync``, a crash of the machine) and costs no wait on the database. The
 writer trims the journal as batches commit: a full segment is closed and deleted once
 every op in it is committed. What is left at start-up was not (or not known to be)
@@ -15,16 +15,13 @@ gone, and whoever takes it (the next process started on this data dir) replays i
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import shutil
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
-from openline.store.ops import Op, decode, encode
-
-log = logging.getLogger(__name__)
+from openline.store.ops import Op, decode_all, encode
 
 SEGMENT_BYTES = 1 << 20  # past this, a segment is closed at the next commit (default)
 _LOCK = "lock"
@@ -98,15 +95,10 @@ class Leftover:
         self._lock_fd = lock_fd
 
     def ops(self) -> Iterator[Op]:
-        """Its ops in the order they were appended. A torn last line (a machine crash
-        mid-write) is skipped: nothing that was acknowledged can be in it."""
+        """Its ops in the order they were appended. A torn last record (a machine crash
+        mid-write) is left out: nothing that was acknowledged can be in it."""
         for segment in sorted(self.directory.glob("*" + _SUFFIX)):
-            with segment.open("rb") as lines:
-                for number, line in enumerate(lines, 1):
-                    try:
-                        yield decode(line)
-                    except (ValueError, KeyError):
-                        log.warning("journal %s:%d: unreadable line skipped", segment, number)
+            yield from decode_all(segment.read_bytes())
 
     def discard(self) -> None:
         shutil.rmtree(self.directory)

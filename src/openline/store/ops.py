@@ -1,22 +1,26 @@
-"""The writer's operations, and their one-line form in the journal.
+"""The writer's operations, and their form in the journal.
 
-A line is compact JSON: ``["i", table, call_id, with_previous, row]`` or ``["u", table,
-call_id, key, values]``. Datetimes are written as ISO 8601 and read back as datetimes by
-the column type they are stored in (a JSON column's strings stay strings); floats and
-JSON values round-trip exactly.
+A journal record is a 4-byte length and a pickle of ``("i", table, call_id,
+with_previous, row)`` or ``("u", table, call_id, key, values)``: pickle round-trips
+datetimes, tuples, floats and JSON values exactly and costs a fraction of JSON on the
+call's path. The journal lives in the data dir beside the database and its keys, and is
+read only by openline: it is trusted like them.
 """
 
 from __future__ import annotations
 
-import functools
-import json
+import logging
+import pickle
+import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Table
+from sqlalchemy import Table
 
 from openline.store.schema import metadata
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,34 +42,34 @@ class Update:
 Op = Insert | Update
 
 
-def _iso(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-_encode = json.JSONEncoder(separators=(",", ":"), default=_iso).encode
+_LENGTH = struct.Struct("<I")
 
 
 def encode(op: Op) -> bytes:
     if type(op) is Insert:
-        line = ["i", op.table.name, op.call_id, op.with_previous, op.row]
+        record = ("i", op.table.name, op.call_id, op.with_previous, op.row)
     else:
-        line = ["u", op.table.name, op.call_id, op.key, op.values]
-    return (_encode(line) + "\n").encode()
+        record = ("u", op.table.name, op.call_id, op.key, op.values)
+    data = pickle.dumps(record, pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(data)) + data
 
 
-def decode(line: bytes) -> Op:
-    kind, table_name, call_id, third, fields = json.loads(line)
-    table = metadata.tables[table_name]
-    for name in _datetime_columns(table).intersection(fields):
-        if isinstance(fields[name], str):
-            fields[name] = datetime.fromisoformat(fields[name])
-    if kind == "i":
-        return Insert(table, fields, call_id, third)
-    return Update(table, tuple(third), fields, call_id)
-
-
-@functools.cache
-def _datetime_columns(table: Table) -> frozenset[str]:
-    return frozenset(c.name for c in table.columns if isinstance(c.type, DateTime))
+def decode_all(data: bytes) -> Iterator[Op]:
+    """The ops in a journal segment; stops at a torn last record (a machine crash)."""
+    at = 0
+    while at + _LENGTH.size <= len(data):
+        (size,) = _LENGTH.unpack_from(data, at)
+        at += _LENGTH.size
+        if at + size > len(data):
+            return
+        try:
+            kind, table_name, call_id, third, fields = pickle.loads(data[at : at + size])
+            table = metadata.tables[table_name]
+        except (pickle.UnpicklingError, EOFError, ValueError, KeyError):
+            log.warning("journal: unreadable record at byte %d; the rest is left out", at)
+            return
+        at += size
+        if kind == "i":
+            yield Insert(table, fields, call_id, third)
+        else:
+            yield Update(table, third, fields, call_id)
