@@ -1,8 +1,8 @@
 """The writer's journal: every op is appended to a local file before it is queued.
 
-One ``write()`` per op (``ops.py``) to a file in the page cache: it survives a kill of the process
-(not, unless ``fsync``, a crash of the machine) and costs no wait on the database. The
-writer trims the journal as batches commit: a full segment is closed and deleted once
+One ``write()`` per op (a record, ``ops.py``) to a file in the page cache: it survives
+a kill of the process (not, unless ``fsync``, a crash of the machine) and costs no wait
+on the database. The writer trims the journal as batches commit: a full segment is closed and deleted once
 every op in it is committed. What is left at start-up was not (or not known to be)
 committed, and is replayed (``replay.py``).
 
