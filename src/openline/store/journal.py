@@ -1,9 +1,11 @@
 """The writer's journal: every op is appended to a local file before it is queued.
 
-One ``write()`` per op (a record, ``ops.py``) to a file in the page cache: it survives
-a kill of the process (not, unless ``fsync``, a crash of the machine) and costs no wait
-on the database. The writer trims the journal as batches commit: a full segment is closed and deleted once
-every op in it is committed. What is left at start-up was not (or not known to be)
+Each op is copied as one record (``ops.py``) into a segment file mapped into memory
+(``mmap``, shared): the copy lands in the page cache, so it survives a kill of the
+process (not, unless ``fsync``, a crash of the machine), and it costs neither a wait on
+the database nor a system call (a ``write()`` would let the writer's thread take the GIL
+on every fact). Segments have a fixed size; a full one is closed, and deleted once every
+op in it is committed. What is left at start-up was not (or not known to be)
 committed, and is replayed (``replay.py``).
 
 Each process journals into its own directory, ``<root>/<process id>/``, and holds an
@@ -15,6 +17,7 @@ gone, and whoever takes it (the next process started on this data dir) replays i
 from __future__ import annotations
 
 import fcntl
+import mmap
 import os
 import shutil
 from collections import deque
@@ -23,7 +26,7 @@ from pathlib import Path
 
 from openline.store.ops import Op, decode_all, encode
 
-SEGMENT_BYTES = 1 << 20  # past this, a segment is closed at the next commit (default)
+SEGMENT_BYTES = 4 << 20  # a segment's size (larger for a larger record)
 _LOCK = "lock"
 _SUFFIX = ".log"
 
@@ -33,13 +36,13 @@ class Journal:
         self.directory = directory
         self._segment_bytes = segment_bytes
         self._lock_fd = lock_fd
-        self._flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_DSYNC if fsync else 0)
+        self._fsync = fsync
         self._appended = 0
         self._segment = 0
-        self._fd = -1
-        self._bytes = 0
+        self._map: mmap.mmap | None = None
+        self._at = 0  # where the next record goes in the current segment
         self._closed: deque[tuple[Path, int]] = deque()  # (segment, ops appended by its end)
-        self._open_segment()
+        self._open_segment(segment_bytes)
 
     @classmethod
     def create(
@@ -58,29 +61,40 @@ class Journal:
     def append(self, op: Op) -> None:
         self._appended += 1  # counted even if it cannot be encoded: it is the writer's count
         data = encode(op)
-        self._bytes += len(data)
-        while data:  # a regular file takes it all at once; the loop is for the rare rest
-            data = data[os.write(self._fd, data) :]
+        end = self._at + len(data)
+        if end > len(self._map):  # full: the ops before this one are in the segment closed
+            self._map.close()
+            self._closed.append((self._segment_path(), self._appended - 1))
+            self._open_segment(max(self._segment_bytes, len(data)))
+            end = len(data)
+        self._map[self._at : end] = data
+        if self._fsync:
+            start = self._at - self._at % mmap.PAGESIZE
+            self._map.flush(start, end - start)
+        self._at = end
 
     def trim(self, committed: int) -> None:
         """The first ``committed`` ops appended are in the database: drop what held them."""
-        if self._bytes >= self._segment_bytes:
-            os.close(self._fd)
-            self._closed.append((self._segment_path(), self._appended))
-            self._open_segment()
         while self._closed and self._closed[0][1] <= committed:
             self._closed.popleft()[0].unlink()
 
     def close(self) -> None:
         """Everything appended is committed: the journal goes."""
-        os.close(self._fd)
+        self._map.close()
         shutil.rmtree(self.directory)
         os.close(self._lock_fd)
 
-    def _open_segment(self) -> None:
+    def _open_segment(self, size: int) -> None:
         self._segment += 1
-        self._fd = os.open(self._segment_path(), self._flags, 0o600)
-        self._bytes = 0
+        fd = os.open(self._segment_path(), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            # Zeros (a record length of 0 marks the end), on blocks taken now: a full disk
+            # is an error here, not a SIGBUS when a page is first written.
+            os.posix_fallocate(fd, 0, size)
+            self._map = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        self._at = 0
 
     def _segment_path(self) -> Path:
         return self.directory / f"{self._segment:08d}{_SUFFIX}"

@@ -55,12 +55,13 @@ def encode(op: Op) -> bytes:
 
 
 def decode_all(data: bytes) -> Iterator[Op]:
-    """The ops in a journal segment; stops at a torn last record (a machine crash)."""
+    """The ops in a journal segment, up to the zeros after the last record; a torn last
+    record (a crash mid-copy: it was not acknowledged) is left out."""
     at = 0
     while at + _LENGTH.size <= len(data):
         (size,) = _LENGTH.unpack_from(data, at)
         at += _LENGTH.size
-        if at + size > len(data):
+        if size == 0 or at + size > len(data):  # the zeros after the last record
             return
         try:
             kind, table_name, call_id, third, fields = pickle.loads(data[at : at + size])

@@ -66,8 +66,8 @@ class Writer:
         if self._journal is not None:
             try:
                 self._journal.append(op)
-            except Exception:  # not storable either (say, not picklable): the database will
-                # refuse it too, and say so; the call goes on
+            except Exception:  # not picklable, or the disk is full: it is still committed,
+                # it only loses its crash safety; the call goes on
                 log.exception("writer: cannot journal this fact: %r", op)
         self._pending.append(op)
         self._enqueued += 1
