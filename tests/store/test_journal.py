@@ -20,17 +20,7 @@ from openline.store.ops import Insert, Update, decode_all, encode
 from openline.store.replay import replay
 from openline.store.webhooks import outbox_row
 from openline.store.writer import Writer
-
-
-def _call_row(call_id: str) -> dict:
-    return {
-        "id": call_id,
-        "agent_id": "agent_x",
-        "agent_name": "x",
-        "status": "started",
-        "start_time": utcnow(),
-        "rev": 0,
-    }
+from tests.store.rows import call_row
 
 
 def test_ops_round_trip_exactly():
@@ -59,7 +49,7 @@ def test_ops_round_trip_exactly():
 
 
 async def test_committed_segments_are_trimmed_and_a_clean_close_leaves_nothing(engine, tmp_path):
-    CallRepo(engine).create(_call_row("call_t"))
+    CallRepo(engine).create(call_row("call_t"))
     journal = Journal.create(tmp_path / "journal", "proc_t", segment_bytes=2000)
     writer = Writer(engine, ChangeFeed(), journal=journal)
     writer.start()
@@ -132,7 +122,7 @@ def _stored(engine) -> tuple[list, list]:
 
 def test_a_killed_process_s_journal_is_replayed_once_in_order(engine, tmp_path):
     url = engine.url.render_as_string(hide_password=False)
-    CallRepo(engine).create(_call_row("call_k"))
+    CallRepo(engine).create(call_row("call_k"))
     root = tmp_path / "journal"
     _killed_writer(url, root)
     assert _stored(engine) == ([(1, "committed")], ["call_turn"])
@@ -153,7 +143,7 @@ def test_a_killed_process_s_journal_is_replayed_once_in_order(engine, tmp_path):
 def test_a_call_closed_elsewhere_gets_its_facts_but_not_a_second_ending(engine, tmp_path):
     url = engine.url.render_as_string(hide_password=False)
     calls = CallRepo(engine)
-    calls.create(_call_row("call_k") | {"owner_process_id": "proc_dead"}, [_started()])
+    calls.create(call_row("call_k") | {"owner_process_id": "proc_dead"}, [_started()])
     root = tmp_path / "journal"
     _killed_writer(url, root)
     # meanwhile another process saw the lease expire (no process is live) and closed it

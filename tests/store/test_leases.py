@@ -15,18 +15,11 @@ from openline.store.calls import CallRepo
 from openline.store.db import make_engine
 from openline.store.processes import ProcessRepo
 from openline.store.webhooks import outbox_row
+from tests.store.rows import call_row
 
 
 def _open_call(repo: CallRepo, call_id: str, owner: str | None) -> None:
-    row = {
-        "id": call_id,
-        "agent_id": "agent_x",
-        "agent_name": "x",
-        "status": "started",
-        "start_time": utcnow(),
-        "rev": 0,
-        "owner_process_id": owner,
-    }
+    row = call_row(call_id, owner_process_id=owner)
     started = {"call_id": call_id, "agent_id": "agent_x", "type": "call_started"}
     repo.create(row, [outbox_row("agent_webhook_x", 0, started)])
 

@@ -8,7 +8,6 @@ import threading
 from sqlalchemy import select
 
 from openline.domain.calls import CallStatus
-from openline.domain.time import utcnow
 from openline.harness.ledger import CallLedger
 from openline.harness.session import _WriterSink
 from openline.store import schema
@@ -16,17 +15,7 @@ from openline.store.calls import CallRepo
 from openline.store.feed import ChangeFeed
 from openline.store.webhooks import outbox_row
 from openline.store.writer import Writer
-
-
-def _call_row(call_id: str) -> dict:
-    return {
-        "id": call_id,
-        "agent_id": "agent_x",
-        "agent_name": "x",
-        "status": "started",
-        "start_time": utcnow(),
-        "rev": 0,
-    }
+from tests.store.rows import call_row
 
 
 async def test_facts_from_many_calls_land_in_few_batches_in_order(engine):
@@ -37,7 +26,7 @@ async def test_facts_from_many_calls_land_in_few_batches_in_order(engine):
     woken = feed.subscribe("call_7")
     ledgers = []
     for n in range(20):
-        repo.create(_call_row(f"call_{n}"))
+        repo.create(call_row(f"call_{n}"))
         ledgers.append(CallLedger(f"call_{n}", _WriterSink(writer), payload_cap=10_000))
     for round_ in range(50):
         for ledger in ledgers:
@@ -61,7 +50,7 @@ async def test_facts_from_many_calls_land_in_few_batches_in_order(engine):
 async def test_a_refused_row_does_not_hold_back_the_rest(engine):
     writer = Writer(engine, ChangeFeed())
     writer.start()
-    CallRepo(engine).create(_call_row("call_a"))
+    CallRepo(engine).create(call_row("call_a"))
     good = {"call_id": "call_a", "rev": 1, "timestamp": 0.0, "name": "ok", "value": 1}
     duplicate_key = dict(good, rev=2)  # same (call_id, seq) → the database refuses it
     writer.insert(schema.log_metrics, dict(good, seq=1), "call_a")
@@ -79,7 +68,7 @@ async def test_a_refused_fact_takes_its_webhook_rows_with_it(engine):
     """Retried fact by fact, never row by row: no webhook announces a fact never stored."""
     writer = Writer(engine, ChangeFeed())
     writer.start()
-    CallRepo(engine).create(_call_row("call_a"))
+    CallRepo(engine).create(call_row("call_a"))
     first = {"call_id": "call_a", "seq": 1, "rev": 1, "timestamp": 0.0, "name": "a", "value": 1}
     writer.insert(schema.log_metrics, first, "call_a")
     await writer.flush()
@@ -108,7 +97,7 @@ async def test_writes_wait_out_a_locked_database(tmp_path):
 
     engine = make_engine(f"sqlite:///{tmp_path / 'locked.db'}")
     migrate(engine)
-    CallRepo(engine).create(_call_row("call_l"))
+    CallRepo(engine).create(call_row("call_l"))
     locked = threading.Event()
     release = threading.Event()
 
