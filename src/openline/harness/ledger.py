@@ -137,7 +137,7 @@ class CallLedger:
         more of it is heard. Written when the turn closes."""
         turn = self._assistant
         if turn is not None:
-            turn.end_timestamp = max(turn.end_timestamp or turn.timestamp, at)
+            turn.end_timestamp = max(_end_of(turn), at)
 
     def response_end(self, responding_to: str | None = None) -> None:
         """The agent finished answering one event; a late one for an answer the user
@@ -151,7 +151,7 @@ class CallLedger:
         turn, self._assistant = self._assistant, None
         if turn is not None:
             turn.end_reason = reason
-            end = turn.timestamp if turn.end_timestamp is None else turn.end_timestamp
+            end = _end_of(turn)
             turn.end_timestamp = end if at is None else max(end, at)
             generated = cap_text("".join(self._generated), self._cap)
             turn.generated_text = None if generated == turn.text else generated
@@ -346,6 +346,11 @@ class CallLedger:
     def _change(self, fact: Fact) -> None:
         fact.rev = self.next_rev()
         self._sink.change(fact)
+
+
+def _end_of(turn: Turn) -> float:
+    """Where a turn's output has ended so far (0.0 is a time, not a missing one)."""
+    return turn.timestamp if turn.end_timestamp is None else turn.end_timestamp
 
 
 def _as_text(value: Any) -> str:

@@ -360,7 +360,7 @@ class CallSession:
                 if await self._on_agent_frame(frame, _AFTER_HANGUP_HANDLERS) is _HEARD_OUT:
                     return
 
-    async def _on_agent_frame(self, frame: str | bytes, handlers=None) -> Any:
+    async def _on_agent_frame(self, frame: str | bytes, handlers: dict | None = None) -> Any:
         """Handle one frame; returns what its handler does (an ``Ending`` ends the call)."""
         try:
             text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
