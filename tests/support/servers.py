@@ -87,9 +87,7 @@ class RunningServer:
         return {"Authorization": f"Bearer {self.api_key}"}
 
     def client(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.base_url, headers=self.headers, timeout=30.0, verify=TLS
-        )
+        return httpx.Client(base_url=self.base_url, headers=self.headers, timeout=30.0, verify=TLS)
 
     @property
     def platform(self):
