@@ -538,6 +538,9 @@ def main() -> None:
     parser.add_argument("--levels", help="concurrent calls per level (default 10,50,100)")
     parser.add_argument("--seconds", type=float, help="audio streamed per call (default 20)")
     parser.add_argument("--vad", choices=["webrtc", "energy"], default="webrtc")
+    parser.add_argument(
+        "--warmup", type=int, default=5, help="warm-up calls of 4 s per server (0: none)"
+    )
     parser.add_argument("--profile", action="store_true", help="run openline under cProfile")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, db, WAVs)")
     # internal: the load client and the relay server
@@ -563,12 +566,14 @@ def main() -> None:
     levels = [int(x) for x in (args.levels or plan["levels"]).split(",") if x.strip()]
     seconds = args.seconds or plan["seconds"]
     try:
-        run(levels, seconds, args.vad, args.profile, args.keep)
+        run(levels, seconds, args.vad, args.warmup, args.profile, args.keep)
     except KeyboardInterrupt:
         sys.exit("interrupted: servers stopped, temp dir removed")
 
 
-def run(levels: list[int], seconds: float, vad: str, profile: bool, keep: bool) -> None:
+def run(
+    levels: list[int], seconds: float, vad: str, warmup: int, profile: bool, keep: bool
+) -> None:
     import httpx
 
     fd_limit = raise_fd_limit()
@@ -629,11 +634,14 @@ def run(levels: list[int], seconds: float, vad: str, profile: bool, keep: bool) 
             agent_id = reply.json()["id"]
             servers = {"relay": relay.pid, "openline": server.pid, "agent": agent.pid}
             # warm-up (not reported): first calls load the detector, first writes, imports
-            run_side("relay", f"ws://127.0.0.1:{relay_port}", 5, 4, {"relay": relay.pid}, "")
-            run_side(
-                "openline", f"ws://127.0.0.1:{openline_port}", 5, 4,
-                {"openline": server.pid}, agent_id,
-            )  # fmt: skip
+            if warmup:
+                run_side(
+                    "relay", f"ws://127.0.0.1:{relay_port}", warmup, 4, {"relay": relay.pid}, ""
+                )
+                run_side(
+                    "openline", f"ws://127.0.0.1:{openline_port}", warmup, 4,
+                    {"openline": server.pid}, agent_id,
+                )  # fmt: skip
             for calls in levels:
                 print(f"N={calls}: {calls} calls x {seconds:g} s", flush=True)
                 waited = settle(servers, SETTLE_LIMIT_S)
