@@ -43,7 +43,7 @@ from openline.store.feed import ChangeFeed
 from openline.store.writer import Writer
 
 try:  # the harness's own sink: what CallSession hands its ledger
-    from openline.harness.session import _WriterSink
+    from openline.store.call_writes import FactWrites as _WriterSink
 except ImportError:  # pragma: no cover - same thing, should the private name move
 
     class _WriterSink:  # type: ignore[no-redef]

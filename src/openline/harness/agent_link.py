@@ -1,4 +1,4 @@
-"""The platform's side of one call on an agent server (reference §1).
+"""The platform's side of one call on an agent server.
 
 ``POST /chats`` first when the server has it (it may refuse the call), then the
 websocket it names, opened with a ``start`` message.
@@ -6,14 +6,14 @@ websocket it names, opened with a ``start`` message.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
+
+from openline.protocol import agent as wire
 
 AGENT_FRAME_CAP_BYTES = 16 * 1024 * 1024  # larger frames end the call; fields are capped lower
 
@@ -22,46 +22,20 @@ class AgentUnavailable(Exception):
     """The agent server could not take the call; ``str()`` says why, for the caller."""
 
 
-@dataclass
-class CallStart:
-    call_id: str
-    agent: dict[str, Any]
-    from_: str
-    to: str
-    metadata: dict[str, Any]
-    api_base_url: str
-
-    def start_message(self) -> dict[str, Any]:
-        return {
-            "type": "start",
-            "call_id": self.call_id,
-            "from": self.from_,
-            "to": self.to,
-            "agent_call_id": self.call_id,
-            "agent": {
-                "id": self.agent["id"],
-                "system_prompt": self.agent.get("system_prompt"),
-                "introduction": self.agent.get("introduction"),
-            },
-            "metadata": self.metadata,
-            "agent_token": None,
-            "api_base_url": self.api_base_url,
-        }
-
-    def chats_body(self) -> dict[str, Any]:
-        start = self.start_message()
-        return {
-            "call_id": self.call_id,
-            "from_": self.from_,
-            "to": self.to,
-            "agent_call_id": self.call_id,
-            "agent": start["agent"],
-            "metadata": self.metadata,
-        }
+def _chats_body(start: wire.Start) -> dict[str, Any]:
+    """The pre-call hook's request: the start message, as that hook names its fields."""
+    return {
+        "call_id": start.call_id,
+        "from_": start.from_,
+        "to": start.to,
+        "agent_call_id": start.call_id,
+        "agent": start.agent,
+        "metadata": start.metadata,
+    }
 
 
 async def connect(
-    http: httpx.AsyncClient, base_url: str, call: CallStart, timeout_s: float
+    http: httpx.AsyncClient, base_url: str, call: wire.Start, timeout_s: float
 ) -> ClientConnection:
     websocket_path = await _pre_call(http, base_url, call, timeout_s)
     url = _websocket_url(base_url, websocket_path, call)
@@ -71,17 +45,17 @@ async def connect(
         )
     except (OSError, TimeoutError, websockets.InvalidHandshake) as error:
         raise AgentUnavailable(f"could not open the agent websocket {url}: {error}") from error
-    await connection.send(json.dumps(call.start_message()))
+    await connection.send(wire.emit(call))
     return connection
 
 
 async def _pre_call(
-    http: httpx.AsyncClient, base_url: str, call: CallStart, timeout_s: float
+    http: httpx.AsyncClient, base_url: str, call: wire.Start, timeout_s: float
 ) -> str:
     """The websocket path the agent wants; ``/ws`` when it has no ``/chats`` hook."""
     try:
         reply = await http.post(
-            urljoin(base_url.rstrip("/") + "/", "chats"), json=call.chats_body(), timeout=timeout_s
+            urljoin(base_url.rstrip("/") + "/", "chats"), json=_chats_body(call), timeout=timeout_s
         )
     except httpx.RemoteProtocolError:
         return "/ws"  # a bare websocket server may drop an HTTP POST: it has no /chats
@@ -101,7 +75,7 @@ async def _pre_call(
         return "/ws"
 
 
-def _websocket_url(base_url: str, websocket_path: str, call: CallStart) -> str:
+def _websocket_url(base_url: str, websocket_path: str, call: wire.Start) -> str:
     # A relative websocket_url is relative to the agent's base URL, path included.
     absolute = urljoin(base_url.rstrip("/") + "/", websocket_path.lstrip("/"))
     if websocket_path.startswith(("ws:", "wss:", "http:", "https:")):

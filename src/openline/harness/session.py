@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -28,26 +27,24 @@ from websockets.asyncio.client import ClientConnection
 
 from openline import ids
 from openline.config import Settings
-from openline.domain.calls import CallStatus, EndReason, Fact, TurnEndReason
-from openline.harness.agent_link import AgentUnavailable, CallStart, connect
+from openline.domain.calls import CallStatus, EndReason, TurnEndReason
+from openline.harness.agent_link import AgentUnavailable, connect
 from openline.harness.announcer import CallAnnouncer
 from openline.harness.ledger import CallLedger
+from openline.harness.ports import Call
+from openline.harness.text_call import TextCall
 from openline.harness.voice_call import VoiceCall, choose_voice
+from openline.protocol import agent as wire
 from openline.protocol import bounded_json
 from openline.protocol.client import ClientStart, error_event
-from openline.store import schema
 from openline.store.blobs import BlobStore, recording_key
+from openline.store.call_writes import CallWrites
 from openline.store.calls import CallRepo
-from openline.store.facts import TABLE_OF, to_row
-from openline.store.webhooks import WebhookRepo
+from openline.store.webhook_configs import WebhookConfigs
 from openline.store.writer import Writer
 from openline.voice.base import ProviderError
 
 log = logging.getLogger(__name__)
-
-# Tool arguments and event metadata nest deeper than callers' frames may, but a frame
-# thousands of levels deep would break decoding (and every later encoding) of the call.
-AGENT_MAX_DEPTH = 256
 
 
 class ClientChannel(Protocol):
@@ -67,7 +64,7 @@ class Harness:
     calls: CallRepo
     http: httpx.AsyncClient
     api_base_url: str
-    webhooks: WebhookRepo | None = None
+    webhooks: WebhookConfigs | None = None
     after_call: Callable[[str], None] | None = None  # e.g. post-call analysis
     blobs: BlobStore | None = None  # where recordings go; None: calls are not recorded
     process_id: str | None = None  # this process's lease: its calls are closed if it dies
@@ -86,19 +83,6 @@ class Ending:
     reason: EndReason
     agent_reason: str | None = None
     error: str | None = None
-
-
-class _WriterSink:
-    def __init__(self, writer: Writer) -> None:
-        self._writer = writer
-
-    def add(self, fact: Fact) -> None:
-        self._writer.insert(TABLE_OF[type(fact)], to_row(fact), fact.call_id)
-
-    def change(self, fact: Fact) -> None:
-        row = to_row(fact)
-        key = (fact.call_id, fact.seq)
-        self._writer.update(TABLE_OF[type(fact)], key, row, fact.call_id)
 
 
 class CallSession:
@@ -121,9 +105,10 @@ class CallSession:
         self.call_id = ids.new_id(ids.CALL)
         self.stream_id = start.stream_id or self.call_id
         self.announcer = CallAnnouncer(harness.writer, self.call_id, agent["id"])
+        self.writes = CallWrites(harness.writer, harness.calls, self.call_id)
         self.ledger = CallLedger(
             self.call_id,
-            _WriterSink(harness.writer),
+            self.writes,
             harness.settings.payload_cap_chars,
             on_turn_closed=self.announcer.turn_closed,
         )
@@ -134,8 +119,11 @@ class CallSession:
         self._last_client_activity = time.monotonic()
         self._event_counter = 0
         self._turn_started_at_event = 0  # the caller's latest turn began with this event
-        self.voice: VoiceCall | None = None  # set for calls that carry audio
-        self._no_voice: dict[str, Any] | None = None  # why a call with audio goes on by text
+        # The client's own ids of its events, by the number of the first message sent to
+        # the agent for each (in order): what an agent's answer answers, for agent_done.
+        self._client_events: list[tuple[int, str | None]] = []
+        self._client_event_id: str | None = None  # of the client event being forwarded
+        self.call: Call = TextCall(self.ledger, self, self.stream_id)  # voice: set by run()
         self._recording_key: str | None = None
 
     # -- lifecycle -------------------------------------------------------------
@@ -144,7 +132,7 @@ class CallSession:
         await asyncio.to_thread(self._create_call)
         try:
             if self.start.config.input_format:
-                self.voice = await self._voice_or_text()
+                self.call = await self._voice_or_text()
             self._agent = await connect(
                 self.harness.http,
                 self.endpoint.url,
@@ -155,10 +143,7 @@ class CallSession:
             ending = Ending(EndReason.ERROR, error=str(error))
         else:
             await self.send_client(self._ack())
-            if self._no_voice is not None:
-                await self.send_client(self._no_voice)
-            if self.voice is not None:
-                self.voice.start()
+            await self.call.start()
             ending = await self._converse()
         await self._finish(ending)
         return ending
@@ -186,32 +171,27 @@ class CallSession:
         if ending.reason is EndReason.AGENT_HANGUP:
             grace_ends = time.monotonic() + self.harness.settings.agent_hangup_grace_s
             heard_out = asyncio.create_task(self._hear_agent_out())
-            if self.voice is not None:
-                await self.voice.hang_up()  # what it queued is still said
+            await self.call.hang_up()  # what it queued is still said
         ended_at = ledger.now()
-        if self.voice is not None:
-            await self._finish_voice(ended_at)
+        await self.call.close(ended_at)
+        if self._recording_key is not None:
+            await asyncio.to_thread(self.harness.blobs.commit, self._recording_key)
         ledger.close_assistant_turn(TurnEndReason.CALL_ENDED)
         ledger.call_over()
         if ending.error:
             ledger.signal("error", {"message": ending.error})
         ledger.log_metric("system_call_success", ending.reason is not EndReason.ERROR)
-        end_time = ledger.started_at + timedelta(seconds=ended_at)  # the recording's end too
-        ended = {
-            "status": ending.reason.status.value,
-            "end_time": end_time,
-            "end_reason": ending.reason.value,
-            "agent_end_reason": ending.agent_reason,
-            "error_message": ending.error,
-        }
-        self.harness.writer.update(
-            schema.calls,
-            (self.call_id,),
-            ended | {"analysis_status": "pending", "rev": ledger.next_rev()},
-            self.call_id,
+        ended = self.writes.end(
+            self._row,
+            ending.reason.status,
+            ledger.started_at + timedelta(seconds=ended_at),  # the recording's end too
+            ending.reason.value,
+            ending.agent_reason,
+            ending.error,
+            ledger.next_rev(),
         )
         # The end is durable before the client learns of it, so a read that follows sees it.
-        await self.harness.writer.flush()
+        await self.writes.flush()
         await self._close_client(ending)
         if heard_out is not None:
             with contextlib.suppress(TimeoutError):
@@ -220,26 +200,18 @@ class CallSession:
             with contextlib.suppress(Exception):
                 await self._agent.close()
         failed = ending.reason is EndReason.ERROR
-        self.announcer.ended(self._row | ended, ledger.facts, failed, ledger.next_rev)
-        await self.harness.writer.flush()  # analysis reads the whole call
+        self.announcer.ended(ended, ledger.facts, failed, ledger.next_rev)
+        await self.writes.flush()  # analysis reads the whole call
         if self.harness.after_call is not None:
             self.harness.after_call(self.call_id)
 
-    async def _voice_or_text(self) -> VoiceCall | None:
+    async def _voice_or_text(self) -> Call:
         """The call's voice; when its speech providers cannot run here (say, no TTS is
         installed), the call goes on by text, and says so once."""
         try:
             return await asyncio.to_thread(self._voice_call)
         except ProviderError as error:
-            message = f"voice is unavailable, the call goes on by text: {error}"
-            self.ledger.signal("warning", {"code": "voice_unavailable", "message": message})
-            self._no_voice = {
-                "event": "warning",
-                "stream_id": self.stream_id,
-                "code": "voice_unavailable",
-                "message": message,
-            }
-            return None
+            return TextCall(self.ledger, self, self.stream_id, voice_unavailable=str(error))
 
     def _voice_call(self) -> VoiceCall:
         setup = choose_voice(self.agent, self.start.config, self.harness.settings)
@@ -248,12 +220,6 @@ class CallSession:
             self._recording_key = recording_key(self.call_id)
             recording = blobs.open_for_writing(self._recording_key)
         return VoiceCall(setup, self.ledger, self, self.stream_id, recording)
-
-    async def _finish_voice(self, ended_at: float) -> None:
-        assert self.voice is not None
-        await self.voice.close(ended_at)
-        if self._recording_key is not None:
-            await asyncio.to_thread(self.harness.blobs.commit, self._recording_key)
 
     async def _close_client(self, ending: Ending) -> None:
         if ending.reason is EndReason.CLIENT_HANGUP:
@@ -298,38 +264,26 @@ class CallSession:
 
     async def _on_client_message(self, message: dict[str, Any]) -> None:
         kind = message.get("event")
-        if kind != "media_input":  # a silent microphone streaming along is not activity
-            self.touch()
-        if kind == "media_input":
-            if self.voice is None and self._no_voice is not None:
-                return  # the caller was told once that this call has no voice
-            if self.voice is None:
-                await self.client_error(
-                    "this call has no audio: start it with config.input_format to send media",
-                    code="unsupported_media",
-                )
-                return
-            await self.voice.media(message)
-        elif kind == "user_text":
+        if kind == "media_input":  # a silent microphone streaming along is not activity
+            await self.call.media(message)
+            return
+        self.touch()
+        if kind in ("user_text", "dtmf", "custom"):
+            self._client_event_id = _text_or_none(message.get("id"))
+        if kind == "user_text":
             text = message.get("text")
             if not isinstance(text, str):
                 await self.client_error("user_text needs a string field 'text'")
                 return
-            if self.voice is not None:
-                await self.voice.user_text(text)
-                return
-            self.ledger.user_turn(text)
-            await self.send_agent({"type": "user_state", "value": "speaking"})
-            await self.send_agent({"type": "message", "content": text})
-            await self.send_agent({"type": "user_state", "value": "idle"})
+            await self.call.user_text(text)
         elif kind == "dtmf":
-            button = str(message.get("dtmf", ""))[:8]
+            button = str(message.get("dtmf", ""))[: wire.DTMF_MAX_CHARS]
             self.ledger.signal("dtmf", {"from": "user", "button": button})
-            await self.send_agent({"type": "dtmf", "button": button})
+            await self.send_agent(wire.Dtmf(button))
         elif kind == "custom":
             metadata = message.get("metadata")
             self.ledger.signal("custom", {"from": "user", "metadata": metadata})
-            await self.send_agent({"type": "custom", "metadata": metadata})
+            await self.send_agent(wire.Custom(metadata))
         elif kind == "ping":
             await self.send_client({"event": "pong", "stream_id": self.stream_id})
         elif kind == "start":
@@ -363,130 +317,87 @@ class CallSession:
     async def _on_agent_frame(self, frame: str | bytes, handlers: dict | None = None) -> Any:
         """Handle one frame; returns what its handler does (an ``Ending`` ends the call)."""
         try:
-            text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
-            message = bounded_json.loads(text, AGENT_MAX_DEPTH)
-            kind = message["type"]
-        except bounded_json.NestedTooDeep as error:
+            message = wire.parse(frame)
+        except wire.BadFrame as error:
             await self.reject_agent_message(str(error), frame)
             return None
-        except (ValueError, TypeError, KeyError):
-            await self.reject_agent_message("message must be a JSON object with a 'type'", frame)
+        handler = (handlers or _AGENT_HANDLERS).get(type(message))
+        if handler is None:  # after end_call: what would reach the caller is only noted
+            self.ledger.signal(message.type, {"type": message.type, **message.wire()})
             return None
-        handler = (handlers or _AGENT_HANDLERS).get(kind)
-        if handler is None:
-            self.ledger.signal(str(kind)[:64], message)
-            return None
-        try:
-            return await handler(self, message)
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            await self.reject_agent_message(f"malformed {kind!r} message: {error!r}", frame)
-            return None
+        return await handler(self, message)
 
-    async def _agent_message(self, message: dict) -> None:
-        text = message["content"]
-        if not isinstance(text, str):
-            raise TypeError("'content' must be a string")
-        interruptible = bool(message.get("interruptible", True))
-        responding_to = _text_or_none(message.get("responding_to"))
-        if self._answers_cut_off_turn(responding_to):
+    async def _agent_message(self, message: wire.Message) -> None:
+        if self._answers_cut_off_turn(message.responding_to):
             # the caller spoke again first, and the agent was told to stop: what it still
             # sends for the old turn is not delivered (nor spoken), only noted
-            self.ledger.signal("dropped_answer", {"text": text, "responding_to": responding_to})
+            data = {"text": message.content, "responding_to": message.responding_to}
+            self.ledger.signal("dropped_answer", data)
             return
-        if self.voice is not None:  # spoken, recorded and acknowledged as it is heard
-            self.voice.agent_message(text, interruptible, responding_to)
-            return
-        self.ledger.agent_message(text, interruptible, responding_to)
-        await self.send_client({"event": "agent_text", "stream_id": self.stream_id, "text": text})
-        # A text call "speaks" at once: acknowledge what was said, as TTS would.
-        await self.send_agent({"type": "agent_state", "value": "speaking"})
-        await self.send_agent({"type": "agent_speech", "content": text})
-        await self.send_agent({"type": "agent_state", "value": "idle"})
+        await self.call.agent_message(message.content, message.interruptible, message.responding_to)
 
-    async def _agent_tool_call(self, message: dict) -> None:
-        self.ledger.tool_call(
-            str(message["name"]),
-            message.get("arguments"),
-            message.get("result"),
-            None if message.get("id") is None else str(message["id"]),
-        )
+    async def _agent_tool_call(self, message: wire.ToolCall) -> None:
+        self.ledger.tool_call(message.name, message.arguments, message.result, message.id)
 
-    async def _agent_log_event(self, message: dict) -> None:
-        self.ledger.log_event(message["event"], message.get("metadata"))
+    async def _agent_log_event(self, message: wire.LogEvent) -> None:
+        self.ledger.log_event(message.event, message.metadata)
 
-    async def _agent_log_metric(self, message: dict) -> None:
-        self.ledger.log_metric(message["name"], message.get("value"))
+    async def _agent_log_metric(self, message: wire.LogMetric) -> None:
+        self.ledger.log_metric(message.name, message.value)
 
-    async def _agent_log_record(self, message: dict) -> None:
+    async def _agent_log_record(self, message: wire.LogRecord) -> None:
         self.sent_log_records = True
-        stamp = message.get("timestamp")
-        at = self.ledger.since_start(float(stamp)) if stamp is not None else None
-        self.ledger.log_record(
-            str(message.get("level", "info")),
-            str(message.get("message", "")),
-            message.get("logger"),
-            message.get("exc_text"),
-            at,
-        )
+        stamp = message.timestamp
+        at = None if stamp is None else self.ledger.since_start(stamp)
+        self.ledger.log_record(message.level, message.message, message.logger, message.exc_text, at)
 
-    async def _agent_response_end(self, message: dict) -> None:
-        responding_to = _text_or_none(message.get("responding_to"))
-        if self._answers_cut_off_turn(responding_to):
+    async def _agent_response_end(self, message: wire.ResponseEnd) -> None:
+        if self._answers_cut_off_turn(message.responding_to):
             return
-        if self.voice is not None:
-            self.voice.response_end()
-        else:
-            self.ledger.response_end(responding_to)
+        answers = self._client_event_answered(message.responding_to)
+        await self.call.response_end(message.responding_to, answers)
 
-    async def _agent_end_call(self, message: dict) -> Ending:
-        reason = message.get("reason")
-        self.ledger.signal("end_call", {"reason": reason})
-        return Ending(EndReason.AGENT_HANGUP, agent_reason=None if reason is None else str(reason))
+    async def _agent_end_call(self, message: wire.EndCall) -> Ending:
+        self.ledger.signal("end_call", {"reason": message.reason})
+        return Ending(EndReason.AGENT_HANGUP, agent_reason=message.reason)
 
-    async def _agent_message_after_hangup(self, message: dict) -> None:
-        self.ledger.signal(
-            "unspoken", {"texts": [message.get("content")], "reason": "after end_call"}
-        )
+    async def _agent_message_after_hangup(self, message: wire.Message) -> None:
+        self.ledger.signal("unspoken", {"texts": [message.content], "reason": "after end_call"})
 
-    async def _agent_response_end_after_hangup(self, message: dict) -> object:
+    async def _agent_response_end_after_hangup(self, message: wire.ResponseEnd) -> object:
         return _HEARD_OUT
 
-    async def _agent_error(self, message: dict) -> Ending:
-        content = str(message.get("content") or "the agent reported an error")
-        return Ending(EndReason.ERROR, error=content[: self.harness.settings.payload_cap_chars])
+    async def _agent_error(self, message: wire.Error) -> Ending:
+        content = message.content[: self.harness.settings.payload_cap_chars]
+        return Ending(EndReason.ERROR, error=content)
 
-    async def _agent_transfer(self, message: dict) -> None:
-        destination = message.get("transfer_destination") or {
-            "type": "phone",
-            "value": message.get("target_phone_number"),
-        }
+    async def _agent_transfer(self, message: wire.Transfer) -> None:
+        destination = message.transfer_destination
         self.ledger.signal("transfer", {"transfer_destination": destination})
         await self.send_client(
             {"event": "transfer_call", "stream_id": self.stream_id, "transfer": destination}
         )
 
-    async def _agent_dtmf(self, message: dict) -> None:
-        button = str(message["button"])[:8]
-        self.ledger.signal("dtmf", {"from": "agent", "button": button})
-        await self.send_client({"event": "dtmf", "stream_id": self.stream_id, "dtmf": button})
+    async def _agent_dtmf(self, message: wire.Dtmf) -> None:
+        self.ledger.signal("dtmf", {"from": "agent", "button": message.button})
+        await self.send_client(
+            {"event": "dtmf", "stream_id": self.stream_id, "dtmf": message.button}
+        )
 
-    async def _agent_custom(self, message: dict) -> None:
-        metadata = message.get("metadata")
+    async def _agent_custom(self, message: wire.Custom) -> None:
+        metadata = message.metadata
         self.ledger.signal("custom", {"from": "agent", "metadata": metadata})
         await self.send_client(
             {"event": "custom", "stream_id": self.stream_id, "metadata": metadata}
         )
 
-    async def _agent_config(self, message: dict) -> None:
-        self.ledger.signal("config", {k: v for k, v in message.items() if k != "type"})
-        if self.voice is not None:
-            await self.voice.configure(message)
+    async def _agent_config(self, message: wire.Config) -> None:
+        self.ledger.signal("config", message.fields)
+        await self.call.configure(message)
 
     async def reject_agent_message(self, problem: str, frame: str | bytes) -> None:
         self.ledger.signal("validation_error", {"error": problem, "frame": str(frame)[:1000]})
-        await self.send_agent(
-            {"type": "validation_error", "error_message": problem, "error_type": "invalid_message"}
-        )
+        await self.send_agent(wire.ValidationError(problem))
 
     # -- clocks ------------------------------------------------------------------------
 
@@ -504,16 +415,20 @@ class CallSession:
 
     # -- sending -------------------------------------------------------------------------
 
-    async def send_agent(self, message: dict[str, Any]) -> None:
+    async def send_agent(self, message: wire.Outbound) -> None:
         """Send a message to the agent, numbered with an ``event_id`` it may answer to."""
         assert self._agent is not None
         self._event_counter += 1
-        message["event_id"] = f"ev_{self._event_counter}"
-        if message["type"] == "user_state" and message.get("value") == "speaking":
-            self._turn_started_at_event = self._event_counter
+        number = self._event_counter
+        turn_starts = isinstance(message, wire.UserState) and message.value == "speaking"
+        if turn_starts:
+            self._turn_started_at_event = number
+        if turn_starts or isinstance(message, (wire.Dtmf, wire.Custom)):
+            self._client_events.append((number, self._client_event_id))
+            self._client_event_id = None
         async with self._agent_send_lock:
             with contextlib.suppress(websockets.ConnectionClosed):
-                await self._agent.send(json.dumps(message))
+                await self._agent.send(wire.emit(message, f"ev_{number}"))
 
     async def send_client(self, event: dict[str, Any]) -> None:
         async with self._client_send_lock:
@@ -522,6 +437,17 @@ class CallSession:
 
     async def client_error(self, message: str, **extra: Any) -> None:
         await self.send_client(error_event(self.stream_id, message, **extra))
+
+    def _client_event_answered(self, responding_to: str | None) -> str | None:
+        """The client's id of the event an agent's answer answers: of the caller's turn
+        (or dtmf, custom) its ``responding_to`` belongs to; without one, the latest."""
+        number = _event_number(responding_to)
+        answered = None
+        for first, client_id in self._client_events:
+            if number is not None and first > number:
+                break
+            answered = client_id
+        return answered
 
     def _answers_cut_off_turn(self, responding_to: str | None) -> bool:
         """Does this answer an event sent before the caller's latest turn began?"""
@@ -566,16 +492,20 @@ class CallSession:
             "owner_process_id": self.harness.process_id,
         }
 
-    def _call_start(self) -> CallStart:
+    def _call_start(self) -> wire.Start:
         agent = dict(self.agent)
         if self.start.agent is not None:  # the client may override prompt and introduction
             agent |= self.start.agent.model_dump(exclude_none=True)
         metadata = self._metadata()
-        return CallStart(
+        return wire.Start(
             call_id=self.call_id,
-            agent=agent,
             from_=str(metadata.get("from", "websocket")),
             to=str(metadata.get("to", self.agent["id"])),
+            agent={
+                "id": agent["id"],
+                "system_prompt": agent.get("system_prompt"),
+                "introduction": agent.get("introduction"),
+            },
             metadata=metadata,
             api_base_url=self.harness.api_base_url,
         )
@@ -609,27 +539,27 @@ def _closed_message(closed: websockets.ConnectionClosed) -> str:
 
 
 _AGENT_HANDLERS = {
-    "message": CallSession._agent_message,
-    "tool_call": CallSession._agent_tool_call,
-    "log_event": CallSession._agent_log_event,
-    "log_metric": CallSession._agent_log_metric,
-    "log_record": CallSession._agent_log_record,
-    "response_end": CallSession._agent_response_end,
-    "end_call": CallSession._agent_end_call,
-    "error": CallSession._agent_error,
-    "transfer": CallSession._agent_transfer,
-    "dtmf": CallSession._agent_dtmf,
-    "custom": CallSession._agent_custom,
-    "config": CallSession._agent_config,
+    wire.Message: CallSession._agent_message,
+    wire.ToolCall: CallSession._agent_tool_call,
+    wire.LogEvent: CallSession._agent_log_event,
+    wire.LogMetric: CallSession._agent_log_metric,
+    wire.LogRecord: CallSession._agent_log_record,
+    wire.ResponseEnd: CallSession._agent_response_end,
+    wire.EndCall: CallSession._agent_end_call,
+    wire.Error: CallSession._agent_error,
+    wire.Transfer: CallSession._agent_transfer,
+    wire.Dtmf: CallSession._agent_dtmf,
+    wire.Custom: CallSession._agent_custom,
+    wire.Config: CallSession._agent_config,
 }
 
 # After end_call: facts are recorded as ever; what would reach the caller is only noted.
 _HEARD_OUT = object()  # the agent's response is over: nothing more to wait for
 _AFTER_HANGUP_HANDLERS = {
-    "message": CallSession._agent_message_after_hangup,
-    "response_end": CallSession._agent_response_end_after_hangup,
+    wire.Message: CallSession._agent_message_after_hangup,
+    wire.ResponseEnd: CallSession._agent_response_end_after_hangup,
     **{
         kind: _AGENT_HANDLERS[kind]
-        for kind in ("tool_call", "log_event", "log_metric", "log_record")
+        for kind in (wire.ToolCall, wire.LogEvent, wire.LogMetric, wire.LogRecord)
     },
 }

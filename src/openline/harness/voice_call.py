@@ -17,15 +17,17 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO
 
 from openline.config import Settings
 from openline.domain.calls import TurnEndReason
 from openline.harness.ledger import CallLedger
 from openline.harness.listener import Listener, ListenerEvents, Speech
+from openline.harness.ports import CallPorts
 from openline.harness.recorder import CallRecorder
 from openline.harness.speaker import Interruption, Segment, Speaker, Utterance
-from openline.protocol.client import StartConfig
+from openline.protocol import agent as wire
+from openline.protocol.client import StartConfig, agent_done
 from openline.voice import providers
 from openline.voice.audio import AudioError, AudioFormat, audio_format, decode_payload
 from openline.voice.base import ProviderError, Samples, SpeechToText, TextToSpeech, TurnDetector
@@ -61,16 +63,6 @@ def choose_voice(agent: dict, config: StartConfig, settings: Settings) -> VoiceS
     )
 
 
-class CallPorts(Protocol):
-    """The session's side: the two connections and the call's clock of activity."""
-
-    async def send_agent(self, message: dict[str, Any]) -> None: ...
-    async def send_client(self, event: dict[str, Any]) -> None: ...
-    async def client_error(self, message: str, **extra: Any) -> None: ...
-    async def reject_agent_message(self, problem: str, frame: str) -> None: ...
-    def touch(self) -> None: ...
-
-
 class VoiceCall:
     def __init__(
         self,
@@ -99,10 +91,11 @@ class VoiceCall:
         )
         self._agent_speaking = False
         self._response_over = False  # the agent sent response_end for the open turn
+        self._done: list[str | None] = []  # agent_done owed once what plays now has played
         self._space = ""  # a blank chunk (LLM streams send them): spoken with the next
         self._flusher: asyncio.Task | None = None
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self._speaker.start()
         self._listener.start()
         if self._recorder is not None:
@@ -152,7 +145,9 @@ class VoiceCall:
 
     # -- from the agent -------------------------------------------------------------------
 
-    def agent_message(self, text: str, interruptible: bool, responding_to: str | None) -> None:
+    async def agent_message(
+        self, text: str, interruptible: bool, responding_to: str | None
+    ) -> None:
         """Queue a message to be spoken (answers to a cut-off turn never get here)."""
         if not text.strip():  # nothing to say, but the spacing belongs to the answer
             self._space += text
@@ -161,30 +156,31 @@ class VoiceCall:
         self._response_over = False
         self._speaker.say(Utterance(text, interruptible, responding_to, self._ledger.now()))
 
-    def response_end(self) -> None:
+    async def response_end(self, responding_to: str | None, answers: str | None) -> None:
+        """The agent's answer is over: its turn ends, and the caller is told, once it has
+        been heard (its turn ends where its audio does, whatever it answers)."""
         self._response_over = True
+        self._done.append(answers)
         if not self._speaker.busy:
-            self._close_turn()
+            await self._answer_heard()
 
     async def hang_up(self) -> None:
         """The agent ends the call: what it queued is still said."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._speaker.drained(), HANG_UP_GRACE_S)
 
-    async def configure(self, message: dict[str, Any]) -> None:
+    async def configure(self, config: wire.Config) -> None:
         """An agent ``config`` message: voice and language for what follows."""
-        tts = message.get("tts") if isinstance(message.get("tts"), dict) else {}
-        stt = message.get("stt") if isinstance(message.get("stt"), dict) else {}
-        language = message.get("language")
-        voice = tts.get("voice_id") or self._speaker.voice
-        tts_language = tts.get("language") or language or self._speaker.language
-        stt_language = stt.get("language") or language
+        voice = config.tts.get("voice_id") or self._speaker.voice
+        tts_language = config.tts.get("language") or config.language or self._speaker.language
+        stt_language = config.stt.get("language") or config.language
         try:
             await asyncio.to_thread(self._speaker.tts.check_voice, voice, tts_language)
             if stt_language:
                 await asyncio.to_thread(self._listener.check_language, stt_language)
         except ProviderError as error:
-            await self._ports.reject_agent_message(f"config: {error}", str(message)[:1000])
+            frame = str({"type": config.type, **config.fields})[:1000]
+            await self._ports.reject_agent_message(f"config: {error}", frame)
             return
         self._speaker.voice, self._speaker.language = voice, tts_language
         if stt_language:
@@ -206,10 +202,10 @@ class VoiceCall:
             await self._record_cut(cut, typed)
         elif not self._speaker.busy and self._ledger.assistant_turn_open:
             self._close_turn()
-        await self._ports.send_agent({"type": "user_state", "value": "speaking"})
+        await self._ports.send_agent(wire.UserState("speaking"))
         if cut is not None:
             if cut.heard is not None and cut.heard_text:
-                await self._ports.send_agent({"type": "agent_speech", "content": cut.heard_text})
+                await self._ports.send_agent(wire.AgentSpeech(cut.heard_text))
             if cut.was_speaking:
                 await self._agent_silent()
 
@@ -224,6 +220,7 @@ class VoiceCall:
         self._ledger.interrupt_assistant_turn(now, heard, unspoken=unspoken)
         self._note_unspoken(cut, "interrupted")
         self._response_over = False
+        self._done = []  # cut off: those answers were never heard to their end
 
     def _same_trigger(self, cut: Interruption) -> list[str]:
         """Texts that never played and answer what the open turn answers (or, with no
@@ -251,8 +248,8 @@ class VoiceCall:
         await self._user_said(speech.text)
 
     async def _user_said(self, text: str) -> None:
-        await self._ports.send_agent({"type": "message", "content": text})
-        await self._ports.send_agent({"type": "user_state", "value": "idle"})
+        await self._ports.send_agent(wire.UserMessage(text))
+        await self._ports.send_agent(wire.UserState("idle"))
 
     async def _fail(self, problem: str) -> None:
         self._ledger.signal("error", {"message": problem})
@@ -262,6 +259,12 @@ class VoiceCall:
         """The agent is done and silent: its turn ends where its audio did."""
         self._ledger.close_assistant_turn(TurnEndReason.TTS_COMPLETED)
 
+    async def _answer_heard(self) -> None:
+        self._close_turn()
+        done, self._done = self._done, []
+        for answers in done:
+            await self._ports.send_client(agent_done(self._stream_id, answers))
+
     # -- what the speaker reports -------------------------------------------------------------
 
     async def _segment_started(self, segment: Segment) -> None:
@@ -269,7 +272,7 @@ class VoiceCall:
         utterance = segment.utterance
         if not self._agent_speaking:
             self._agent_speaking = True
-            await self._ports.send_agent({"type": "agent_state", "value": "speaking"})
+            await self._ports.send_agent(wire.AgentState("speaking"))
         self._ledger.agent_message(
             utterance.text, utterance.interruptible, utterance.responding_to, segment.start
         )
@@ -280,18 +283,18 @@ class VoiceCall:
 
     async def _segment_finished(self, segment: Segment) -> None:
         self._ledger.assistant_heard_until(segment.end)
-        await self._ports.send_agent({"type": "agent_speech", "content": segment.utterance.text})
+        await self._ports.send_agent(wire.AgentSpeech(segment.utterance.text))
 
     async def _fell_silent(self, at: float) -> None:
         self._ledger.assistant_heard_until(at)
         await self._agent_silent()
         if self._response_over:
-            self._close_turn()
+            await self._answer_heard()
 
     async def _agent_silent(self) -> None:
         if self._agent_speaking:
             self._agent_speaking = False
-            await self._ports.send_agent({"type": "agent_state", "value": "idle"})
+            await self._ports.send_agent(wire.AgentState("idle"))
 
     async def _audio_out(self, payload: str) -> None:
         await self._ports.send_client(

@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 import soxr
 
+from openline.protocol.client import INPUT_FORMATS
 from openline.voice.base import Samples
 
 
@@ -28,15 +29,13 @@ class AudioFormat:
     sample_rate: int
 
 
-FORMATS: dict[str, AudioFormat] = {
-    fmt.name: fmt
-    for fmt in (
-        AudioFormat("mulaw_8000", "mulaw", 8000),
-        AudioFormat("pcm_16000", "pcm_s16le", 16000),
-        AudioFormat("pcm_24000", "pcm_s16le", 24000),
-        AudioFormat("pcm_44100", "pcm_s16le", 44100),
-    )
-}
+def _named(name: str) -> AudioFormat:
+    """``mulaw_8000`` → µ-law at 8000 Hz, ``pcm_16000`` → 16-bit PCM at 16000 Hz."""
+    codec, rate = name.rsplit("_", 1)
+    return AudioFormat(name, "mulaw" if codec == "mulaw" else "pcm_s16le", int(rate))
+
+
+FORMATS: dict[str, AudioFormat] = {name: _named(name) for name in INPUT_FORMATS}
 
 
 def audio_format(name: str) -> AudioFormat:

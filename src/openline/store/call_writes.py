@@ -1,0 +1,71 @@
+"""How a live call reaches the store: the harness writes through this port, never tables.
+
+The call row is created at once (with the deliveries announcing it, in one transaction);
+every fact after it goes through the batching ``Writer``, so nothing on a call's turn
+path waits on the database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from openline.domain.calls import CallStatus, Fact
+from openline.store import schema
+from openline.store.calls import CallRepo
+from openline.store.facts import TABLE_OF, to_row
+from openline.store.writer import Writer
+
+
+class FactWrites:
+    """Facts of calls (a ledger's sink), as rows queued on the writer."""
+
+    def __init__(self, writer: Writer) -> None:
+        self._writer = writer
+
+    def add(self, fact: Fact) -> None:
+        self._writer.insert(TABLE_OF[type(fact)], to_row(fact), fact.call_id)
+
+    def change(self, fact: Fact) -> None:
+        key = (fact.call_id, fact.seq)
+        self._writer.update(TABLE_OF[type(fact)], key, to_row(fact), fact.call_id)
+
+
+class CallWrites(FactWrites):
+    """One call's writes: its row when it starts, its facts, its end."""
+
+    def __init__(self, writer: Writer, calls: CallRepo, call_id: str) -> None:
+        super().__init__(writer)
+        self._calls = calls
+        self._call_id = call_id
+
+    def open(self, row: dict[str, Any], outbox: list[dict[str, Any]]) -> None:
+        """Create the call row with the deliveries announcing it (blocking: a thread's job)."""
+        self._calls.create(row, outbox)
+
+    def end(
+        self,
+        row: dict[str, Any],
+        status: CallStatus,
+        end_time: datetime,
+        end_reason: str,
+        agent_end_reason: str | None,
+        error_message: str | None,
+        rev: int,
+    ) -> dict[str, Any]:
+        """Queue the call's end (its analysis is then due); returns the ended call row."""
+        ended = {
+            "status": status.value,
+            "end_time": end_time,
+            "end_reason": end_reason,
+            "agent_end_reason": agent_end_reason,
+            "error_message": error_message,
+            "analysis_status": "pending",
+            "rev": rev,
+        }
+        self._writer.update(schema.calls, (self._call_id,), ended, self._call_id)
+        return row | ended
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed."""
+        await self._writer.flush()
