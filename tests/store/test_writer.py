@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from openline.domain.calls import CallStatus
 from openline.harness.ledger import CallLedger
-from openline.harness.session import _WriterSink
 from openline.store import schema
+from openline.store.call_writes import FactWrites as _WriterSink
 from openline.store.calls import CallRepo
 from openline.store.feed import ChangeFeed
 from openline.store.webhooks import outbox_row
