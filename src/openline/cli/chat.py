@@ -1,24 +1,20 @@
 """``openline chat AGENT``: a text call with an agent, in the terminal.
 
 The call goes through the client protocol (``WS /agents/stream/{agent_id}``): each line
-you type is a ``user_text`` event, each ``agent_text`` the agent sends is printed. In
-parallel the command follows the call's live tail (``/agents/calls/{id}/stream``), which
-tells when the agent has finished answering and, with ``--events``, shows tool calls, log
+you type is a ``user_text`` event with an ``id``, each ``agent_text`` the agent sends is
+printed. With ``--events`` the command also follows the call's live tail
+(``/agents/calls/{id}/stream``) and shows the whole timeline from it: tool calls, log
 events, metrics and log lines as they are recorded.
 
-Turn-taking — when is the agent done answering a line (or greeting)? Whichever comes first:
-
-1. the live tail shows the assistant turn that follows your line closed (``end_reason``
-   set: the agent sent ``response_end``, or the call ended);
-2. the agent did something (text, tool call, event…) and then nothing for ``--quiet``
-   seconds (agents whose SDK never sends ``response_end``);
-3. the agent did nothing at all for ``--reply-timeout`` seconds after your line
-   (``--greeting-timeout`` for the greeting at the start of the call: longer by default,
-   since a deployment's first call may take seconds to start; 0 for agents that wait for
-   the caller to speak first).
-
-Only then is the next line read (piped input) or the prompt shown (terminal). Until the
-agent starts greeting, a spinner (a plain line when stderr is not a terminal) says so.
+Turn-taking — when is the agent done answering a line (or greeting)? When the server says
+so: ``agent_done`` naming the line's id (any ``agent_done`` for the greeting), sent when
+the agent's ``response_end`` arrives. An agent that never sends ``response_end`` is
+waited for until it has done nothing for ``--reply-timeout`` seconds (before its
+greeting's first output, ``--greeting-timeout``: longer by default, since a deployment's
+first call may take seconds to start; 0 for agents that wait for the caller to speak
+first). Only then is the next line read (piped input) or the prompt shown (terminal).
+Until the agent starts greeting, a spinner (a plain line when stderr is not a terminal)
+says so.
 """
 
 from __future__ import annotations
@@ -30,7 +26,6 @@ import signal
 import sys
 import threading
 import uuid
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import typer
@@ -46,6 +41,7 @@ from openline.cli._output import compact, console, err_console, parse_json_objec
 
 START_TIMEOUT_S = 30.0  # the server gives the agent 10 s to answer, by default
 END_WAIT_S = 5.0  # after the call ends, how long to wait for the tail to deliver the rest
+CATCH_UP_S = 2.0  # with --events: how long an answer's last facts may take to be shown
 PROMPT = "you> "
 
 
@@ -67,7 +63,11 @@ def chat(
     ] = None,
     reply_timeout: Annotated[
         float,
-        typer.Option(min=0.1, help="Seconds to wait for the agent to start answering a line."),
+        typer.Option(
+            min=0.1,
+            help="Seconds the agent may do nothing before an answer without response_end "
+            "counts as done.",
+        ),
     ] = 15.0,
     greeting_timeout: Annotated[
         float,
@@ -76,10 +76,6 @@ def chat(
             help="Seconds to wait for the agent to start greeting (0: don't wait for a greeting).",
         ),
     ] = 30.0,
-    quiet: Annotated[
-        float,
-        typer.Option(min=0.05, help="Seconds of silence after which an answer counts as done."),
-    ] = 1.5,
 ) -> None:
     """Talk to an agent by text: a real call, recorded like any other.
 
@@ -99,7 +95,6 @@ def chat(
         metadata=call_metadata,
         reply_timeout=reply_timeout,
         greeting_timeout=greeting_timeout,
-        quiet=quiet,
         interactive=sys.stdin.isatty(),
     )
     raise typer.Exit(asyncio.run(session.run()))
@@ -150,24 +145,12 @@ class LineReader:
         self._wanted.set()
 
 
-# -- the call ---------------------------------------------------------------------------------------
+# -- the call ------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Progress:
-    """What the live tail and the socket have shown of the conversation so far."""
-
-    user_seqs: list[int] = field(default_factory=list)
-    assistant_closed: dict[int, bool] = field(default_factory=dict)  # seq -> closed?
-    activity_at: float = float("-inf")  # loop time the agent last did something
-
-    def reply_closed(self, lines_sent: int) -> bool:
-        """Has the agent's answer to line number ``lines_sent`` (0: the greeting) closed?"""
-        if len(self.user_seqs) < lines_sent:
-            return False  # the tail has not shown that line yet
-        after = self.user_seqs[lines_sent - 1] if lines_sent else 0
-        replies = [seq for seq in self.assistant_closed if seq > after]
-        return bool(replies) and self.assistant_closed[max(replies)]
+def _line_id(number: int) -> str | None:
+    """The id line ``number`` is sent with (0: the greeting, which answers no line)."""
+    return f"line-{number}" if number else None
 
 
 class ChatSession:
@@ -180,7 +163,6 @@ class ChatSession:
         metadata: dict[str, Any],
         reply_timeout: float,
         greeting_timeout: float,
-        quiet: float,
         interactive: bool,
     ) -> None:
         self.target = target
@@ -189,11 +171,13 @@ class ChatSession:
         self.metadata = metadata
         self.reply_timeout = reply_timeout
         self.greeting_timeout = greeting_timeout
-        self.quiet = quiet
         self.interactive = interactive
         self.stream_id = "cli-" + uuid.uuid4().hex[:12]
         self.call_id: str | None = None
-        self.progress = _Progress()
+        self.done: list[str | None] = []  # agent_done events so far: what each answered
+        self.activity_at = float("-inf")  # loop time the agent last did something
+        self.batches = 0  # live-tail batches shown so far (--events)
+        self.said_no_done = False  # the note about an agent without response_end is out
         self.printer = FactPrinter(skip_signals=CLIENT_VISIBLE_SIGNALS)
         self.ordered = TimeOrder(self._say)
         self.changed = asyncio.Event()  # something happened: re-check what we wait for
@@ -216,10 +200,11 @@ class ChatSession:
         self._trap_ctrl_c(loop)
         try:
             socket = await self._open()
-            tasks = [
-                asyncio.create_task(self._read_socket(socket)),
-                asyncio.create_task(self._follow_tail()),
-            ]
+            tasks = [asyncio.create_task(self._read_socket(socket))]
+            if self.show_events:
+                tasks.append(asyncio.create_task(self._follow_tail()))
+            else:
+                self.tail_ended.set()
             reader = LineReader(loop, self.interactive)
             try:
                 await self._converse(socket, reader)
@@ -300,13 +285,17 @@ class ChatSession:
                 continue
             if not self.interactive and not self.show_events:
                 self._say(Text.assemble(("you: ", "bold green"), line))
+            lines_sent += 1
+            text = {
+                "event": "user_text",
+                "stream_id": self.stream_id,
+                "id": _line_id(lines_sent),
+                "text": line,
+            }
             try:
-                await socket.send(
-                    json.dumps({"event": "user_text", "stream_id": self.stream_id, "text": line})
-                )
+                await socket.send(json.dumps(text))
             except websockets.ConnectionClosed:
                 break
-            lines_sent += 1
             await self._wait_reply(lines_sent, self.reply_timeout)
 
     async def _next_line(self, reader: LineReader) -> str | None:
@@ -339,21 +328,51 @@ class ChatSession:
             self.ordered.flush()
 
     async def _wait_reply_done(self, lines_sent: int, start_timeout: float) -> None:
+        """Until ``agent_done`` for the line (any, for the greeting), or the agent has
+        done nothing for ``start_timeout`` seconds (``reply_timeout`` once it has begun)."""
         loop = asyncio.get_running_loop()
         sent_at = loop.time()
+        answered = _line_id(lines_sent)
         while not self.closed.is_set() and not self.hangup.is_set():
             self.changed.clear()
-            if self.progress.reply_closed(lines_sent):
+            if (answered in self.done) if lines_sent else self.done:
+                await self._catch_up()
                 return
-            if self.progress.activity_at >= sent_at:
-                deadline = self.progress.activity_at + self.quiet
+            if self.activity_at >= sent_at:
+                deadline = self.activity_at + self.reply_timeout
             else:
                 deadline = sent_at + start_timeout
             remaining = deadline - loop.time()
             if remaining <= 0:
+                self._note_no_done(lines_sent)
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.changed.wait(), remaining)
+
+    async def _catch_up(self) -> None:
+        """With --events, let the tail show the answer's last facts before going on."""
+        if self.tail_ended.is_set():
+            return
+        loop = asyncio.get_running_loop()
+        shown, give_up = self.batches, loop.time() + CATCH_UP_S
+        while self.batches == shown and not self.tail_ended.is_set():
+            self.changed.clear()
+            remaining = give_up - loop.time()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), remaining)
+
+    def _note_no_done(self, lines_sent: int) -> None:
+        if self.activity_at == float("-inf") or self.said_no_done:
+            return  # the agent said nothing: no answer is not a missing response_end
+        self.said_no_done = True
+        what = "answer" if lines_sent else "greeting"
+        err_console.print(
+            f"(the agent never said its {what} was over — no response_end —, so chat goes "
+            f"on after {self.reply_timeout:g}s without output: --reply-timeout)",
+            style="dim",
+        )
 
     async def _finish(self, socket: ClientConnection) -> None:
         if not self.closed.is_set():
@@ -385,7 +404,10 @@ class ChatSession:
 
     def _on_call_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
-        if kind == "agent_text":
+        if kind == "agent_done":
+            self.done.append(event.get("responding_to"))
+            self.changed.set()
+        elif kind == "agent_text":
             self._agent_active()
             if not self._text_from_tail():
                 self._say(Text.assemble(("agent: ", "bold cyan"), str(event.get("text", ""))))
@@ -440,26 +462,16 @@ class ChatSession:
         for fact in facts:
             self._on_fact(fact)
         self.ordered.flush()
+        self.batches += 1
         self.changed.set()
 
     def _on_fact(self, fact: dict[str, Any]) -> None:
-        kind, seq = fact.get("kind"), int(fact.get("seq", -1))
-        progress = self.progress
-        last_user = progress.user_seqs[-1] if progress.user_seqs else 0
-        if kind == "turn" and fact.get("role") == "user":
-            if seq not in progress.user_seqs:
-                progress.user_seqs.append(seq)
-                progress.user_seqs.sort()
-        else:
-            if kind == "turn":
-                progress.assistant_closed[seq] = fact.get("end_reason") is not None
-            if seq > last_user:
-                self._agent_active()
+        is_user_turn = fact.get("kind") == "turn" and fact.get("role") == "user"
+        if not is_user_turn:
+            self._agent_active()  # a slow tool call is the agent at work, too
         lines = self.printer.apply(fact)
-        if self.show_events:
-            is_user_turn = kind == "turn" and fact.get("role") == "user"
-            if not (is_user_turn and self.interactive):
-                self.ordered.add(lines)
+        if not (is_user_turn and self.interactive):
+            self.ordered.add(lines)
 
     # -- output ------------------------------------------------------------------------------------
 
@@ -468,7 +480,7 @@ class ChatSession:
         return self.show_events and not self.tail_failed
 
     def _agent_active(self) -> None:
-        self.progress.activity_at = asyncio.get_running_loop().time()
+        self.activity_at = asyncio.get_running_loop().time()
         self.changed.set()
 
     def _show_waiting(self) -> None:
