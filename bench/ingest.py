@@ -238,7 +238,7 @@ def main() -> None:
         opener = scratch_database(backend, args.pg_url)
         with opener as engine:
             raw, ours, rows, _ = bench_backend(engine, args.calls, rounds, args.repeat)
-        ratio = statistics.median(o / r for o, r in zip(ours, raw))
+        ratio = statistics.median(o / r for o, r in zip(ours, raw, strict=True))
         results.append((backend, rows, statistics.median(raw), statistics.median(ours), ratio))
     alone = ledger_alone(args.calls, rounds)
     header = f"{'database':>10} {'rows':>8} | {'raw rows/s':>11} | {'openline rows/s':>15} | ratio"

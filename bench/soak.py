@@ -104,9 +104,10 @@ async def soak(backend: str, database_url: str | None, args, agent_url: str, wor
                 flush=True,
             )
         deadline = time.monotonic() + LEASE_S + 120  # a killed process's claims lapse first
-        while time.monotonic() < deadline and len(endings(receiver.receiver, call_ids)) < len(
-            call_ids
-        ):
+        # The receiver runs in its own thread: there is no event on this loop to await.
+        while len(endings(receiver.receiver, call_ids)) < len(call_ids):
+            if time.monotonic() > deadline:
+                break
             await asyncio.sleep(0.5)
     finally:
         server.stop()

@@ -349,8 +349,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="openline-bench-"))
     started = time.monotonic()
     print(
-        f"turn overhead: {os.cpu_count()} CPUs, load average {load_average()}, fd limit {fd_limit}, "
-        f"temp dir {work}",
+        f"turn overhead: {os.cpu_count()} CPUs, load average {load_average()}, "
+        f"fd limit {fd_limit}, temp dir {work}",
         flush=True,
     )
     agent_port, openline_port = free_port(), free_port()

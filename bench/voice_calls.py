@@ -698,7 +698,8 @@ def _print_level(level: Level) -> None:
         if name == "relay":
             print(
                 f"           echoed {report['out_frames']}/{report['sent']} frames, "
-                f"audio round trip p50 {report['rtt_p50_ms']:.2f} p99 {report['rtt_p99_ms']:.2f} ms",
+                f"audio round trip p50 {report['rtt_p50_ms']:.2f} "
+                f"p99 {report['rtt_p99_ms']:.2f} ms",
                 flush=True,
             )
         else:

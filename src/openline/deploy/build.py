@@ -76,7 +76,12 @@ async def build(project: Project, venv: Path, work: Path, tools: Toolchain, emit
         command = [tools.uv, "pip", "install", "--python", python, *install]
         offline: list[tuple[str, str]] = []  # shown only if the cache was enough
         if tools.offline_first and await _run(
-            [*command, "--offline"], project.root, env, lambda *l: offline.append(l), tools, False
+            [*command, "--offline"],
+            project.root,
+            env,
+            lambda *line: offline.append(line),
+            tools,
+            False,
         ):
             for level, text in offline:
                 emit(level, text)
@@ -146,7 +151,7 @@ async def _run(
     tail: list[str] = []
 
     def line(text: str) -> None:
-        tail[:] = (tail + [text])[-40:]
+        tail[:] = [*tail, text][-40:]
         if emit is not None:
             emit(_level(text), text)
 

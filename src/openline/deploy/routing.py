@@ -48,4 +48,8 @@ class InFlight:
 
     def calls(self, deployment_id: str) -> list[CallHandle]:
         """Calls in flight on the deployment whose session has started."""
-        return [l.session for l in self._leases.get(deployment_id, ()) if l.session is not None]
+        return [
+            lease.session
+            for lease in self._leases.get(deployment_id, ())
+            if lease.session is not None
+        ]

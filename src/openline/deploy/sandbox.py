@@ -186,7 +186,7 @@ def _signal_exits(code: int) -> int:
 def _readable_by_all(*trees: Path) -> None:
     """The unprivileged user must read what a restrictive umask left owner-only."""
     for tree in trees:
-        for directory, names, files in os.walk(tree):
+        for directory, _, files in os.walk(tree):
             _add_read(Path(directory), directory=True)
             for name in files:
                 _add_read(Path(directory) / name, directory=False)

@@ -207,10 +207,10 @@ class CallSession:
             if message["type"] == "websocket.disconnect":
                 return
 
-    async def _receive(self, timeout: float | None = None) -> dict[str, Any] | None:
+    async def _receive(self) -> dict[str, Any] | None:
         """The next JSON object from the platform; None when the socket closed."""
         while True:
-            message = await asyncio.wait_for(self._inbox.get(), timeout)
+            message = await self._inbox.get()
             if message["type"] == "websocket.disconnect":
                 self._inbox.put_nowait(message)  # stays closed for later readers
                 return None
@@ -235,7 +235,8 @@ class CallSession:
         """
         params = dict(self._ws.query_params)
         try:
-            first = await self._receive(LEGACY_START_WAIT if params else None)
+            async with asyncio.timeout(LEGACY_START_WAIT if params else None):
+                first = await self._receive()
         except TimeoutError:
             return CallRequest.from_json(params), None, None
         if first is None:

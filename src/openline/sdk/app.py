@@ -69,7 +69,7 @@ class PreCallResult:
     config: dict[str, Any] | None = None
 
 
-PreCall = Callable[[CallRequest], "PreCallResult | dict[str, Any] | bool | None | Awaitable[Any]"]
+PreCall = Callable[[CallRequest], "PreCallResult | dict[str, Any] | bool | Awaitable[Any] | None"]
 
 
 class AgentApp:
