@@ -63,11 +63,14 @@ from openline.domain.time import utcnow
 from openline.domain.webhook_events import turn_event
 from openline.harness.ledger import CallLedger
 from openline.store import schema
+from openline.store.delivery_queue import DeliveryQueue, queue
 from openline.store.feed import ChangeFeed
 from openline.store.sealing import Sealer
-from openline.store.webhooks import WebhookRepo, outbox_row
+from openline.store.webhook_configs import WebhookConfigs
+from openline.store.webhook_secrets import WebhookSecrets
 from openline.store.writer import Writer
 from openline.webhooks.dispatcher import HTTP_SHARDS, Dispatcher
+from openline.webhooks.health import HealthPolicy
 from openline.webhooks.schedule import DEFAULT_SCHEDULE_S
 from openline.webhooks.signing import delivery_headers
 from openline.webhooks.targets import TargetPolicy
@@ -232,22 +235,21 @@ async def through_openline(
     nothing listens (connections refused): it fails, is paused and probed throughout."""
     feed = ChangeFeed()
     writer = StampingWriter(engine, feed, 2000)
-    repo = WebhookRepo(engine, Sealer(Fernet.generate_key().decode()))
-    webhook = repo.create(receiver + "/hooks", SECRET, "bench")
-    down = repo.create(f"http://127.0.0.1:{_free_port()}/hooks", SECRET, "down")
+    secrets = WebhookSecrets(Sealer(Fernet.generate_key().decode()))
+    configs = WebhookConfigs(engine, secrets)
+    webhook = configs.create(receiver + "/hooks", SECRET, "bench")
+    down = configs.create(f"http://127.0.0.1:{_free_port()}/hooks", SECRET, "down")
     policy = TargetPolicy(allow_private=True)  # the receiver is on loopback
-    dispatcher = Dispatcher(repo, feed, policy, DEFAULT_SCHEDULE_S, 15.0)
+    deliveries = DeliveryQueue(engine, secrets, HealthPolicy())
+    dispatcher = Dispatcher(deliveries, feed, policy, DEFAULT_SCHEDULE_S, 15.0)
     writer.start()
     dispatcher.start()
     measured: set[str] = set()
 
     def announce(call_id: str, position: int, payload: dict) -> None:
-        row = outbox_row(webhook["id"], position, payload)
-        measured.add(row["id"])
-        writer.insert(schema.webhook_deliveries, row, call_id, with_previous=True)
+        measured.add(queue(writer, webhook["id"], position, payload)["id"])
         if second_endpoint_down:
-            extra = outbox_row(down["id"], position, payload | {"webhook_id": down["id"]})
-            writer.insert(schema.webhook_deliveries, extra, call_id, with_previous=True)
+            queue(writer, down["id"], position, payload | {"webhook_id": down["id"]})
 
     calls = Calls(_WriterSink(writer), webhook["id"], announce)
     cpu = time.process_time()
@@ -269,7 +271,9 @@ async def through_openline(
     committed = {i: at for i, at in writer.committed.items() if i in measured}
     result = _result(committed, seen, requests, lost, cpu)
     return (
-        result | {"down_state": repo.get(down["id"])["state"]} if second_endpoint_down else result
+        result | {"down_state": configs.get(down["id"])["state"]}
+        if second_endpoint_down
+        else result
     )
 
 

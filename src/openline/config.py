@@ -7,9 +7,10 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from openline.domain.webhook_health import DEFAULT_DISABLE_AFTER_S, DEFAULT_PROBE_MAX_S
 from openline.store.keys import MIN_KEY_LENGTH
 from openline.store.sealing import fernet
+from openline.webhooks.health import DEFAULT_DISABLE_AFTER_S, DEFAULT_PROBE_MAX_S
+from openline.webhooks.schedule import DEFAULT_SCHEDULE_S
 
 
 class Settings(BaseSettings):
@@ -67,7 +68,7 @@ class Settings(BaseSettings):
         "carrier-grade NAT and reserved ranges: services on this machine or its network.",
     )
     webhook_retry_schedule_s: tuple[float, ...] = Field(
-        default=(0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0),
+        default=DEFAULT_SCHEDULE_S,
         description="Wait before each attempt (the first is immediate).",
     )
     webhook_timeout_s: float = Field(default=15.0, gt=0)

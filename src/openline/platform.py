@@ -17,12 +17,13 @@ from openline.analysis.summarizers import LlmSummarizer, OfflineSummarizer, Summ
 from openline.config import Settings
 from openline.deploy.settings import DeploySettings
 from openline.deploy.supervisor import Supervisor
-from openline.domain.webhook_health import HealthPolicy
 from openline.harness.session import Harness
 from openline.store.agents import AgentRepo
 from openline.store.blobs import BlobStore, LocalBlobStore, S3BlobStore
 from openline.store.calls import CallRepo
 from openline.store.db import make_engine, migrate
+from openline.store.delivery_log import DeliveryLog
+from openline.store.delivery_queue import DeliveryQueue
 from openline.store.feed import ChangeFeed
 from openline.store.journal import Journal, leftovers
 from openline.store.keys import KeyRepo
@@ -30,9 +31,11 @@ from openline.store.leases import LeaseKeeper
 from openline.store.processes import ProcessRepo
 from openline.store.replay import replay
 from openline.store.sealing import Sealer
-from openline.store.webhooks import WebhookRepo
+from openline.store.webhook_configs import WebhookConfigs
+from openline.store.webhook_secrets import WebhookSecrets
 from openline.store.writer import Writer
 from openline.webhooks.dispatcher import Dispatcher
+from openline.webhooks.health import HealthPolicy
 from openline.webhooks.targets import TargetPolicy
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,9 @@ class Platform:
     feed: ChangeFeed
     writer: Writer
     harness: Harness
-    webhooks: WebhookRepo
+    webhooks: WebhookConfigs
+    delivery_queue: DeliveryQueue
+    delivery_log: DeliveryLog
     target_policy: TargetPolicy
     dispatcher: Dispatcher
     analysis: AnalysisRunner
@@ -80,14 +85,13 @@ class Platform:
         writer.start()
         calls = CallRepo(engine)
         base_url = settings.public_url or f"http://{settings.host}:{settings.port}"
-        webhooks = WebhookRepo(
-            engine,
-            Sealer.load(settings.data_dir, settings.secrets_key),
-            HealthPolicy(settings.webhook_disable_after_s, settings.webhook_probe_max_s),
-        )
+        secrets = WebhookSecrets(Sealer.load(settings.data_dir, settings.secrets_key))
+        webhooks = WebhookConfigs(engine, secrets)
+        health = HealthPolicy(settings.webhook_disable_after_s, settings.webhook_probe_max_s)
+        delivery_queue = DeliveryQueue(engine, secrets, health)
         policy = TargetPolicy(settings.webhook_allow_http, settings.webhook_allow_private)
         dispatcher = Dispatcher(
-            webhooks,
+            delivery_queue,
             feed,
             policy,
             tuple(settings.webhook_retry_schedule_s),
@@ -128,6 +132,8 @@ class Platform:
             writer=writer,
             harness=harness,
             webhooks=webhooks,
+            delivery_queue=delivery_queue,
+            delivery_log=DeliveryLog(engine),
             target_policy=policy,
             dispatcher=dispatcher,
             analysis=analysis,

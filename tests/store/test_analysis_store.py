@@ -9,7 +9,7 @@ from openline import ids
 from openline.domain.time import utcnow
 from openline.store import schema
 from openline.store.calls import CallRepo
-from openline.store.webhooks import outbox_row
+from openline.store.delivery_queue import outbox_row
 
 
 def ended_call(calls: CallRepo) -> str:

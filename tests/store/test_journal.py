@@ -14,11 +14,11 @@ from sqlalchemy import select
 from openline.domain.time import utcnow
 from openline.store import schema
 from openline.store.calls import CallRepo
+from openline.store.delivery_queue import outbox_row
 from openline.store.feed import ChangeFeed
 from openline.store.journal import Journal, leftovers
 from openline.store.ops import Insert, Update, decode_all, encode
 from openline.store.replay import replay
-from openline.store.webhooks import outbox_row
 from openline.store.writer import Writer
 from tests.store.rows import call_row
 
@@ -75,7 +75,7 @@ from openline.store import schema
 from openline.store.db import make_engine
 from openline.store.feed import ChangeFeed
 from openline.store.journal import Journal
-from openline.store.webhooks import outbox_row
+from openline.store.delivery_queue import outbox_row
 from openline.store.writer import Writer
 
 async def main():

@@ -13,8 +13,8 @@ from openline.domain.time import utcnow
 from openline.store import schema
 from openline.store.calls import CallRepo
 from openline.store.db import make_engine
+from openline.store.delivery_queue import outbox_row
 from openline.store.processes import ProcessRepo
-from openline.store.webhooks import outbox_row
 from tests.store.rows import call_row
 
 

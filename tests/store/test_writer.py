@@ -12,8 +12,8 @@ from openline.harness.ledger import CallLedger
 from openline.store import schema
 from openline.store.call_writes import FactWrites as _WriterSink
 from openline.store.calls import CallRepo
+from openline.store.delivery_queue import outbox_row
 from openline.store.feed import ChangeFeed
-from openline.store.webhooks import outbox_row
 from openline.store.writer import Writer
 from tests.store.rows import call_row
 

@@ -4,6 +4,7 @@ without a server: counts and states, no clocks."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -12,11 +13,15 @@ from sqlalchemy import select, update
 
 from openline import ids
 from openline.domain.webhook_events import turn_event
-from openline.domain.webhook_health import DEFAULT_DISABLE_AFTER_S, OPEN_AFTER, HealthPolicy
+from openline.domain.webhook_health import OPEN_AFTER
 from openline.store import schema
 from openline.store.db import make_engine, migrate
+from openline.store.delivery_log import DeliveryLog
+from openline.store.delivery_queue import DeliveryQueue, Outcome
 from openline.store.sealing import Sealer
-from openline.store.webhooks import Outcome, WebhookRepo, outbox_row
+from openline.store.webhook_configs import WebhookConfigs
+from openline.store.webhook_secrets import WebhookSecrets
+from openline.webhooks.health import DEFAULT_DISABLE_AFTER_S, HealthPolicy
 from openline.webhooks.pacing import Pacer
 from tests.conftest import BACKENDS
 
@@ -69,80 +74,90 @@ def engine(request, tmp_path) -> Iterator:
     engine.dispose()
 
 
-def make_repo(engine, key: str | None = None, **health) -> WebhookRepo:
-    return WebhookRepo(
-        engine, Sealer(key or Fernet.generate_key().decode()), HealthPolicy(**health)
-    )
+@dataclass(frozen=True)
+class Webhooks:
+    """The three webhook stores, as a platform holds them."""
+
+    configs: WebhookConfigs
+    queue: DeliveryQueue
+    log: DeliveryLog
 
 
-def enqueue_calls(repo: WebhookRepo, webhook_id: str, calls: int, events: int) -> None:
+def make_stores(engine, key: str | None = None, **health) -> Webhooks:
+    secrets = WebhookSecrets(Sealer(key or Fernet.generate_key().decode()))
+    queue = DeliveryQueue(engine, secrets, HealthPolicy(**health))
+    return Webhooks(WebhookConfigs(engine, secrets), queue, DeliveryLog(engine))
+
+
+def enqueue_calls(queue: DeliveryQueue, webhook_id: str, calls: int, events: int) -> None:
     for _ in range(calls):
         call_id = ids.new_id(ids.CALL)
         for position in range(events):
             turn = {"role": "user", "text": str(position), "start_timestamp": float(position)}
-            payload = turn_event(call_id, "agent_units", webhook_id, turn)
-            repo.enqueue(outbox_row(webhook_id, position, payload))
+            queue.enqueue(
+                webhook_id, position, turn_event(call_id, "agent_units", webhook_id, turn)
+            )
 
 
 def test_a_paused_endpoint_gets_one_probe_and_its_success_resumes_everything(engine):
-    repo = make_repo(engine, probe_max_s=0.0)  # the next probe is due at once
-    webhook = repo.create("http://127.0.0.1:9/hooks", "whsec_units_secret", None)
-    enqueue_calls(repo, webhook["id"], calls=2 * OPEN_AFTER, events=2)
-    early = repo.claim_due(OPEN_AFTER - 1, 60)
-    repo.record_many([(d, FAILED) for d in early])  # the circuit stays closed
-    assert repo.get(webhook["id"])["state"] == "failing"
-    assert {repo.delivery(d.id)["retry_step"] for d in early} == {1}  # an hour away now
+    hooks = make_stores(engine, probe_max_s=0.0)  # the next probe is due at once
+    webhook = hooks.configs.create("http://127.0.0.1:9/hooks", "whsec_units_secret", None)
+    enqueue_calls(hooks.queue, webhook["id"], calls=2 * OPEN_AFTER, events=2)
+    early = hooks.queue.claim_due(OPEN_AFTER - 1, 60)
+    hooks.queue.record_many([(d, FAILED) for d in early])  # the circuit stays closed
+    assert hooks.configs.get(webhook["id"])["state"] == "failing"
+    assert {hooks.log.delivery(d.id)["retry_step"] for d in early} == {1}  # an hour away now
 
-    repo.record_many([(d, FAILED) for d in repo.claim_due(OPEN_AFTER + 1, 60)])
-    paused = repo.get(webhook["id"])
+    hooks.queue.record_many([(d, FAILED) for d in hooks.queue.claim_due(OPEN_AFTER + 1, 60)])
+    paused = hooks.configs.get(webhook["id"])
     assert paused["state"] == "paused" and paused["failure_streak"] == 2 * OPEN_AFTER
     assert paused["pending"] == 4 * OPEN_AFTER and paused["oldest_pending_at"] is not None
 
-    (probe,) = repo.claim_due(50, 60)  # one at a time, however many are due
-    assert repo.claim_due(50, 60) == []  # the probe holds the circuit while under way
-    repo.record(probe, FAILED)
-    assert repo.get(webhook["id"])["state"] == "paused"
-    assert repo.delivery(probe.id)["retry_step"] == 0  # the endpoint's failure, not its own
+    (probe,) = hooks.queue.claim_due(50, 60)  # one at a time, however many are due
+    assert hooks.queue.claim_due(50, 60) == []  # the probe holds the circuit while under way
+    hooks.queue.record(probe, FAILED)
+    assert hooks.configs.get(webhook["id"])["state"] == "paused"
+    assert hooks.log.delivery(probe.id)["retry_step"] == 0  # the endpoint's failure, not its own
 
-    (probe,) = repo.claim_due(50, 60)
-    repo.record(probe, OK)
-    resumed = repo.get(webhook["id"])
+    (probe,) = hooks.queue.claim_due(50, 60)
+    hooks.queue.record(probe, OK)
+    resumed = hooks.configs.get(webhook["id"])
     assert resumed["state"] == "healthy" and resumed["failing_since"] is None
     # Everything held is due now, those pushed an hour back included, schedules fresh.
-    catch_up = repo.claim_due(50, 60)
+    catch_up = hooks.queue.claim_due(50, 60)
     assert len(catch_up) == 2 * OPEN_AFTER  # each call's next event
     assert {d.retry_step for d in catch_up} == {0}
-    repo.record_many([(catch_up[0], FAILED)] + [(d, OK) for d in catch_up[1:]])
-    assert repo.delivery(catch_up[0].id)["retry_step"] == 1  # a short wait, not the outage's
+    hooks.queue.record_many([(catch_up[0], FAILED)] + [(d, OK) for d in catch_up[1:]])
+    assert hooks.log.delivery(catch_up[0].id)["retry_step"] == 1  # a short wait, not the outage's
 
 
 def test_claims_respect_the_pacing_room(engine):
-    repo = make_repo(engine)
-    webhook = repo.create("http://127.0.0.1:9/hooks", "whsec_units_secret", None)
-    enqueue_calls(repo, webhook["id"], calls=6, events=1)
-    assert repo.claim_due(10, 60, {webhook["id"]: 0}) == []
-    assert len(repo.claim_due(10, 60, {webhook["id"]: 2})) == 2
-    assert len(repo.claim_due(10, 60)) == 4  # the rest: given back, not lost
+    hooks = make_stores(engine)
+    webhook = hooks.configs.create("http://127.0.0.1:9/hooks", "whsec_units_secret", None)
+    enqueue_calls(hooks.queue, webhook["id"], calls=6, events=1)
+    assert hooks.queue.claim_due(10, 60, {webhook["id"]: 0}) == []
+    assert len(hooks.queue.claim_due(10, 60, {webhook["id"]: 2})) == 2
+    assert len(hooks.queue.claim_due(10, 60)) == 4  # the rest: given back, not lost
 
 
 def test_secrets_are_sealed_at_rest_and_plain_ones_get_sealed(engine):
     key = Fernet.generate_key().decode()
-    repo = make_repo(engine, key)
-    webhook = repo.create("http://127.0.0.1:9/hooks", "whsec_units_secret", None)
+    hooks = make_stores(engine, key)
+    webhook = hooks.configs.create("http://127.0.0.1:9/hooks", "whsec_units_secret", None)
     assert stored_secret(engine, webhook["id"]).startswith("fernet:")
     assert "whsec_units_secret" not in stored_secret(engine, webhook["id"])
-    assert repo.get(webhook["id"])["secret"] == "whsec_units_secret"
-    enqueue_calls(repo, webhook["id"], calls=1, events=1)
-    (claimed,) = repo.claim_due(1, 60)
+    assert hooks.configs.get(webhook["id"])["secret"] == "whsec_units_secret"
+    enqueue_calls(hooks.queue, webhook["id"], calls=1, events=1)
+    (claimed,) = hooks.queue.claim_due(1, 60)
     assert claimed.secret == "whsec_units_secret"  # what signing needs
 
     with engine.begin() as connection:  # as an openline from before sealing left it
         connection.execute(update(schema.webhooks).values(secret="whsec_from_before"))
-    assert repo.seal_plain() == 1 and repo.seal_plain() == 0
+    assert hooks.configs.seal_plain() == 1 and hooks.configs.seal_plain() == 0
     assert stored_secret(engine, webhook["id"]).startswith("fernet:")
-    assert make_repo(engine, key).get(webhook["id"])["secret"] == "whsec_from_before"
+    assert make_stores(engine, key).configs.get(webhook["id"])["secret"] == "whsec_from_before"
     # A worker with another key cannot open it, and says so instead of failing claims.
-    assert make_repo(engine).get(webhook["id"])["secret"] is None
+    assert make_stores(engine).configs.get(webhook["id"])["secret"] is None
 
 
 def stored_secret(engine, webhook_id: str) -> str:

@@ -21,7 +21,7 @@ import uvicorn
 from standardwebhooks.webhooks import Webhook
 
 from openline.domain.time import utcnow
-from openline.store.webhooks import Claimed
+from openline.store.delivery_queue import Claimed
 from openline.webhooks.dispatcher import Dispatcher
 from openline.webhooks.signing import delivery_headers
 from openline.webhooks.targets import TargetPolicy

@@ -18,8 +18,8 @@ from openline.config import Settings
 from openline.domain.webhook_events import turn_event
 from openline.store import schema
 from openline.store.db import make_engine
+from openline.store.delivery_queue import outbox_row
 from openline.store.feed import ChangeFeed
-from openline.store.webhooks import outbox_row
 from openline.store.writer import Writer
 from tests.conftest import TEST_KEY
 from tests.support.servers import free_port, openline_server, wait_http

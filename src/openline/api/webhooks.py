@@ -18,8 +18,8 @@ from openline.domain import webhook_health
 from openline.domain.time import rfc3339, utcnow
 from openline.domain.webhook_events import CALL_COMPLETED, call_event
 from openline.platform import Platform
+from openline.store.delivery_queue import Claimed, Outcome
 from openline.store.pagination import PageRequest
-from openline.store.webhooks import Claimed, Outcome, outbox_row
 from openline.webhooks.targets import TargetRefused, check_url
 
 router = APIRouter(
@@ -163,10 +163,10 @@ def list_deliveries(
 ) -> dict:
     """Every delivery and each of its attempts, newest first."""
     _webhook(ol, webhook_id)
-    page = ol.webhooks.deliveries(
+    page = ol.delivery_log.deliveries(
         webhook_id, PageRequest(limit, starting_after, ending_before), call_id, failed
     )
-    attempts = ol.webhooks.attempts([row["id"] for row in page.rows])
+    attempts = ol.delivery_log.attempts([row["id"] for row in page.rows])
     data = [delivery_json(row, attempts[row["id"]]) for row in page.rows]
     return {"data": data, "has_more": page.has_more, "next_page": page.next_page}
 
@@ -174,9 +174,9 @@ def list_deliveries(
 @router.post("/{webhook_id}/deliveries/{delivery_id}/redeliver")
 def redeliver_one(webhook_id: Text, delivery_id: Text, ol: PlatformDep) -> dict:
     _webhook(ol, webhook_id)
-    if ol.webhooks.delivery(delivery_id) is None:
+    if ol.delivery_log.delivery(delivery_id) is None:
         raise not_found("delivery", delivery_id)
-    if not ol.webhooks.redeliver(webhook_id, delivery_id=delivery_id):
+    if not ol.delivery_queue.redeliver(webhook_id, delivery_id=delivery_id):
         raise ApiError(409, "the delivery is already pending")
     ol.dispatcher.wake()
     return {"queued": 1}
@@ -186,7 +186,7 @@ def redeliver_one(webhook_id: Text, delivery_id: Text, ol: PlatformDep) -> dict:
 def redeliver_failed(webhook_id: Text, body: RedeliverFailed, ol: PlatformDep) -> dict:
     """Queue every failed delivery (that failed at or after ``since``, if given) again."""
     _webhook(ol, webhook_id)
-    queued = ol.webhooks.redeliver(webhook_id, failed_since=body.since)
+    queued = ol.delivery_queue.redeliver(webhook_id, failed_since=body.since)
     ol.dispatcher.wake()
     return {"queued": queued}
 
@@ -215,16 +215,20 @@ async def send_test_event(webhook_id: Text, ol: PlatformDep) -> dict:
         },
         "transcript": [],
     }
-    row = outbox_row(webhook_id, 0, call_event(CALL_COMPLETED, sample_call, webhook_id))
-    row["claimed_until"] = now + timedelta(minutes=5)  # this request sends it, not the loop
-    await asyncio.to_thread(ol.webhooks.enqueue, row)
+    row = await asyncio.to_thread(
+        ol.delivery_queue.enqueue,
+        webhook_id,
+        0,  # the only delivery of its (sample) call
+        call_event(CALL_COMPLETED, sample_call, webhook_id),
+        now + timedelta(minutes=5),  # claimed: this request sends it, not the dispatcher
+    )
     claimed = Claimed(
         row["id"], webhook_id, "call_test", webhook["url"], webhook["secret"], row["payload"], 0
     )
     outcome = _status_and_timing(await ol.dispatcher.attempt(claimed))
-    await asyncio.to_thread(ol.webhooks.record, claimed, outcome)
-    delivery = await asyncio.to_thread(ol.webhooks.delivery, row["id"])
-    attempts = await asyncio.to_thread(ol.webhooks.attempts, [row["id"]])
+    await asyncio.to_thread(ol.delivery_queue.record, claimed, outcome)
+    delivery = await asyncio.to_thread(ol.delivery_log.delivery, row["id"])
+    attempts = await asyncio.to_thread(ol.delivery_log.attempts, [row["id"]])
     return delivery_json(delivery, attempts[row["id"]])
 
 

@@ -433,12 +433,12 @@ def _deliveries(ol: Platform, engine, call_id: str) -> tuple[list[dict], dict[st
     rows: list[dict] = []
     hooks: dict[str, dict] = {}
     for webhook_id in queries.webhook_ids_for_call(engine, call_id):
-        found = ol.webhooks.deliveries(webhook_id, PageRequest(limit=100), call_id=call_id)
+        found = ol.delivery_log.deliveries(webhook_id, PageRequest(limit=100), call_id=call_id)
         rows += found.rows
         hook = ol.webhooks.get(webhook_id)
         if hook is not None:
             hooks[webhook_id] = {k: hook[k] for k in ("id", "url", "display_name", "disabled_at")}
-    attempts = ol.webhooks.attempts([row["id"] for row in rows]) if rows else {}
+    attempts = ol.delivery_log.attempts([row["id"] for row in rows]) if rows else {}
     for row in rows:
         row["attempts_log"] = attempts.get(row["id"], [])
     rows.sort(key=lambda row: (row["created_at"], row["id"]))
@@ -497,11 +497,11 @@ async def redeliver(request: Request, call_id: str, delivery_id: str) -> Respons
     await verified_form(request)
     await asyncio.to_thread(signed_in, request)
     ol = platform_of(request)
-    delivery = await asyncio.to_thread(ol.webhooks.delivery, delivery_id)
+    delivery = await asyncio.to_thread(ol.delivery_log.delivery, delivery_id)
     if delivery is None or delivery["call_id"] != call_id:
         return not_found_page(request, "delivery", delivery_id, f"/console/calls/{call_id}")
     queued = await asyncio.to_thread(
-        ol.webhooks.redeliver, delivery["webhook_id"], delivery_id=delivery_id
+        ol.delivery_queue.redeliver, delivery["webhook_id"], delivery_id=delivery_id
     )
     if queued:
         ol.dispatcher.wake()

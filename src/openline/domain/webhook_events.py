@@ -12,7 +12,6 @@ CALL_COMPLETED = "call_completed"
 CALL_FAILED = "call_failed"
 POST_CALL_ANALYSIS = "post_call_analysis"
 ENVELOPE_KEYS = ("type", "call_id", "agent_id", "webhook_id", "timestamp")
-EVENT_TYPES = (CALL_STARTED, CALL_TURN, CALL_COMPLETED, CALL_FAILED, POST_CALL_ANALYSIS)
 
 
 def envelope(event_type: str, call_id: str, agent_id: str, webhook_id: str, **typed: Any) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, case, func, literal, select
+from sqlalchemy import Engine, case, literal, select
 
 from openline.domain.calls import CallStatus, Fact, LogEvent, LogMetric, ToolCall, Turn
 from openline.domain.shapes import call_json
@@ -17,9 +17,9 @@ from openline.domain.time import as_utc, utcnow
 from openline.domain.webhook_events import CALL_FAILED, ENVELOPE_KEYS, analysis_event, call_event
 from openline.store import schema
 from openline.store.db import snapshot
+from openline.store.delivery_queue import STARTED, after, announced, last_fact_rev, queue
 from openline.store.facts import TABLE_OF, from_row
 from openline.store.pagination import Page, PageRequest, paginate
-from openline.store.webhooks import outbox_row
 
 TRANSCRIPT_KINDS = (Turn, ToolCall, LogEvent, LogMetric)
 
@@ -143,7 +143,7 @@ class CallRepo:
 
         ``unless_done``: only if no analysis was stored meanwhile (two processes' sweeps may
         both pick a call up; the first to finish wins). Returns whether it was stored."""
-        c, d = schema.calls.c, schema.webhook_deliveries.c
+        c = schema.calls.c
         which = c.id == call_id
         if unless_done:
             which &= c.analysis_status != "done"
@@ -161,17 +161,10 @@ class CallRepo:
             )
             if not stored.rowcount:
                 return False
-            announced = connection.execute(
-                select(d.webhook_id, d.agent_id, func.max(d.position))
-                .where(d.call_id == call_id)
-                .group_by(d.webhook_id, d.agent_id)
-            ).all()
-            for webhook_id, agent_id, last_position in announced:
+            last_fact = last_fact_rev(connection, call_id)
+            for webhook_id, (agent_id, last_position) in announced(connection, call_id).items():
                 payload = analysis_event(call_id, agent_id, webhook_id, summary)
-                connection.execute(
-                    schema.webhook_deliveries.insert(),
-                    outbox_row(webhook_id, last_position + 1, payload),
-                )
+                queue(connection, webhook_id, after(last_position, last_fact), payload)
         return True
 
     def analysis_failed(self, call_id: str, message: str) -> None:
@@ -257,25 +250,20 @@ def _abandoned_message(owner):
 def _announce_failed(connection, row: dict, facts: list[Fact]) -> None:
     """Queue ``call_failed`` for each webhook told of the call (``call_started``), or, when
     none was (a call recorded before its agent had one), the agent's enabled webhook."""
-    d, a, w = schema.webhook_deliveries.c, schema.agents.c, schema.webhooks.c
-    announced = connection.execute(
-        select(d.webhook_id, func.max(d.position))
-        .where(d.call_id == row["id"])
-        .group_by(d.webhook_id)
-    ).all()
-    if not announced:
-        announced = connection.execute(
-            select(w.id, 0)
-            .join(schema.agents, a.webhook_id == w.id)
-            .where(a.id == row["agent_id"], w.disabled_at.is_(None))
-        ).all()
-    last_fact = max((fact.rev for fact in facts), default=0)
-    for webhook_id, last_position in announced:
-        payload = call_event(CALL_FAILED, call_json(row, facts), webhook_id)
-        position = max(last_position, last_fact) + 1
-        connection.execute(
-            schema.webhook_deliveries.insert(), outbox_row(webhook_id, position, payload)
+    a, w = schema.agents.c, schema.webhooks.c
+    told = {webhook_id: last for webhook_id, (_, last) in announced(connection, row["id"]).items()}
+    if not told:
+        told = dict(
+            connection.execute(
+                select(w.id, STARTED)
+                .join(schema.agents, a.webhook_id == w.id)
+                .where(a.id == row["agent_id"], w.disabled_at.is_(None))
+            ).all()
         )
+    last_fact = max((fact.rev for fact in facts), default=0)
+    for webhook_id, last_position in told.items():
+        payload = call_event(CALL_FAILED, call_json(row, facts), webhook_id)
+        queue(connection, webhook_id, after(last_position, last_fact), payload)
 
 
 def _read_facts(

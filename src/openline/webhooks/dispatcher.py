@@ -4,7 +4,7 @@ It wakes when the writer commits new rows (the change feed), when a retry it sch
 comes due, and otherwise every quarter second (for rows committed without telling it,
 such as retries other processes scheduled). Sends run concurrently across calls, in
 order within a call, paced per endpoint (``pacing``); an endpoint that keeps failing is
-paused and probed (``openline.domain.webhook_health``, applied where attempts are logged).
+paused and probed (``health``, applied where attempts are logged).
 Nothing here runs on a call's path: a dead endpoint only ever delays its own deliveries.
 """
 
@@ -21,10 +21,10 @@ import time
 import httpx
 
 from openline.domain.time import utcnow
+from openline.store.delivery_queue import Claimed, DeliveryQueue, Outcome
 from openline.store.feed import ChangeFeed, table_topic
 from openline.store.schema import webhook_deliveries
 from openline.store.sealing import SETTING
-from openline.store.webhooks import Claimed, Outcome, WebhookRepo
 from openline.webhooks.pacing import Pacer
 from openline.webhooks.schedule import next_delay
 from openline.webhooks.signing import delivery_headers
@@ -58,7 +58,7 @@ _OTHER_KEY = (
 class Dispatcher:
     def __init__(
         self,
-        repo: WebhookRepo,
+        repo: DeliveryQueue,
         feed: ChangeFeed,
         policy: TargetPolicy,
         schedule: tuple[float, ...],
