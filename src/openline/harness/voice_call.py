@@ -1,6 +1,6 @@
 """The voice half of a call: caller audio becomes user turns, agent text becomes audio.
 
-It speaks the agent protocol the way a voice platform does (reference §1): the caller
+It speaks the agent protocol the way a voice platform does: the caller
 starting to speak is ``user_state speaking`` at once (so the agent can stop), the
 transcript follows as ``message`` and ``user_state idle`` when the turn is over; the
 agent's messages are spoken in order and acknowledged with ``agent_state`` and

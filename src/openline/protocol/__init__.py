@@ -1,1 +1,1 @@
-"""Wire models: the client call protocol and the agent protocol (reference §1, §2)."""
+"""Wire models: the agent protocol (agent.py) and the client call protocol (client.py)."""

@@ -1,4 +1,4 @@
-"""The client call protocol (reference §2) and openline's text extension.
+"""The client call protocol (docs/api.md) and openline's text extension.
 
 Text calls: the client sends ``{"event":"user_text","stream_id","text"}`` and receives
 ``{"event":"agent_text","stream_id","text"}`` for each agent message. Every call: the
