@@ -36,11 +36,18 @@ from fastapi.testclient import TestClient
 from openline import ids
 from openline.api.app import create_app
 from openline.config import Settings
-from openline.console import _web, queries, routes
-from openline.domain.calls import LogEvent, LogMetric, LogRecord, Role, ToolCall, Turn
+from openline.console import _web, routes
+from openline.domain.calls import (
+    TRANSCRIPT_KINDS,
+    LogEvent,
+    LogMetric,
+    LogRecord,
+    Role,
+    ToolCall,
+    Turn,
+)
 from openline.domain.shapes import call_json
 from openline.domain.time import utcnow
-from openline.store.calls import TRANSCRIPT_KINDS
 from openline.store.facts import TABLE_OF, to_row
 
 KEY = "ol_bench_key_0123456789abcdef"
@@ -128,8 +135,7 @@ def seed(platform, turns: int, events: int, metrics: int, logs: int) -> str:
         facts.append(LogRecord(call_id, next_seq(), 0, n * 0.5, level, f"line {n}", logger="agent"))
     for fact in facts:
         fact.rev = fact.seq
-    engine = queries.engine_of(platform)
-    with engine.begin() as connection:
+    with platform.engine.begin() as connection:
         for kind, table in TABLE_OF.items():
             rows = [to_row(fact) for fact in facts if type(fact) is kind]
             if rows:
@@ -142,8 +148,8 @@ def baseline(platform, call_id: str) -> int:
     return len(json.dumps(call_json(call, facts)))
 
 
-def console_page(platform, engine, call_id: str) -> int:
-    context = routes.call_context(platform, engine, call_id)
+def console_page(platform, call_id: str) -> int:
+    context = routes.call_context(platform, call_id)
     html = _web.templates.get_template("call.html").render(
         {"csrf_token": "x" * 32, "signed_in": True, "notice": None, "section": "calls"} | context
     )
@@ -182,7 +188,6 @@ def main() -> None:
         settings = Settings(data_dir=Path(tmp) / "data", api_key=KEY, start_example_agent=False)
         with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
             platform = client.app.state.platform
-            engine = queries.engine_of(platform)
             call_id = seed(platform, args.turns, args.events, args.metrics, args.logs)
             sign_in(client)
             print(
@@ -191,10 +196,10 @@ def main() -> None:
                 f"{args.repeat}, SQLite"
             )
             for warm in (baseline, console_page):  # templates compiled, caches warm
-                warm(platform, call_id) if warm is baseline else warm(platform, engine, call_id)
+                warm(platform, call_id)
             base_ms, base_cpu, base_size = timed(lambda: baseline(platform, call_id), args.repeat)
             page_ms, page_cpu, page_size = timed(
-                lambda: console_page(platform, engine, call_id), args.repeat
+                lambda: console_page(platform, call_id), args.repeat
             )
             http_ms, _, _ = timed(lambda: fetch(client, call_id), args.repeat)
 

@@ -145,3 +145,21 @@ async def test_live_tail_streams_facts_as_they_happen(server, agent_id):
     assert seen[-1][0] == "end" and seen[-1][1]["end_reason"] == "agent_hangup"
     turns = {f["seq"]: f for event, f in seen if event == "fact" and f["kind"] == "turn"}
     assert [t["text"] for t in sorted(turns.values(), key=lambda t: t["seq"])][-1] == "Goodbye!"
+    # Each fact's last copy on the tail is its REST JSON (plus kind, seq and rev): a turn
+    # as the transcript shows it, its tool calls as facts of their own.
+    last = {(f["kind"], f["seq"]): f for event, f in seen if event == "fact"}
+    with server.client() as http:
+        transcript = http.get(f"/agents/calls/{call.call_id}").json()["transcript"]
+    tail_turns = sorted(
+        (f for (kind, _), f in last.items() if kind == "turn"),
+        key=lambda f: (f["start_timestamp"], f["seq"]),
+    )
+    assert [
+        {k: v for k, v in entry.items() if k != "tool_calls"}
+        for entry in transcript
+        if entry["role"] != "system"
+    ] == [{k: v for k, v in f.items() if k not in ("kind", "seq", "rev")} for f in tail_turns]
+    tools = [t for entry in transcript for t in entry.get("tool_calls", ())]
+    tail_tools = {f["id"]: f for f in last.values() if f["kind"] == "tool_call"}
+    assert tools and all(t == {k: tail_tools[t["id"]][k] for k in t} for t in tools)
+    assert all("timestamp" not in f for f in tail_turns)  # the API's names, not the columns'

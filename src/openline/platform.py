@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from openline.store.calls import CallRepo
 from openline.store.db import make_engine, migrate
 from openline.store.delivery_log import DeliveryLog
 from openline.store.delivery_queue import DeliveryQueue
+from openline.store.deployments import DeploymentLogRepo, DeploymentRepo, EnvVarRepo
 from openline.store.feed import ChangeFeed
 from openline.store.journal import Journal, leftovers
 from openline.store.keys import KeyRepo
@@ -31,6 +33,7 @@ from openline.store.leases import LeaseKeeper
 from openline.store.processes import ProcessRepo
 from openline.store.replay import replay
 from openline.store.sealing import Sealer
+from openline.store.sessions import SessionRepo
 from openline.store.webhook_configs import WebhookConfigs
 from openline.store.webhook_secrets import WebhookSecrets
 from openline.store.writer import Writer
@@ -47,10 +50,11 @@ JOURNALS_DIR = "journal"
 @dataclass
 class Platform:
     settings: Settings
-    engine: Engine  # the one the repositories share (the console reads through it too)
+    engine: Engine  # the one the repositories share
     agents: AgentRepo
     calls: CallRepo
     keys: KeyRepo
+    sessions: SessionRepo
     feed: ChangeFeed
     writer: Writer
     harness: Harness
@@ -60,18 +64,33 @@ class Platform:
     target_policy: TargetPolicy
     dispatcher: Dispatcher
     analysis: AnalysisRunner
-    deployments: Supervisor
+    deployments: Supervisor  # runs them; their rows, logs and env vars are the three below
+    deployment_repo: DeploymentRepo
+    deployment_logs: DeploymentLogRepo
+    env_vars: EnvVarRepo
     blobs: BlobStore
     lease: LeaseKeeper
 
     @classmethod
     async def open(cls, settings: Settings) -> Platform:
+        """Start everything; if a step fails, what already started is stopped again (in
+        reverse order) before the error goes on, so a failed start leaves nothing running
+        and no journal or lease held."""
+        async with AsyncExitStack() as started:
+            platform = await cls._open(settings, started)
+            started.pop_all()  # running now: ``close`` stops it
+            return platform
+
+    @classmethod
+    async def _open(cls, settings: Settings, started: AsyncExitStack) -> Platform:
         prepare_data_dir(settings.data_dir, settings.sqlalchemy_url)
         blobs = _blob_store(settings)  # first: a bad storage set-up fails before anything runs
         await asyncio.to_thread(blobs.recover)  # recordings a crash left un-uploaded
         engine = make_engine(settings.sqlalchemy_url)
+        started.callback(engine.dispose)
         migrate(engine)
         feed = ChangeFeed()
+        started.push_async_callback(feed.close)
         if engine.dialect.name == "postgresql":
             feed.listen(
                 engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -83,6 +102,7 @@ class Platform:
         journal = Journal.create(journals, process_id, settings.journal_fsync)
         writer = Writer(engine, feed, settings.writer_max_batch, journal)
         writer.start()
+        started.push_async_callback(writer.close)  # which closes the journal too
         calls = CallRepo(engine)
         base_url = settings.public_url or f"http://{settings.host}:{settings.port}"
         secrets = WebhookSecrets(Sealer.load(settings.data_dir, settings.secrets_key))
@@ -99,11 +119,13 @@ class Platform:
             settings.webhook_concurrency,
         )
         analysis = AnalysisRunner(calls, _summarizer(settings), settings.analysis_retry_s, feed)
+        http = httpx.AsyncClient()
+        started.push_async_callback(http.aclose)
         harness = Harness(
             settings,
             writer,
             calls,
-            httpx.AsyncClient(),
+            http,
             base_url,
             webhooks,
             analysis.schedule,
@@ -122,12 +144,14 @@ class Platform:
             # still be running (its process would have hung up at the duration cap).
             unowned_grace_s=settings.max_call_duration_s + settings.process_lease_ttl_s,
         )
+        supervisor = Supervisor(settings, DeploySettings(), engine, writer, feed, http)
         platform = cls(
             settings=settings,
             engine=engine,
             agents=AgentRepo(engine),
             calls=calls,
             keys=KeyRepo(engine),
+            sessions=SessionRepo(engine),
             feed=feed,
             writer=writer,
             harness=harness,
@@ -137,22 +161,29 @@ class Platform:
             target_policy=policy,
             dispatcher=dispatcher,
             analysis=analysis,
-            deployments=Supervisor(settings, DeploySettings(), engine, writer, feed, harness.http),
+            deployments=supervisor,
+            deployment_repo=supervisor.repo,
+            deployment_logs=supervisor.logs,
+            env_vars=supervisor.env,
             blobs=blobs,
             lease=lease,
         )
         dispatcher.start()
+        started.push_async_callback(dispatcher.close)
         analysis.start()
+        started.push_async_callback(analysis.close)
         await asyncio.to_thread(lease.register)
+        started.push_async_callback(lease.close)  # gives the lease up
         # SQLite: one process owns the file, so every call left open is an orphan now.
         await lease.sweep(unowned_grace_s=0.0 if engine.dialect.name == "sqlite" else None)
         lease.start()
         # Env var values an openline from before sealing stored in plain text: sealed once.
-        if sealed := await asyncio.to_thread(platform.deployments.env.seal_plain):
+        if sealed := await asyncio.to_thread(platform.env_vars.seal_plain):
             log.info("sealed %d agent environment variable values stored in plain text", sealed)
         if sealed := await asyncio.to_thread(webhooks.seal_plain):
             log.info("sealed %d webhook secrets stored in plain text", sealed)
-        await platform.deployments.start()  # brings back the deployments that were live
+        started.push_async_callback(supervisor.close)  # what it brought back, if it fails midway
+        await supervisor.start()  # brings back the deployments that were live
         return platform
 
     async def close(self) -> None:
@@ -163,6 +194,7 @@ class Platform:
         await self.dispatcher.close()
         await self.feed.close()
         await self.harness.http.aclose()
+        self.engine.dispose()
 
     def ensure_admin_key(self) -> str | None:
         """Install the first API key; returns it when it was generated just now."""

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+import time
 
 from tests.cli.support import make_call
 from tests.support.calls import TextCall
@@ -34,7 +35,11 @@ def _cues(text: str) -> list[tuple[float, float, list[str]]]:
 def test_transcript_in_every_format(cli, server, agent_id, tmp_path):
     call_id = make_call(server, agent_id, "hello there", "tool A123", "event", "bye")
     with server.client() as http:
-        api = http.get(f"/agents/calls/{call_id}").json()
+        for _ in range(200):  # the summary lands just after the end: compare once it is in
+            api = http.get(f"/agents/calls/{call_id}").json()
+            if api["summary"] is not None:
+                break
+            time.sleep(0.02)
     turns = [e for e in api["transcript"] if e["role"] != "system"]
     assert len(turns) == 9  # the greeting, then four exchanges
 

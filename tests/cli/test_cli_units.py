@@ -132,7 +132,8 @@ async def test_fact_printer_shows_only_what_is_new_in_time_order():
     ordered = TimeOrder(lambda text: shown.append(text.plain))
 
     def fact(kind, seq, rev, at, **fields):
-        ordered.add(printer.apply({"kind": kind, "seq": seq, "rev": rev, "timestamp": at} | fields))
+        at_key = "start_timestamp" if kind == "turn" else "timestamp"  # as the tail says them
+        ordered.add(printer.apply({"kind": kind, "seq": seq, "rev": rev, at_key: at} | fields))
 
     # One burst in change order: the turn (closed at rev 5) arrives after what happened inside it.
     fact("tool_call", 2, 3, 1.0, name="f", arguments={}, result=None)

@@ -1,4 +1,4 @@
-"""The console's own store queries, on SQLite and PostgreSQL (no browser here)."""
+"""The store queries behind the console's pages, on SQLite and PostgreSQL (no browser)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from openline import ids
-from openline.console import queries, views
-from openline.domain.calls import LogEvent, LogMetric, Role, ToolCall, Turn
+from openline.console import views
+from openline.console.routes import _calls
+from openline.domain.calls import TRANSCRIPT_KINDS, LogEvent, LogMetric, Role, ToolCall, Turn
+from openline.store.calls import CallFilter
 from openline.store.facts import TABLE_OF, to_row
 from openline.store.pagination import PageRequest
 from tests.console.conftest import signed_in_client
@@ -40,7 +42,6 @@ def make_call(platform, agent_id: str, minute: int, status: str = "completed", f
 
 def test_search_stats_and_transcript_rows(server):
     ol = server.platform
-    engine = ol.engine
     agent = ol.agents.create(name="Q")["id"]
     other = ol.agents.create(name="R")["id"]
     said = make_call(
@@ -61,7 +62,7 @@ def test_search_stats_and_transcript_rows(server):
     live = make_call(ol, other, 4, "started")
 
     def found(**where) -> list[str]:
-        page = queries.search_calls(engine, queries.CallSearch(**where), PageRequest(10))
+        page = ol.calls.list(CallFilter(**where), PageRequest(10))
         return [row["id"] for row in page.rows]
 
     assert found() == [live, on_dep, failed, said]  # newest first
@@ -73,35 +74,31 @@ def test_search_stats_and_transcript_rows(server):
     assert found(agent_id=other) == [live, on_dep] and found(deployment_id="dep_q") == [on_dep]
     assert found(started_after=START + timedelta(minutes=3)) == [live, on_dep]
     assert found(started_before=START + timedelta(minutes=2)) == [said]
-    page = queries.search_calls(engine, queries.CallSearch(), PageRequest(2))
+    page = _calls(ol, CallFilter(), PageRequest(2))
     assert page.has_more and [row["turn_count"] for row in page.rows] == [0, 0]
-    assert (
-        queries.search_calls(engine, queries.CallSearch(agent_id=agent), PageRequest(5)).rows[-1][
-            "turn_count"
-        ]
-        == 2
-    )
+    assert _calls(ol, CallFilter(agent_id=agent), PageRequest(5)).rows[-1]["turn_count"] == 2
+    assert ol.calls.turn_counts([said, failed]) == {said: 2}
 
-    stats = queries.agent_call_stats(engine)
+    stats = ol.calls.agent_stats()
     assert stats[agent]["calls"] == 2 and stats[agent]["live"] == 0
     assert stats[other]["calls"] == 2 and stats[other]["live"] == 1
     assert stats[other]["last_call"] == START + timedelta(minutes=4)
 
-    transcript = queries.transcript(engine, said)
-    assert transcript.call["id"] == said and transcript.rev == 6
-    shown = views.entries(transcript)
+    call, facts = ol.calls.with_facts(said, TRANSCRIPT_KINDS)
+    assert call["id"] == said and max(fact.rev for fact in facts) == 6
+    shown = views.entries(facts)
     assert [entry.key for entry in shown] == [
         "turn-1", "event-4", "turn-2", "metric-5", "metric-6",
     ]  # fmt: skip
     html = "".join(entry.html for entry in shown)
-    assert "Shipped &lt;today&gt;" in html and '"id": "7"' in html  # JSON text, either database
-    assert 'class="value">high<' in html and '"p50": 12.5' in html
-    assert "é" in html or "\\u00e9" in html  # as each database gives JSON back
-    changed = queries.transcript(engine, said, since_rev=4)
-    assert [row[0] for row in changed.metrics] == [5, 6] and not changed.turns
-    redrawn = queries.turns_with_tools(engine, said, {2})
-    assert [row[0] for row in redrawn.turns] == [2] and [row[0] for row in redrawn.tools] == [3]
-    assert queries.transcript(engine, "call_missing").call is None
+    assert "Shipped &lt;today&gt;" in html and '"id": "7"' in html  # JSON, either database
+    assert 'class="value">high<' in html and '"p50": 12.5' in html and "é" in html
+    _, changed = ol.calls.with_facts(said, TRANSCRIPT_KINDS, since_rev=4)
+    assert [(type(fact), fact.seq) for fact in changed] == [(LogMetric, 5), (LogMetric, 6)]
+    redrawn = ol.calls.turns_with_tools(said, {2})
+    assert [(type(fact), fact.seq) for fact in redrawn] == [(Turn, 2), (ToolCall, 3)]
+    assert ol.calls.turns_with_tools(said, set()) == []
+    assert ol.calls.with_facts("call_missing") == (None, [])
 
 
 def test_pages_render_on_this_database(server):

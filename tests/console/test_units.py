@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import time
 
@@ -9,8 +10,9 @@ from openline._signing import Signer, load_secret
 from openline.config import Settings
 from openline.console import views
 from openline.console._session import Tokens
-from openline.console.queries import Transcript
 from openline.console.routes import _local
+from openline.domain.calls import LogEvent, LogMetric, Role, ToolCall, Turn, TurnEndReason
+from openline.domain.shapes import tail_json
 
 
 def test_signed_tokens_resist_tampering_reuse_and_age(tmp_path):
@@ -47,56 +49,48 @@ def test_sign_in_only_returns_inside_the_console():
 
 
 def test_entries_in_time_order_with_tools_in_their_turn_and_everything_escaped():
-    transcript = Transcript(
-        call={},
-        turns=[
-            (
-                1,
-                1,
-                0.5,
-                "assistant",
-                "<b>Hi</b> & welcome",
-                0.6,
-                "tts_completed",
-                True,
-                '[{"text": "<b>Hi</b>", "start_timestamp": 0.5}]',
-                0.1,
-                None,
-                None,
-                None,
-            ),
-            (5, 7, 2.0, "user", "Where is A1?", 2.0, None, None, None, None, None, None, None),
-            (
-                6,
-                9,
-                2.1,
-                "assistant",
-                "Shipped.",
-                2.3,
-                "interrupted",
-                True,
-                "[]",
-                None,
-                None,
-                None,
-                "Shipped. <It> arrives Monday.",
-            ),
-        ],
-        tools=[
-            (7, 9, 2.2, "lookup", '{"id": "<A1>"}', None, 6, "<shipped>", 2.25),
-            (8, 8, 2.15, "loose", "null", "t1", None, None, None),
-        ],
-        events=[(3, 3, 1.0, "<img src=x onerror=alert(1)>", '{"k": "</pre>"}', "info", "m<")],
-        metrics=[(4, 4, 2.0, "score", '"high"'), (9, 10, 3.0, "n", "3")],
-    )
-    shown = views.entries(transcript)
+    c = "call_1"
+    facts = [
+        Turn(
+            c,
+            1,
+            1,
+            0.5,
+            Role.ASSISTANT,
+            "<b>Hi</b> & welcome",
+            0.6,
+            TurnEndReason.TTS_COMPLETED,
+            True,
+            [{"text": "<b>Hi</b>", "start_timestamp": 0.5}],
+            tts_ttfb=0.1,
+        ),
+        Turn(c, 5, 7, 2.0, Role.USER, "Where is A1?", 2.0),
+        Turn(
+            c,
+            6,
+            9,
+            2.1,
+            Role.ASSISTANT,
+            "Shipped.",
+            2.3,
+            TurnEndReason.INTERRUPTED,
+            True,
+            generated_text="Shipped. <It> arrives Monday.",
+        ),
+        ToolCall(c, 7, 9, 2.2, "lookup", {"id": "<A1>"}, None, 6, "<shipped>", 2.25),
+        ToolCall(c, 8, 8, 2.15, "loose", None, "t1"),
+        LogEvent(c, 3, 3, 1.0, "<img src=x onerror=alert(1)>", {"k": "</pre>"}, "info", "m<"),
+        LogMetric(c, 4, 4, 2.0, "score", "high"),
+        LogMetric(c, 9, 10, 3.0, "n", 3),
+    ]
+    shown = views.entries(facts)
     assert [e.key for e in shown] == [
         "turn-1", "event-3", "metric-4", "turn-5", "turn-6", "tool-8", "metric-9",
     ]  # fmt: skip
-    html = "".join(e.html for e in shown)
+    page = "".join(e.html for e in shown)
     for raw in ("<b>", "<img", '</pre>"', "<A1>", "<shipped>", "m<"):
-        assert raw not in html
-    assert "&lt;b&gt;Hi&lt;/b&gt; &amp; welcome" in html
+        assert raw not in page
+    assert "&lt;b&gt;Hi&lt;/b&gt; &amp; welcome" in page
     turn = shown[4].html
     assert '<code class="name">lookup</code>' in turn and "&lt;shipped&gt;" in turn
     assert '<span class="tag">interrupted</span>' in turn
@@ -104,9 +98,9 @@ def test_entries_in_time_order_with_tools_in_their_turn_and_everything_escaped()
     assert 'class="generated"' not in shown[0].html  # all of it was heard
     assert 'class="value">high<' in shown[2].html  # a string metric, without its quotes
     details = shown[0].html.split('<pre class="json">')[1].split("</pre>")[0]
-    shaped = json.loads(details.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"'))
+    shaped = json.loads(html.unescape(details))
     assert shaped["text_chunks"][0]["text"] == "<b>Hi</b>" and shaped["tts_ttfb"] == 0.1
-    assert transcript.rev == 10
+    assert shaped == tail_json(facts[0])  # the details are the live tail's JSON of the turn
 
 
 def test_formatting():
@@ -114,7 +108,7 @@ def test_formatting():
     assert views.offset(3.456) == "0:03.46"
     assert views.offset(61.5) == "1:01.50"
     assert views.offset(3725.5) == "1:02:05.50"
-    assert views.json_text('"text"') == "text" and views.json_text("[1, 2]") == "[1, 2]"
-    assert views.json_text(None) == "null"
+    assert views.compact("text") == "text" and views.compact([1, 2]) == "[1, 2]"
+    assert views.compact(None) == "null"
     assert views.levels_from("warning") == ("warning", "error", "critical")
     assert views.levels_from("loud") is None

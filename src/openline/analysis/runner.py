@@ -12,8 +12,9 @@ import asyncio
 import logging
 
 from openline.analysis.summarizers import Summarizer
+from openline.domain.calls import TRANSCRIPT_KINDS
 from openline.domain.shapes import call_json
-from openline.store.calls import TRANSCRIPT_KINDS, CallRepo
+from openline.store.calls import CallRepo
 from openline.store.feed import ChangeFeed, table_topic
 from openline.store.schema import webhook_deliveries
 

@@ -90,7 +90,7 @@ def agent_json(agent: dict, deployment_count: int = 0) -> dict[str, Any]:
 
 
 def _shown(ol, agent: dict) -> dict[str, Any]:
-    count = ol.deployments.repo.counts([agent["id"]]).get(agent["id"], 0)
+    count = ol.deployment_repo.counts([agent["id"]]).get(agent["id"], 0)
     return agent_json(agent, count)
 
 
@@ -107,7 +107,7 @@ def create_agent(body: AgentCreate, ol: PlatformDep) -> dict:
 
 @router.get("")
 def list_agents(ol: PlatformDep) -> dict:
-    counts = ol.deployments.repo.counts()
+    counts = ol.deployment_repo.counts()
     return {"summaries": [agent_json(a, counts.get(a["id"], 0)) for a in ol.agents.list()]}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -14,18 +14,21 @@ from openline.api._blob_response import blob_response
 from openline.api._params import Cursor, Text, UtcTime
 from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
-from openline.domain.calls import FACT_KINDS, CallStatus, EndReason, Fact
-from openline.domain.shapes import call_json
+from openline.domain.calls import (
+    FACT_TYPES,
+    TRANSCRIPT_KINDS,
+    CallStatus,
+    EndReason,
+    Fact,
+    FactKind,
+)
+from openline.domain.shapes import call_json, log_record_json, tail_json
 from openline.platform import Platform
 from openline.store.blobs import recording_key
-from openline.store.calls import TRANSCRIPT_KINDS, CallFilter
-from openline.store.facts import to_row
+from openline.store.calls import CallFilter
 from openline.store.pagination import PageRequest
 
 router = APIRouter(prefix="/agents/calls", dependencies=[Depends(authenticated)], tags=["calls"])
-
-KIND_TYPES = {name: kind for kind, name in FACT_KINDS.items()}
-FactKind = Literal["turn", "tool_call", "log_event", "log_metric", "signal", "log"]
 
 
 @router.get("")
@@ -137,11 +140,8 @@ def call_logs(
     if ol.calls.get(call_id) is None:
         raise not_found("call", call_id)
     levels = LEVELS[LEVELS.index(level) :] if level else None
-    rows, has_more = ol.calls.logs(call_id, levels, q, after, limit)
-    data = [
-        {key: row[key] for key in ("seq", "timestamp", "level", "logger", "message", "exc_text")}
-        for row in rows
-    ]
+    lines, has_more = ol.calls.logs(call_id, levels, q, after, limit)
+    data = [log_record_json(line) for line in lines]
     return {"data": data, "has_more": has_more, "next_page": data[-1]["seq"] if has_more else None}
 
 
@@ -158,11 +158,12 @@ async def tail_call(
     kinds: Annotated[list[FactKind] | None, Query()] = None,
 ) -> sse.EventStream:
     """Server-sent events: every fact of the call as it is recorded (or only facts of
-    the given ``kinds``), each batch followed by ``caught_up`` (``{"rev"}``: the facts
+    the given ``kinds``), in its public JSON with ``kind``, ``seq`` and ``rev``
+    (``shapes.tail_json``), each batch followed by ``caught_up`` (``{"rev"}``: the facts
     sent so far are the call as of that change), then ``end``."""
     if await asyncio.to_thread(ol.calls.get, call_id) is None:
         raise not_found("call", call_id)
-    wanted = tuple(KIND_TYPES[kind] for kind in kinds) if kinds else tuple(KIND_TYPES.values())
+    wanted = tuple(FACT_TYPES[kind] for kind in kinds or FactKind)
     return sse.EventStream(
         _tail(ol, call_id, since_rev, wanted, request),
         headers=sse.HEADERS,
@@ -179,7 +180,7 @@ async def _tail(
             call, facts = await asyncio.to_thread(ol.calls.with_facts, call_id, kinds, since_rev)
             for fact in facts:  # in seq (creation) order
                 since_rev = max(since_rev, fact.rev)
-                yield sse.event("fact", fact_json(fact))
+                yield sse.event("fact", tail_json(fact))
             yield sse.event("caught_up", {"rev": since_rev})
             if call is None or call["status"] != CallStatus.STARTED.value:
                 yield sse.event("end", call_json(call) if call else {"id": call_id})
@@ -191,7 +192,3 @@ async def _tail(
                 yield beat
     finally:
         ol.feed.unsubscribe(call_id, changed)
-
-
-def fact_json(fact: Fact) -> dict[str, Any]:
-    return {"kind": FACT_KINDS[type(fact)]} | to_row(fact)

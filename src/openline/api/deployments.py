@@ -122,7 +122,7 @@ def deployment_logs(
     """The deployment's build and runtime log lines, oldest first; ``level`` is a minimum."""
     _deployment(ol, deployment_id)
     where = _query(since, until, level, q, call_id, stream, after)
-    rows, more = ol.deployments.logs.lines(deployment_id, where, limit, tail)
+    rows, more = ol.deployment_logs.lines(deployment_id, where, limit, tail)
     data = [log_json(row) for row in rows]
     next_page = data[-1]["seq"] if more and not tail and data else None
     return {"data": data, "has_more": more, "next_page": next_page}
@@ -164,11 +164,11 @@ async def _tail(
         while True:
             changed.clear()
             # The row first: every line stored before its change is then read below.
-            row = await asyncio.to_thread(ol.deployments.repo.get, deployment_id)
+            row = await asyncio.to_thread(ol.deployment_repo.get, deployment_id)
             while True:
                 query = dataclasses.replace(where, after_seq=after)
                 rows, more = await asyncio.to_thread(
-                    ol.deployments.logs.lines, deployment_id, query, 500
+                    ol.deployment_logs.lines, deployment_id, query, 500
                 )
                 for line in rows:
                     after = line["seq"]
@@ -246,7 +246,7 @@ async def _receive(request: Request, ol: Platform) -> tuple[Path, str, int]:
 def list_deployments(agent_id: Text, ol: PlatformDep) -> list[dict]:
     if ol.agents.get(agent_id) is None:
         raise not_found("agent", agent_id)
-    return [deployment_json(row) for row in ol.deployments.repo.for_agent(agent_id)]
+    return [deployment_json(row) for row in ol.deployment_repo.for_agent(agent_id)]
 
 
 # -- an agent's environment variables --------------------------------------------------------
@@ -281,16 +281,16 @@ def change_env(
             raise ApiError(
                 422, f"the value of {name} is over {MAX_ENV_VALUE_CHARS} characters or has a NUL"
             )
-    ol.deployments.env.change(agent_id, changes)
+    ol.env_vars.change(agent_id, changes)
     return _env_json(ol, agent_id)
 
 
 @router.delete("/{agent_id}/env/{name}", status_code=204)
 def remove_env(agent_id: Text, name: str, ol: PlatformDep) -> Response:
     _agent(ol, agent_id)
-    if name not in {row["name"] for row in ol.deployments.env.names(agent_id)}:
+    if name not in {row["name"] for row in ol.env_vars.names(agent_id)}:
         raise ApiError(404, f"agent {agent_id} has no environment variable {name!r}")
-    ol.deployments.env.change(agent_id, {name: None})
+    ol.env_vars.change(agent_id, {name: None})
     return Response(status_code=204)
 
 
@@ -298,7 +298,7 @@ def remove_env(agent_id: Text, name: str, ol: PlatformDep) -> Response:
 
 
 def _deployment(ol: Platform, deployment_id: str) -> dict:
-    row = ol.deployments.repo.get(deployment_id)
+    row = ol.deployment_repo.get(deployment_id)
     if row is None:
         raise not_found("deployment", deployment_id)
     return row
@@ -318,7 +318,7 @@ def _env_json(ol: Platform, agent_id: str) -> dict:
             "created_at": rfc3339(row["created_at"]),
             "updated_at": rfc3339(row["updated_at"]),
         }
-        for row in ol.deployments.env.names(agent_id)
+        for row in ol.env_vars.names(agent_id)
     ]
     return {"data": data}
 

@@ -1,9 +1,11 @@
 """Showing a call's facts as the live tail delivers them (``calls tail``, ``chat --events``).
 
-The tail (``GET /agents/calls/{id}/stream``) sends each fact when it is recorded and again
-whenever it changes (an assistant turn grows chunk by chunk, then closes; a tool call gets
-its result). A fact is identified by ``(kind, seq)``; a later copy replaces an earlier one.
-:class:`FactPrinter` turns that stream into lines, printing only what is new.
+The tail (``GET /agents/calls/{id}/stream``) sends each fact, in its public JSON (a turn
+as in a transcript, with ``start_timestamp``; every other kind with ``timestamp``), when it
+is recorded and again whenever it changes (an assistant turn grows chunk by chunk, then
+closes; a tool call gets its result). A fact is identified by ``(kind, seq)``; a later
+copy replaces an earlier one. :class:`FactPrinter` turns that stream into lines, printing
+only what is new.
 
 What is printed depends only on what was recorded, never on how the copies were batched: a
 tool call is always two lines, ``tool`` when it was called and ``result`` when it returned,
@@ -83,8 +85,8 @@ class FactPrinter:
             return []  # an older copy arriving late
         self.facts[(kind, seq)] = fact
         show = getattr(self, "_" + kind, None)
-        if show is None:
-            at = fact.get("timestamp")
+        if show is None:  # a kind this CLI does not know yet
+            at = fact.get("timestamp", fact.get("start_timestamp"))
             lines = [] if before else [(at, seq, line(at, kind, compact(fact)))]
         else:
             lines = show(fact, before)
@@ -93,7 +95,7 @@ class FactPrinter:
     # -- one method per kind: (new copy, previous copy or None) -> [(time, change, line)] ---------
 
     def _turn(self, fact: dict, before: dict | None) -> list[Timed]:
-        at, seq = fact.get("timestamp"), int(fact["seq"])
+        at, seq = fact.get("start_timestamp"), int(fact["seq"])
         if fact.get("role") == "user":
             return [] if before else [(at, seq, line(at, "user", fact.get("text", "")))]
         rev = int(fact.get("rev", seq))

@@ -24,7 +24,6 @@ from openline.console._session import (
     cookie_options,
 )
 from openline.platform import Platform
-from openline.store.sessions import SessionRepo
 
 HERE = Path(__file__).parent
 MAX_FORM_BYTES = 16_384
@@ -59,7 +58,6 @@ templates.filters.update(
     iso=views.iso,
     duration=views.duration,
     compact=views.compact,
-    json_text=views.json_text,
 )
 macros = templates.get_template("_macros.html").module
 
@@ -74,14 +72,14 @@ class FormRefused(Exception):
 
 
 class Console:
-    """What the console keeps per application: its cookie signer, sessions, the engine."""
+    """What the console keeps per application: its cookie signer, and the platform's
+    sessions."""
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         settings = platform.settings
         self.tokens = Tokens(Signer(load_secret(settings.data_dir, settings.console_secret)))
-        self.engine = platform.engine
-        self.sessions = SessionRepo(platform.engine)
+        self.sessions = platform.sessions
 
 
 _CREATING = threading.Lock()

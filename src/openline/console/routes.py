@@ -9,6 +9,7 @@ CSRF token.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -22,7 +23,7 @@ from starlette.routing import Route
 
 from openline.api.auth import client_address
 from openline.api.errors import ApiError
-from openline.console import _passthrough, queries, views
+from openline.console import _passthrough, views
 from openline.console._passthrough import PassThrough
 from openline.console._session import (
     CSRF_COOKIE,
@@ -45,10 +46,19 @@ from openline.console._web import (
     signed_in,
     verified_form,
 )
-from openline.domain.calls import CallStatus, EndReason
+from openline.domain.calls import (
+    TRANSCRIPT_KINDS,
+    CallStatus,
+    EndReason,
+    LogEvent,
+    LogMetric,
+    ToolCall,
+    Turn,
+)
 from openline.platform import Platform
+from openline.store.calls import CallFilter
 from openline.store.deployments import LogQuery
-from openline.store.pagination import PageRequest
+from openline.store.pagination import Page, PageRequest
 
 PAGE_SIZE = 25
 PLAYGROUND_TOKEN_TTL_S = 60  # only opens the websocket: a call may outlast it
@@ -185,13 +195,12 @@ def console_home(_: SignedIn) -> RedirectResponse:
 @router.get("/agents")
 def agents_page(request: Request, _: SignedIn) -> HTMLResponse:
     ol = platform_of(request)
-    found = console(request)
     return page(
         request,
         "agents.html",
         section="agents",
         agents=ol.agents.list(),
-        stats=queries.agent_call_stats(found.engine),
+        stats=ol.calls.agent_stats(),
         webhooks={hook["id"]: hook for hook in ol.webhooks.list()},
         live_deployments=_live_deployments(ol),
     )
@@ -203,23 +212,22 @@ def agent_page(request: Request, agent_id: str, _: SignedIn) -> HTMLResponse:
     agent = ol.agents.get(agent_id)
     if agent is None:
         return not_found_page(request, "agent", agent_id, "/console/agents")
-    recent = queries.search_calls(
-        console(request).engine, queries.CallSearch(agent_id=agent_id), PageRequest(limit=10)
-    )
+    recent = _calls(ol, CallFilter(agent_id=agent_id), PageRequest(limit=10))
     webhook = ol.webhooks.get(agent["webhook_id"]) if agent["webhook_id"] else None
-    deployments = _deployments(ol)
-    live = deployments.repo.live(agent_id) if deployments is not None else None
+    live = ol.deployment_repo.live(agent_id)
     live_logs = []
     if live is not None:
-        live_logs, _ = deployments.logs.lines(live["id"], LogQuery(streams=RUNTIME), 50, tail=True)
+        live_logs, _ = ol.deployment_logs.lines(
+            live["id"], LogQuery(streams=RUNTIME), 50, tail=True
+        )
     return page(
         request,
         "agent.html",
         section="agents",
         agent=agent,
         webhook=webhook,
-        env_names=None if deployments is None else deployments.env.names(agent_id),
-        deployments=None if deployments is None else deployments.repo.for_agent(agent_id, 20),
+        env_names=ol.env_vars.names(agent_id),
+        deployments=ol.deployment_repo.for_agent(agent_id, 20),
         live=live,
         live_logs=live_logs,
         live_after=max([0, *(line["seq"] for line in live_logs)]),
@@ -227,17 +235,8 @@ def agent_page(request: Request, agent_id: str, _: SignedIn) -> HTMLResponse:
     )
 
 
-def _deployments(ol: Platform) -> Any | None:
-    """The deployment supervisor, when this platform has one."""
-    supervisor = getattr(ol, "deployments", None)
-    return supervisor if hasattr(supervisor, "repo") else None
-
-
 def _live_deployments(ol: Platform) -> dict[str, dict]:
-    deployments = _deployments(ol)
-    if deployments is None:
-        return {}
-    return {row["agent_id"]: row for row in deployments.repo.all_live()}
+    return {row["agent_id"]: row for row in ol.deployment_repo.all_live()}
 
 
 # -- calls ---------------------------------------------------------------------------------
@@ -288,7 +287,7 @@ def calls_page(
         shown.end_reason = ""
     started_after = _utc_input(shown.after, "Started from", problems)
     started_before = _utc_input(shown.before, "until", problems)
-    search = queries.CallSearch(
+    search = CallFilter(
         agent_id=shown.agent or None,
         deployment_id=shown.deployment or None,
         status=shown.status or None,
@@ -298,10 +297,8 @@ def calls_page(
         text=shown.q or None,
         name=shown.name or None,
     )
-    found = queries.search_calls(
-        console(request).engine,
-        search,
-        PageRequest(PAGE_SIZE, starting_after or None, ending_before or None),
+    found = _calls(
+        ol, search, PageRequest(PAGE_SIZE, starting_after or None, ending_before or None)
     )
     rows = found.rows
     base = shown.query()
@@ -325,6 +322,14 @@ def calls_page(
         older_url=older,
         newer_url=newer,
     )
+
+
+def _calls(ol: Platform, where: CallFilter, at: PageRequest) -> Page:
+    """A page of calls, newest first, each with how many turns it has (``turn_count``)."""
+    found = ol.calls.list(where, at)
+    counts = ol.calls.turn_counts([row["id"] for row in found.rows])
+    rows = [row | {"turn_count": counts.get(row["id"], 0)} for row in found.rows]
+    return Page(rows=rows, has_more=found.has_more)
 
 
 def _utc_input(value: str, label: str, problems: list[str]) -> datetime | None:
@@ -361,16 +366,7 @@ def call_page(
     after: Annotated[int, Query(ge=0)] = 0,
 ) -> HTMLResponse:
     recording = _passthrough.route_exists(request.app, f"/agents/calls/{call_id}/audio")
-    context = call_context(
-        platform_of(request),
-        console(request).engine,
-        call_id,
-        tab,
-        level,
-        q.strip(),
-        after,
-        recording,
-    )
+    context = call_context(platform_of(request), call_id, tab, level, q.strip(), after, recording)
     if context is None:
         return not_found_page(request, "call", call_id, "/console/calls")
     return page(request, "call.html", section="calls", **context)
@@ -378,7 +374,6 @@ def call_page(
 
 def call_context(
     ol: Platform,
-    engine,
     call_id: str,
     tab: str = "transcript",
     level: str = "",
@@ -387,23 +382,24 @@ def call_context(
     has_recording: bool = False,
 ) -> dict[str, Any] | None:
     """Everything the call page shows (kept apart from the request so it can be timed)."""
-    transcript = queries.transcript(engine, call_id)
-    call = transcript.call
+    call, facts = ol.calls.with_facts(call_id, TRANSCRIPT_KINDS)
     if call is None:
         return None
-    shown = views.entries(transcript)
+    shown = views.entries(facts)
     levels = views.levels_from(level)
     logs, more = ol.calls.logs(call_id, levels, q or None, after, LOG_PAGE)
     logs_more = None
     if more:
-        params = {"tab": "logs", "level": level, "q": q, "after": logs[-1]["seq"]}
+        params = {"tab": "logs", "level": level, "q": q, "after": logs[-1].seq}
         logs_more = f"/console/calls/{call_id}?" + urlencode({k: v for k, v in params.items() if v})
-    deliveries, hooks = _deliveries(ol, engine, call_id)
+    deliveries, hooks = _deliveries(ol, call_id)
+    metrics = [fact for fact in facts if type(fact) is LogMetric]
+    counted = Counter(type(fact) for fact in facts)
     stats = {
-        "turns": len(transcript.turns),
-        "tools": len(transcript.tools),
-        "events": len(transcript.events),
-        "metrics": len(transcript.metrics),
+        "turns": counted[Turn],
+        "tools": counted[ToolCall],
+        "events": counted[LogEvent],
+        "metrics": counted[LogMetric],
     }
     counts = {"transcript": len(shown), "logs": None, "webhooks": len(deliveries)}
     return {
@@ -412,27 +408,27 @@ def call_context(
         "tab": tab if tab in dict(TABS) else "transcript",
         "tabs": [{"id": key, "label": label, "count": counts.get(key)} for key, label in TABS],
         "entries_html": Markup("".join(entry.html for entry in shown)),
-        "rev": transcript.rev,
+        "rev": max((fact.rev for fact in facts), default=-1),
         "levels": views.LEVELS,
         "level": level if levels else "",
         "logs_query": q,
         "logs": logs,
         # A live call appends lines past the last one shown; a filtered or paged view
         # does not (its lines are not "the next ones").
-        "logs_after_live": logs[-1]["seq"] if logs else after,
+        "logs_after_live": logs[-1].seq if logs else after,
         "logs_more_url": logs_more,
         "deliveries": deliveries,
         "webhooks": hooks,
-        "metrics": sorted(transcript.metrics, key=lambda row: (row[2], row[0])),
+        "metrics": sorted(metrics, key=lambda metric: (metric.timestamp, metric.seq)),
         "stats": stats,
         "recording_url": f"/console/api/agents/calls/{call_id}/audio" if has_recording else None,
     }
 
 
-def _deliveries(ol: Platform, engine, call_id: str) -> tuple[list[dict], dict[str, dict]]:
+def _deliveries(ol: Platform, call_id: str) -> tuple[list[dict], dict[str, dict]]:
     rows: list[dict] = []
     hooks: dict[str, dict] = {}
-    for webhook_id in queries.webhook_ids_for_call(engine, call_id):
+    for webhook_id in ol.calls.webhooks_told(call_id):
         found = ol.delivery_log.deliveries(webhook_id, PageRequest(limit=100), call_id=call_id)
         rows += found.rows
         hook = ol.webhooks.get(webhook_id)
@@ -458,30 +454,34 @@ def call_live(
     """What changed on a call since ``since_rev``, rendered as the page renders it: the
     live tail tells the page *that* something changed, this tells it *what*."""
     ol = platform_of(request)
-    engine = console(request).engine
-    changed = queries.transcript(engine, call_id, since_rev)
-    call = changed.call
+    call, changed = ol.calls.with_facts(call_id, TRANSCRIPT_KINDS, since_rev)
     if call is None:
         return JSONResponse({"error": {"code": "not_found", "message": "no such call"}}, 404)
-    # A tool call is shown inside its turn: when either changed, the turn is drawn again.
-    turn_seqs = {row.seq for row in changed.turns}
-    turn_seqs |= {row.turn_seq for row in changed.tools if row.turn_seq is not None}
-    redrawn = queries.turns_with_tools(engine, call_id, turn_seqs)
-    redrawn.tools += [row for row in changed.tools if row.turn_seq is None]  # not in a turn
-    redrawn.events, redrawn.metrics = changed.events, changed.metrics
+    # A tool call is shown inside its turn: when either changed, the turn is drawn again
+    # (with all its tool calls); the other facts are drawn again as they are.
+    turn_seqs = {fact.seq for fact in changed if type(fact) is Turn}
+    turn_seqs |= {
+        fact.turn_seq for fact in changed if type(fact) is ToolCall and fact.turn_seq is not None
+    }
+    redrawn = ol.calls.turns_with_tools(call_id, turn_seqs)
+    redrawn += [
+        fact
+        for fact in changed
+        if type(fact) is not Turn and getattr(fact, "turn_seq", None) is None
+    ]
     lines, _more = ol.calls.logs(call_id, views.levels_from(level), None, logs_after, LOG_PAGE)
     body: dict[str, Any] = {
         "status": call["status"],
-        "rev": max(since_rev, changed.rev),
+        "rev": max([since_rev, *(fact.rev for fact in changed)]),
         "entries": [
             {"key": e.key, "t": e.t, "seq": e.seq, "html": e.html} for e in views.entries(redrawn)
         ],
-        "logs": [{"seq": line["seq"], "html": str(macros.log_row(line))} for line in lines],
-        "logs_after": lines[-1]["seq"] if lines else logs_after,
+        "logs": [{"seq": line.seq, "html": str(macros.log_row(line))} for line in lines],
+        "logs_after": lines[-1].seq if lines else logs_after,
         "header": str(macros.call_facts(call, True)),
     }
     if final:
-        context = call_context(ol, engine, call_id) or {}
+        context = call_context(ol, call_id)
         token = console(request).tokens.csrf(request.cookies.get(CSRF_COOKIE)) or ""
         body["webhooks"] = str(
             macros.deliveries_panel(call, context["deliveries"], context["webhooks"], token)
@@ -549,12 +549,11 @@ def playground_page(request: Request, _: SignedIn, agent: str = "") -> HTMLRespo
 @router.get("/deployments/{deployment_id}")
 def deployment_page(request: Request, deployment_id: str, _: SignedIn) -> HTMLResponse:
     ol = platform_of(request)
-    deployments = _deployments(ol)
-    row = deployments.repo.get(deployment_id) if deployments is not None else None
+    row = ol.deployment_repo.get(deployment_id)
     if row is None:
         return not_found_page(request, "deployment", deployment_id, "/console/agents")
-    build, _more = deployments.logs.lines(deployment_id, LogQuery(streams=("build",)), 2000)
-    runtime, earlier = deployments.logs.lines(
+    build, _more = ol.deployment_logs.lines(deployment_id, LogQuery(streams=("build",)), 2000)
+    runtime, earlier = ol.deployment_logs.lines(
         deployment_id, LogQuery(streams=RUNTIME), LOG_PAGE, tail=True
     )
     last_seq = max([0, *(line["seq"] for line in build + runtime)])

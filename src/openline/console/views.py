@@ -1,19 +1,22 @@
-"""What the pages show, shaped from store rows: transcript entries, times, durations.
+"""What the pages show, shaped from the store's facts: transcript entries, times, durations.
 
 The Transcript tab can hold thousands of entries, so its entries are rendered here, in
 one tight loop of escaped f-strings, rather than by the template engine; the page and
-its live updates both use ``entries``, so an entry looks the same either way. JSON
-columns arrive as their JSON text (see ``queries.Transcript``) and are shown as is.
+its live updates both use ``entries``, so an entry looks the same either way. Entries
+come in the API's transcript order (``shapes.transcript_order``), and each one's details
+are the fact's public JSON (``shapes.tail_json``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from html import escape
 from typing import Any, NamedTuple
 
-from openline.console.queries import Transcript
+from openline.domain.calls import Fact, LogEvent, LogMetric, ToolCall, Turn, TurnEndReason
+from openline.domain.shapes import tail_json, transcript_order
 from openline.domain.time import as_utc
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -21,7 +24,7 @@ LEVELS = ("debug", "info", "warning", "error", "critical")
 
 class Entry(NamedTuple):
     """One rendered line of the Transcript tab: a turn (with its tool calls), a tool call
-    made outside any turn, a log event or a metric. Entries sort by time, then seq."""
+    made outside any turn, a log event or a metric."""
 
     t: float  # seconds from call start
     seq: int
@@ -29,20 +32,19 @@ class Entry(NamedTuple):
     html: str
 
 
-def entries(transcript: Transcript) -> list[Entry]:
-    """Rendered entries in time order (then creation order), like the API's transcript."""
-    tools_by_turn: dict[int, list] = {}
-    loose_tools = []
-    for tool in transcript.tools:
-        if tool[6] is None:  # turn_seq
-            loose_tools.append(tool)
+def entries(facts: Iterable[Fact]) -> list[Entry]:
+    """Rendered entries in the transcript's order (time, then creation)."""
+    shown = []
+    for fact, tools in transcript_order(facts):
+        kind = type(fact)
+        if kind is Turn:
+            shown.append(_turn(fact, tools))
+        elif kind is LogEvent:
+            shown.append(_event(fact))
+        elif kind is LogMetric:
+            shown.append(_metric(fact))
         else:
-            tools_by_turn.setdefault(tool[6], []).append(tool)
-    shown = [_turn(turn, tools_by_turn.get(turn[0], ())) for turn in transcript.turns]
-    shown += [_event(event) for event in transcript.events]
-    shown += [_metric(metric) for metric in transcript.metrics]
-    shown += [_loose_tool(tool) for tool in loose_tools]
-    shown.sort()  # by time, then seq (unique)
+            shown.append(_loose_tool(fact))
     return shown
 
 
@@ -53,86 +55,69 @@ def _text(value: str) -> str:
     return value
 
 
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 def _at(t: float) -> str:
     """``offset``, inlined for the common case: under an hour."""
     return f"{int(t // 60)}:{t % 60:05.2f}" if 0 <= t < 3600 else offset(t)
 
 
-def _turn(turn, tools) -> Entry:
-    seq, _, t, role, text, end_t, end_reason, interruptible, chunks, *timings, generated = turn
-    role = "user" if role == "user" else "assistant"
-    cut = ' <span class="tag">interrupted</span>' if end_reason == "interrupted" else ""
-    shaped: dict[str, Any] = {"seq": seq, "role": role, "start_timestamp": t}
-    shaped["end_timestamp"] = end_t
-    if end_reason is not None:
-        shaped["end_reason"] = end_reason
-    if interruptible is not None:
-        shaped["interruptible"] = bool(interruptible)
-    for name, value in zip(("tts_ttfb", "stt_ttfb", "vad_buffer_ms"), timings, strict=True):
-        if value is not None:
-            shaped[name] = value
-    details = json.dumps(shaped, ensure_ascii=False)
-    if chunks and chunks != "[]" and chunks != "null":
-        details = f'{details[:-1]}, "text_chunks": {chunks}}}'
-    blocks = "".join(f'<pre class="json">{_text(_tool_json(tool))}</pre>' for tool in tools)
+def _turn(turn: Turn, tools: list[ToolCall]) -> Entry:
+    seq, t = turn.seq, turn.timestamp
+    role = turn.role.value
+    cut = (
+        ' <span class="tag">interrupted</span>'
+        if turn.end_reason is TurnEndReason.INTERRUPTED
+        else ""
+    )
+    blocks = "".join(f'<pre class="json">{_text(_json(tail_json(tool)))}</pre>' for tool in tools)
     unheard = ""
-    if generated is not None:  # the caller was cut off from some of it: all it generated
-        unheard = f'<p class="generated"><span class="tag">generated</span> {_text(generated)}</p>'
+    if turn.generated_text is not None:  # the caller was cut off from some of it: all it generated
+        unheard = (
+            f'<p class="generated"><span class="tag">generated</span> '
+            f"{_text(turn.generated_text)}</p>"
+        )
     html = (
         f'<li class="entry role-{role}" id="turn-{seq}" data-t="{t!r}" data-seq="{seq}">'
         f'<time class="at">{_at(t)}</time><div class="body">'
-        f'<span class="who">{role.capitalize()}</span>{cut}<p class="text">{_text(text)}</p>{unheard}'
-        f"{''.join(_tool_line(tool) for tool in tools)}"
-        f'<details><summary>Details</summary><pre class="json">{_text(details)}</pre>'
-        f"{blocks}</details></div></li>"
+        f'<span class="who">{role.capitalize()}</span>{cut}<p class="text">{_text(turn.text)}</p>'
+        f"{unheard}{''.join(_tool_line(tool) for tool in tools)}"
+        f'<details><summary>Details</summary><pre class="json">{_text(_json(tail_json(turn)))}'
+        f"</pre>{blocks}</details></div></li>"
     )
     return Entry(t, seq, f"turn-{seq}", html)
 
 
-def _tool_line(tool, tag: str = "div") -> str:
-    _, _, _, name, arguments, _, _, result, _ = tool
-    if result is None:
+def _tool_line(tool: ToolCall, tag: str = "div") -> str:
+    if tool.result is None:
         outcome = ' <span class="tag">waiting for result</span>'
     else:
         outcome = (
             '<span class="arrow" aria-label="returned">→</span>'
-            f'<code class="result">{_text(result)}</code>'
+            f'<code class="result">{_text(tool.result)}</code>'
         )
     return (
         f'<{tag} class="tool"><span class="who">Tool call</span> <code class="name">'
-        f'{_text(name)}</code><code class="args">{_text(arguments or "null")}</code>'
+        f'{_text(tool.name)}</code><code class="args">{_text(_json(tool.arguments))}</code>'
         f"{outcome}</{tag}>"
     )
 
 
-def _tool_json(tool) -> str:
-    seq, _, t, name, arguments, tool_call_id, _, result, result_t = tool
-    head = json.dumps(
-        {
-            "id": tool_call_id or f"tool_call_{seq}",
-            "name": name,
-            "timestamp": t,
-            "result_timestamp": result_t,
-            "result": result,
-        },
-        ensure_ascii=False,
-    )
-    return f'{head[:-1]}, "arguments": {arguments or "null"}}}'
-
-
-def _loose_tool(tool) -> Entry:
-    seq, t = tool[0], tool[2]
+def _loose_tool(tool: ToolCall) -> Entry:
+    seq, t = tool.seq, tool.timestamp
     html = (
         f'<li class="entry entry-tool" id="tool-{seq}" data-t="{t!r}" data-seq="{seq}">'
         f'<time class="at">{_at(t)}</time><div class="body">{_tool_line(tool, "span")}'
-        f'<details><summary>Details</summary><pre class="json">{_text(_tool_json(tool))}</pre>'
-        "</details></div></li>"
+        f'<details><summary>Details</summary><pre class="json">{_text(_json(tail_json(tool)))}'
+        "</pre></details></div></li>"
     )
     return Entry(t, seq, f"tool-{seq}", html)
 
 
-def _event(event) -> Entry:
-    seq, _, t, name, metadata, level, message = event
+def _event(event: LogEvent) -> Entry:
+    seq, t, level, message = event.seq, event.timestamp, event.level, event.message
     if level:
         level = level if level in LEVELS else escape(level)
         level = f' <span class="level level-{level}">{level}</span>'
@@ -141,39 +126,25 @@ def _event(event) -> Entry:
     html = (
         f'<li class="entry entry-event" id="event-{seq}" data-t="{t!r}" data-seq="{seq}">'
         f'<time class="at">{_at(t)}</time><div class="body">'
-        f'<span class="who">Event</span> <code class="name">{_text(name)}</code>'
+        f'<span class="who">Event</span> <code class="name">{_text(event.event)}</code>'
         f"{level or ''}{message or ''}"
-        f'<details><summary>Metadata</summary><pre class="json">{_text(metadata or "null")}'
+        f'<details><summary>Metadata</summary><pre class="json">{_text(_json(event.metadata))}'
         "</pre></details></div></li>"
     )
     return Entry(t, seq, f"event-{seq}", html)
 
 
-def _metric(metric) -> Entry:
-    seq, _, t, name, value = metric
-    value = value or "null"
-    details = f'{{"name": {json.dumps(name)}, "value": {value}}}'
+def _metric(metric: LogMetric) -> Entry:
+    seq, t = metric.seq, metric.timestamp
     html = (
         f'<li class="entry entry-metric" id="metric-{seq}" data-t="{t!r}" data-seq="{seq}">'
         f'<time class="at">{_at(t)}</time><div class="body">'
-        f'<span class="who">Metric</span> <code class="name">{_text(name)}</code> = '
-        f'<code class="value">{_text(json_text(value))}</code>'
-        f'<details><summary>Details</summary><pre class="json">{_text(details)}</pre>'
-        "</details></div></li>"
+        f'<span class="who">Metric</span> <code class="name">{_text(metric.name)}</code> = '
+        f'<code class="value">{_text(compact(metric.value))}</code>'
+        f'<details><summary>Details</summary><pre class="json">{_text(_json(tail_json(metric)))}'
+        "</pre></details></div></li>"
     )
     return Entry(t, seq, f"metric-{seq}", html)
-
-
-def json_text(stored: str | None) -> str:
-    """A stored JSON value for reading: a string without its quotes, else its JSON."""
-    if stored is None:
-        return "null"
-    if stored.startswith('"'):
-        try:
-            return json.loads(stored)
-        except ValueError:
-            return stored
-    return stored
 
 
 def compact(value: Any) -> str:

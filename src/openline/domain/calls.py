@@ -108,11 +108,25 @@ class LogRecord(Fact):
     exc_text: str | None = None
 
 
-FACT_KINDS: dict[type[Fact], str] = {
-    Turn: "turn",
-    ToolCall: "tool_call",
-    LogEvent: "log_event",
-    LogMetric: "log_metric",
-    Signal: "signal",
-    LogRecord: "log",
+class FactKind(StrEnum):
+    """The names of the fact kinds, as the API and the live tail say them."""
+
+    TURN = "turn"
+    TOOL_CALL = "tool_call"
+    LOG_EVENT = "log_event"
+    LOG_METRIC = "log_metric"
+    SIGNAL = "signal"
+    LOG = "log"
+
+
+FACT_KINDS: dict[type[Fact], FactKind] = {
+    Turn: FactKind.TURN,
+    ToolCall: FactKind.TOOL_CALL,
+    LogEvent: FactKind.LOG_EVENT,
+    LogMetric: FactKind.LOG_METRIC,
+    Signal: FactKind.SIGNAL,
+    LogRecord: FactKind.LOG,
 }
+FACT_TYPES: dict[FactKind, type[Fact]] = {kind: fact for fact, kind in FACT_KINDS.items()}
+TRANSCRIPT_KINDS: tuple[type[Fact], ...] = (Turn, ToolCall, LogEvent, LogMetric)
+"""The facts a call's transcript shows; signals and log lines are read apart."""

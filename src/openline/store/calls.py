@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, case, literal, select
+from sqlalchemy import Engine, case, exists, func, literal, or_, select
 
-from openline.domain.calls import CallStatus, Fact, LogEvent, LogMetric, ToolCall, Turn
+from openline.domain.calls import CallStatus, Fact, LogRecord
 from openline.domain.shapes import call_json
 from openline.domain.time import as_utc, utcnow
 from openline.domain.webhook_events import CALL_FAILED, ENVELOPE_KEYS, analysis_event, call_event
@@ -21,16 +21,17 @@ from openline.store.delivery_queue import STARTED, after, announced, last_fact_r
 from openline.store.facts import TABLE_OF, from_row
 from openline.store.pagination import Page, PageRequest, paginate
 
-TRANSCRIPT_KINDS = (Turn, ToolCall, LogEvent, LogMetric)
-
 
 @dataclass(frozen=True)
 class CallFilter:
     agent_id: str | None = None
+    deployment_id: str | None = None
     status: str | None = None
     end_reason: str | None = None
     started_after: datetime | None = None
     started_before: datetime | None = None
+    text: str | None = None  # said by either side, case-insensitive
+    name: str | None = None  # a log event's or metric's exact name
 
 
 class CallRepo:
@@ -51,10 +52,12 @@ class CallRepo:
         return None if found is None else _call_row(found._mapping)
 
     def list(self, where: CallFilter, page: PageRequest) -> Page:
+        """Calls matching ``where``, newest first."""
         c = schema.calls.c
         query = select(schema.calls)
         for column, value in (
             (c.agent_id, where.agent_id),
+            (c.deployment_id, where.deployment_id),
             (c.status, where.status),
             (c.end_reason, where.end_reason),
         ):
@@ -64,9 +67,51 @@ class CallRepo:
             query = query.where(c.start_time >= where.started_after)
         if where.started_before is not None:
             query = query.where(c.start_time < where.started_before)
+        if where.text:
+            t = schema.turns.c
+            said = t.text.ilike(_containing(where.text), escape="\\")
+            query = query.where(exists().where(t.call_id == c.id, said))
+        if where.name:
+            e, m = schema.log_events.c, schema.log_metrics.c
+            query = query.where(
+                or_(
+                    exists().where(e.call_id == c.id, e.event == where.name),
+                    exists().where(m.call_id == c.id, m.name == where.name),
+                )
+            )
         with self._engine.connect() as connection:
             result = paginate(connection, query, c.id, page)
         return Page(rows=[_call_row(row) for row in result.rows], has_more=result.has_more)
+
+    def turn_counts(self, call_ids: list[str]) -> dict[str, int]:
+        """How many turns each of these calls has (calls without any are left out)."""
+        if not call_ids:
+            return {}
+        t = schema.turns.c
+        query = select(t.call_id, func.count()).where(t.call_id.in_(call_ids)).group_by(t.call_id)
+        with self._engine.connect() as connection:
+            return dict(connection.execute(query).all())
+
+    def agent_stats(self) -> dict[str, dict]:
+        """Per agent: how many calls, how many are in progress, and when the last began."""
+        c = schema.calls.c
+        in_progress = func.sum(case((c.status == CallStatus.STARTED.value, 1), else_=0))
+        query = select(c.agent_id, func.count(), in_progress, func.max(c.start_time)).group_by(
+            c.agent_id
+        )
+        with self._engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return {
+            agent_id: {"calls": count, "live": int(live or 0), "last_call": as_utc(last)}
+            for agent_id, count, live, last in rows
+        }
+
+    def webhooks_told(self, call_id: str) -> list[str]:
+        """Every webhook endpoint told about this call (the agent's webhook may have changed)."""
+        d = schema.webhook_deliveries.c
+        query = select(d.webhook_id).where(d.call_id == call_id).distinct()
+        with self._engine.connect() as connection:
+            return sorted(connection.execute(query).scalars())
 
     def facts(
         self,
@@ -91,6 +136,23 @@ class CallRepo:
                 call_id
             ]
 
+    def turns_with_tools(self, call_id: str, turn_seqs: set[int]) -> list[Fact]:
+        """The given turns and all their tool calls, as of one instant: what is shown
+        again when any one of them changed."""
+        if not turn_seqs:
+            return []
+        t, tc = schema.turns, schema.tool_calls
+        with snapshot(self._engine) as connection:
+            turns = connection.execute(
+                select(t).where(t.c.call_id == call_id, t.c.seq.in_(turn_seqs))
+            )
+            found = [from_row(t, dict(row._mapping)) for row in turns]
+            tools = connection.execute(
+                select(tc).where(tc.c.call_id == call_id, tc.c.turn_seq.in_(turn_seqs))
+            )
+            found += [from_row(tc, dict(row._mapping)) for row in tools]
+        return found
+
     def logs(
         self,
         call_id: str,
@@ -98,18 +160,17 @@ class CallRepo:
         search: str | None = None,
         after_seq: int = 0,
         limit: int = 100,
-    ) -> tuple[list[dict], bool]:
+    ) -> tuple[list[LogRecord], bool]:
         """A page of the call's log lines in order, and whether more follow."""
         table = schema.call_logs
         query = select(table).where(table.c.call_id == call_id, table.c.seq > after_seq)
         if levels is not None:
             query = query.where(table.c.level.in_(levels))
         if search:
-            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(table.c.message.ilike(f"%{escaped}%", escape="\\"))
+            query = query.where(table.c.message.ilike(_containing(search), escape="\\"))
         query = query.order_by(table.c.seq).limit(limit + 1)
         with self._engine.connect() as connection:
-            rows = [dict(row._mapping) for row in connection.execute(query)]
+            rows = [from_row(table, dict(row._mapping)) for row in connection.execute(query)]
         return rows[:limit], len(rows) > limit
 
     def redact(self, call_id: str) -> dict | None:
@@ -280,6 +341,12 @@ def _read_facts(
     for facts in found.values():
         facts.sort(key=lambda fact: fact.seq)
     return found
+
+
+def _containing(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, its ``%``, ``_`` and ``\\`` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def _call_row(mapping) -> dict:
