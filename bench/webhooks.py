@@ -482,7 +482,8 @@ def main() -> None:
 
 def _fmt(result: dict) -> str:
     return (
-        f"{result['deliveries']:,} deliveries, {result['per_s']:,.0f}/s, p50 {result['p50']:.1f} ms, "
+        f"{result['deliveries']:,} deliveries, {result['per_s']:,.0f}/s, "
+        f"p50 {result['p50']:.1f} ms, "
         f"p99 {result['p99']:.1f} ms, max {result['max']:.1f} ms, {result['requests']:,} requests, "
         f"{result['lost']} lost, {result['cpu_ms']:.2f} ms CPU each"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from datetime import timedelta
 from email.utils import format_datetime
@@ -43,7 +44,7 @@ def test_what_the_settings_allow():
     check_url("https://169.254.169.254/", TargetPolicy(allow_private=True))
     with pytest.raises(TargetRefused, match="plain http is only allowed to loopback"):
         check_url("http://10.0.0.1/x", TargetPolicy(allow_private=True))
-    with pytest.raises(TargetRefused, match="10.0.0.1 is a private address"):
+    with pytest.raises(TargetRefused, match=re.escape("10.0.0.1 is a private address")):
         check_url("http://10.0.0.1/x", TargetPolicy(allow_http=True))
     check_url("http://10.0.0.1/x", TargetPolicy(allow_http=True, allow_private=True))
 
@@ -58,6 +59,8 @@ async def test_resolved_addresses_are_checked_before_each_send(monkeypatch):
 
     monkeypatch.setattr(loop, "getaddrinfo", resolve)
     await check_resolved("https://ok.example.com/in", TargetPolicy())
-    with pytest.raises(TargetRefused, match="hooks.example.com resolves to 10.1.2.3, a private"):
+    with pytest.raises(
+        TargetRefused, match=re.escape("hooks.example.com resolves to 10.1.2.3, a private")
+    ):
         await check_resolved("https://hooks.example.com/in", TargetPolicy())
     await check_resolved("https://hooks.example.com/in", TargetPolicy(allow_private=True))

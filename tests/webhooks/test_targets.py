@@ -80,7 +80,7 @@ def receiver() -> Iterator[ReceiverServer]:
         ("https://[fe80::1]/", "fe80::1 is a link-local "),
         ("https://100.64.0.1/", "100.64.0.1 is a carrier-grade NAT "),
         ("https://224.0.0.251/", "224.0.0.251 is a multicast "),
-        ("https://１２７。０。０。１/", "127.0.0.1 is a loopback "),  # fullwidth look-alikes
+        ("https://１２７。０。０。１/", "127.0.0.1 is a loopback "),  # noqa: RUF001 (fullwidth look-alikes)
     ],
 )
 def test_private_targets_are_refused_when_saved(guarded, url, says):

@@ -200,7 +200,7 @@ async def send_test_event(webhook_id: Text, ol: PlatformDep) -> dict:
     """
     webhook = await asyncio.to_thread(_webhook, ol, webhook_id)
     now = utcnow()
-    sample_call = {
+    sample_call: dict[str, Any] = {
         "id": "call_test",
         "agent_id": "agent_test",
         "agent_name": "Test Agent",
@@ -228,6 +228,7 @@ async def send_test_event(webhook_id: Text, ol: PlatformDep) -> dict:
     outcome = _status_and_timing(await ol.dispatcher.attempt(claimed))
     await asyncio.to_thread(ol.delivery_queue.record, claimed, outcome)
     delivery = await asyncio.to_thread(ol.delivery_log.delivery, row["id"])
+    assert delivery is not None  # recorded just now
     attempts = await asyncio.to_thread(ol.delivery_log.attempts, [row["id"]])
     return delivery_json(delivery, attempts[row["id"]])
 

@@ -17,6 +17,7 @@ import json
 import logging
 import sys
 import time
+from typing import cast
 
 import httpx
 
@@ -40,7 +41,7 @@ def _remember_missing_sniffio() -> None:
     try:
         import sniffio  # noqa: F401
     except ImportError:
-        sys.modules.setdefault("sniffio", None)
+        sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]  # on purpose
 
 
 _remember_missing_sniffio()
@@ -251,7 +252,8 @@ class Dispatcher:
 async def _read_capped(reply: httpx.Response) -> str:
     """At most EXCERPT_BYTES of the body: a receiver cannot make us read a huge reply."""
     kept = bytearray()
-    async for chunk in reply.stream:  # a transport's reply: the raw bytes as they come
+    stream = cast(httpx.AsyncByteStream, reply.stream)  # an async transport's reply
+    async for chunk in stream:  # the raw bytes as they come
         kept += chunk[: EXCERPT_BYTES - len(kept)]
         if len(kept) >= EXCERPT_BYTES:
             break

@@ -49,10 +49,10 @@ def parse_ipv4(host: str) -> ipaddress.IPv4Address | None:
     last = parts[-1]
     if _number(last) is None and not (last and set(last) <= _DIGITS[10]):
         return None
-    numbers = [_number(part) for part in parts]
+    numbers = [number for number in map(_number, parts) if number is not None]
     if (
         len(parts) > 4
-        or None in numbers
+        or len(numbers) < len(parts)  # a part that is not a number
         or any(number > 255 for number in numbers[:-1])
         or numbers[-1] >= 256 ** (5 - len(numbers))
     ):

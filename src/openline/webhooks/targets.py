@@ -118,7 +118,7 @@ def _target(url: str, policy: TargetPolicy) -> _Target:
 
 def _ascii_host(host: str) -> str:
     """The host as a resolver gets it. IDNA maps look-alikes (fullwidth digits,
-    ideographic full stops) to ASCII, so ``１２７。０。０。１`` is 127.0.0.1 here too."""
+    ideographic full stops) to ASCII, so ``１２７。０。０。１`` is 127.0.0.1 here too."""  # noqa: RUF002 (the look-alikes are the point)
     try:
         ascii_host = host if host.isascii() else host.encode("idna").decode("ascii").lower()
     except UnicodeError:
