@@ -17,6 +17,11 @@ from tests.support.virtual_time import run_virtual
 TEN_WORDS = "one two three four five six seven eight nine ten"  # 1.0 s of fake speech
 
 
+def approx(expected: float):
+    """A time on the virtual clock (each pass of the loop takes it a microsecond further)."""
+    return pytest.approx(expected, abs=1e-3)
+
+
 def now() -> float:
     return asyncio.get_running_loop().time()
 
@@ -78,8 +83,8 @@ def test_audio_goes_out_paced_never_starving_and_never_far_ahead_of_the_play_hea
     for index, (sent_at, size) in enumerate(reports.frames):
         assert size == CHUNK_S * 16_000 * 2
         plays_at = index * CHUNK_S
-        assert 0 <= plays_at - sent_at <= LEAD_S + 1e-9, (index, sent_at)
-    assert reports.recorded_seconds() == pytest.approx(1.0)
+        assert -1e-3 <= plays_at - sent_at <= LEAD_S + 1e-3, (index, sent_at)
+    assert reports.recorded_seconds() == approx(1.0)
 
 
 def test_messages_play_back_to_back_and_each_is_reported_as_it_plays():
@@ -93,11 +98,11 @@ def test_messages_play_back_to_back_and_each_is_reported_as_it_plays():
 
     log = run_virtual(main).log
     assert [entry[:3] for entry in log] == [
-        ("started", "first five words right here", 0.0),
-        ("finished", "first five words right here", pytest.approx(0.5)),
-        ("started", "then three more", pytest.approx(0.5)),
-        ("finished", "then three more", pytest.approx(0.8)),
-        ("silent", pytest.approx(0.8)),
+        ("started", "first five words right here", approx(0.0)),
+        ("finished", "first five words right here", approx(0.5)),
+        ("started", "then three more", approx(0.5)),
+        ("finished", "then three more", approx(0.8)),
+        ("silent", approx(0.8)),
     ]
     for entry in log[:4]:  # reported when the clock got there
         assert entry[3] == pytest.approx(entry[2], abs=0.03)
@@ -114,10 +119,10 @@ def test_a_cut_keeps_the_heard_part_drops_the_queue_and_the_speaker_speaks_again
         assert cut.was_speaking and cut.heard.utterance is first
         assert cut.heard_text == "one two three four"  # 45 % of ten words played
         assert cut.unspoken == [queued]
-        assert reports.recorded_seconds() == pytest.approx(0.45)  # only what was heard
+        assert reports.recorded_seconds() == approx(0.45)  # only what was heard
         sent = sum(size for _, size in reports.frames) / 2 / 16_000
         assert sent <= 0.45 + LEAD_S + CHUNK_S  # little was sent that never played
-        assert not speaker.busy and ("silent", pytest.approx(0.45)) not in reports.log
+        assert not speaker.busy and ("silent", approx(0.45)) not in reports.log
         speaker.say(message("after the cut"))
         await speaker.drained()
         await speaker.close()
@@ -126,10 +131,10 @@ def test_a_cut_keeps_the_heard_part_drops_the_queue_and_the_speaker_speaks_again
     reports = run_virtual(main)
     started = [entry for entry in reports.log if entry[0] == "started"]
     assert [entry[1:3] for entry in started] == [
-        (TEN_WORDS, 0.0),
-        ("after the cut", pytest.approx(0.45)),
+        (TEN_WORDS, approx(0.0)),
+        ("after the cut", approx(0.45)),
     ]
-    assert reports.recorded_seconds() == pytest.approx(0.45 + duration("after the cut"))
+    assert reports.recorded_seconds() == approx(0.45 + duration("after the cut"))
 
 
 def test_audio_sent_ahead_for_the_next_message_is_taken_back_by_a_cut():
@@ -182,7 +187,7 @@ def test_a_message_plays_from_when_its_first_audio_exists():
         return reports
 
     (started, *_) = run_virtual(main).log
-    assert started[2] == pytest.approx(0.25)
+    assert started[2] == approx(0.25)
 
 
 def test_time_to_first_audio_is_carried_on_the_segment():
@@ -201,7 +206,7 @@ def test_time_to_first_audio_is_carried_on_the_segment():
         await speaker.close()
 
     run_virtual(main)
-    assert seen == [pytest.approx(0.4)]
+    assert seen == [approx(0.4)]
 
 
 def test_a_synthesis_that_fails_plays_what_it_made_reports_it_and_the_next_message_plays():
@@ -216,8 +221,8 @@ def test_a_synthesis_that_fails_plays_what_it_made_reports_it_and_the_next_messa
     reports = run_virtual(main)
     assert ("failed", "a broken message here", ProviderError) in reports.log
     assert [entry[:3] for entry in reports.log if entry[0] == "finished"] == [
-        ("finished", "a broken message here", pytest.approx(0.2)),  # its two words
-        ("finished", "still fine", pytest.approx(0.4)),
+        ("finished", "a broken message here", approx(0.2)),  # its two words
+        ("finished", "still fine", approx(0.4)),
     ]
 
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 
 import numpy as np
 
-from openline.voice.base import ProviderError, Samples
+from openline.voice.base import ProviderError, Samples, SpeechEdge
 
 WORD_S = 0.1  # each word of a fake synthesis lasts this long
 LOUDNESS = 1000  # the constant sample value of fake speech (silence is 0)
@@ -49,3 +49,64 @@ class FakeTTS:
 def duration(text: str) -> float:
     """How long ``text`` lasts when FakeTTS speaks it."""
     return len(text.split()) * WORD_S
+
+
+class FakeSTT:
+    """Hears the scripted ``transcripts`` in order, one per utterance, whatever the audio."""
+
+    name = "fake"
+    sample_rate = 16_000
+    blocking = False
+
+    def __init__(self, *transcripts: str) -> None:
+        self.transcripts = list(transcripts)
+        self.fed: list[int] = []  # samples each finished utterance was fed
+
+    def for_call(self) -> FakeSTT:
+        return self
+
+    def open(self, language: str | None = None) -> _FakeTranscription:
+        return _FakeTranscription(self)
+
+
+class _FakeTranscription:
+    def __init__(self, stt: FakeSTT) -> None:
+        self._stt = stt
+        self._samples = 0
+
+    def feed(self, samples: Samples) -> None:
+        self._samples += len(samples)
+
+    def finish(self) -> str:
+        self._stt.fed.append(self._samples)
+        return self._stt.transcripts.pop(0) if self._stt.transcripts else ""
+
+
+class FakeDetector:
+    """Any sample louder than ``LOUDNESS / 2`` is speech; ``end_of_turn_ms`` of quiet ends it."""
+
+    def __init__(self, end_of_turn_ms: int = 300) -> None:
+        self.end_of_turn_ms = end_of_turn_ms
+        self._fed = 0
+        self._speaking = False
+        self._quiet_since = 0  # first sample of the current stretch of quiet
+
+    def feed(self, samples: Samples) -> list[SpeechEdge]:
+        edges = []
+        loud = np.flatnonzero(np.abs(samples) > LOUDNESS // 2)
+        if len(loud):
+            if not self._speaking:
+                self._speaking = True
+                edges.append(SpeechEdge("start", self._fed + int(loud[0])))
+            self._quiet_since = self._fed + int(loud[-1]) + 1
+        self._fed += len(samples)
+        turn_over = self._quiet_since + self.end_of_turn_ms * 16
+        if self._speaking and self._fed >= turn_over:
+            self._speaking = False
+            edges.append(SpeechEdge("end", self._quiet_since))
+        return edges
+
+
+def talking(seconds: float) -> Samples:
+    """Caller speech for FakeDetector: ``seconds`` of loud 16 kHz audio."""
+    return np.full(round(seconds * 16_000), LOUDNESS, np.int16)
