@@ -200,7 +200,7 @@ class CallSession:
             with contextlib.suppress(Exception):
                 await self._agent.close()
         failed = ending.reason is EndReason.ERROR
-        self.announcer.ended(ended, ledger.facts, failed, ledger.next_rev)
+        self.announcer.ended(ended, ledger.facts, failed)
         await self.writes.flush()  # analysis reads the whole call
         if self.harness.after_call is not None:
             self.harness.after_call(self.call_id)
