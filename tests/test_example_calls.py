@@ -38,7 +38,7 @@ async def test_concurrent_calls_keep_their_own_logs(server, order_agent_url):
     orders = ["A123", "B456", "C789", "Z999"]
     call_ids = await asyncio.gather(*(_conversation(server, agent["id"], o) for o in orders))
     with server.client() as http:
-        for order_id, call_id in zip(orders, call_ids):
+        for order_id, call_id in zip(orders, call_ids, strict=True):
             lines = http.get(f"/agents/calls/{call_id}/logs", params={"limit": 1000}).json()["data"]
             lookups = [line["message"] for line in lines if "looking up order" in line["message"]]
             assert lookups == [f"looking up order {order_id}"] * 3

@@ -55,8 +55,16 @@ def _start_up(data_dir: Path, stderr: Path) -> Up:
     port = free_port()  # not 8700: the CLI must find it without being told
     with stderr.open("a") as errors:
         process = subprocess.Popen(
-            [sys.executable, "-m", "openline", "up", "--port", str(port)]
-            + ["--data-dir", str(data_dir)],
+            [
+                sys.executable,
+                "-m",
+                "openline",
+                "up",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+            ],
             env=_clean_env(),
             stderr=errors,
         )

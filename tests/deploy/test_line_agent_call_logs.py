@@ -32,7 +32,9 @@ async def test_each_overlapping_call_gets_its_own_lines(server, tmp_path):
         )
     )
     assert [await call.reply() for call in calls] == ["Hello."] * CALLS  # all four are up
-    await asyncio.gather(*(call.say(f"order {token}") for call, token in zip(calls, tokens)))
+    await asyncio.gather(
+        *(call.say(f"order {token}") for call, token in zip(calls, tokens, strict=True))
+    )
     assert [await call.reply() for call in calls] == [f"Noted, {token}." for token in tokens]
 
     # A line outside any call while exactly one call is in flight stays off that call.
@@ -47,12 +49,12 @@ async def test_each_overlapping_call_gets_its_own_lines(server, tmp_path):
     await calls[0].hang_up()
 
     call_logs = {}
-    for call, token in zip(calls, tokens):
+    for call, token in zip(calls, tokens, strict=True):
         call_logs[call.call_id] = await _call_log_with(
             server, call.call_id, f"ValueError: bad order from {token}"
         )
     runtime = log_lines(server, deployment_id, stream="runtime")
-    for call, token in zip(calls, tokens):
+    for call, token in zip(calls, tokens, strict=True):
         own = call_logs[call.call_id]
         for expected in (
             f"pre-call for {token}",  # loguru, in POST /chats

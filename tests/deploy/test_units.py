@@ -113,7 +113,7 @@ def test_dependencies_come_from_pyproject_then_requirements(tmp_path):
     assert project.requirements == ["openline-x", "rich"]  # openline-x is another package
     assert (project.openline_extras, project.app_name) == (["loguru"], "desk")
     (tmp_path / "cartesia.toml").write_text("[app\n")
-    with pytest.raises(ProjectError, match="cartesia.toml is not valid TOML"):
+    with pytest.raises(ProjectError, match=r"cartesia\.toml is not valid TOML"):
         inspect(tmp_path)
 
 

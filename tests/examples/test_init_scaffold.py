@@ -37,7 +37,7 @@ def test_scaffold_writes_files_and_its_test_passes(tmp_path):
 
 def test_scaffold_refuses_to_overwrite(tmp_path):
     (tmp_path / "main.py").write_text("# mine\n")
-    with pytest.raises(FileExistsError, match="main.py"):
+    with pytest.raises(FileExistsError, match=r"main\.py"):
         init_project(tmp_path, name="x")
     assert (tmp_path / "main.py").read_text() == "# mine\n"
     assert not (tmp_path / "README.md").exists()  # nothing written

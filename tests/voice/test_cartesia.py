@@ -116,7 +116,7 @@ async def test_a_stream_cut_off_midway_is_a_provider_error(fake):
 async def test_sonic_that_does_not_answer_is_given_up_on(fake):
     fake.stall_s = 2.0  # longer than the timeout: without one, the audio would come
     tts = CartesiaTTS(API_KEY, base_url=fake.url, timeout_s=0.3)
-    with pytest.raises(ProviderError, match="Cartesia Sonic: .*timed out"):
+    with pytest.raises(ProviderError, match=r"Cartesia Sonic: .*timed out"):
         await collect(tts, SENTENCE)
     assert fake.asked == 1 + RETRIES and fake.tts_requests == []
 
@@ -159,7 +159,7 @@ def test_ink_that_does_not_answer_is_given_up_on(fake):
     fake.stall_s = 2.0
     transcription = CartesiaSTT(API_KEY, base_url=fake.url, timeout_s=0.3).open("en")
     transcription.feed(spoken("hello"))
-    with pytest.raises(ProviderError, match="Cartesia Ink: .*timed out"):
+    with pytest.raises(ProviderError, match=r"Cartesia Ink: .*timed out"):
         transcription.finish()
     assert fake.asked == 1 + RETRIES and fake.stt_requests == []
 

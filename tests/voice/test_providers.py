@@ -78,5 +78,5 @@ def test_cartesia_without_its_sdk(name, monkeypatch):
     monkeypatch.setattr(providers, "_stt", providers._stt.__wrapped__)
     monkeypatch.setattr(providers, "_tts", providers._tts.__wrapped__)
     lookup = providers.stt_provider if name == "stt" else providers.tts_provider
-    with pytest.raises(ProviderError, match="needs Cartesia's Python SDK: pip install cartesia$"):
+    with pytest.raises(ProviderError, match=r"needs Cartesia's Python SDK: pip install cartesia$"):
         lookup("cartesia", cartesia_api_key="sk_test_offline")

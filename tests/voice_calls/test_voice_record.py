@@ -52,7 +52,7 @@ async def test_a_voice_turn_without_response_end_ends_where_its_audio_does(serve
         "user",
         "assistant",
     ]
-    for turn, following in zip(spoken, spoken[1:] + [None]):
+    for turn, following in zip(spoken, [*spoken[1:], None], strict=True):
         if turn["role"] != "assistant":
             continue
         until = following["start_timestamp"] if following else len(agent) / rate
