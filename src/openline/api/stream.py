@@ -1,4 +1,4 @@
-"""``WS /agents/stream/{agent_id}``: the client call protocol (reference §2)."""
+"""``WS /agents/stream/{agent_id}``: the client call protocol (docs/api.md)."""
 
 from __future__ import annotations
 

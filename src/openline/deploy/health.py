@@ -1,4 +1,4 @@
-"""Waiting for a started agent to answer ``GET /status`` (reference §1)."""
+"""Waiting for a started agent to answer ``GET /status`` (docs/agent-protocol.md, Endpoints)."""
 
 from __future__ import annotations
 

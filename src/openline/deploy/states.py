@@ -1,4 +1,5 @@
-"""Deployment statuses (reference §3) and which of them are final for one attempt."""
+"""Deployment statuses (docs/deployments.md, Lifecycle) and which of them are final for one
+attempt."""
 
 from __future__ import annotations
 
