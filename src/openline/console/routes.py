@@ -304,7 +304,7 @@ def calls_page(
     base = shown.query()
     older = newer = None
     if rows:
-        if (found.has_more and not ending_before) or ending_before:
+        if found.has_more or ending_before:
             older = "/console/calls?" + urlencode(base | {"starting_after": rows[-1]["id"]})
         if starting_after or (ending_before and found.has_more):
             newer = "/console/calls?" + urlencode(base | {"ending_before": rows[0]["id"]})
