@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -113,6 +115,32 @@ def test_chat_waits_for_a_late_greeting_before_sending_the_first_line(cli, serve
     body = _call(server, _call_id(result.stdout))
     assistant = [e["text"] for e in body["transcript"] if e["role"] == "assistant"]
     assert assistant == [f"Hello from {agent_id}", "You said: hello there"]
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+def test_chat_goes_on_after_a_bounded_wait_when_the_agent_never_ends_its_answer(
+    cli, server, wire_url
+):
+    # Plain lines are answered "You said: …" with no response_end, the greeting has none.
+    agent = server.create_agent("wire", self_hosted_deployment_url=wire_url)
+    greeting = json.dumps({"greeting": [{"type": "message", "content": "Hi."}]})
+    started = time.monotonic()
+    result = cli(
+        "chat", agent, "--metadata", greeting, "--reply-timeout", "0.5", input="one\ntwo\n"
+    )
+    assert result.exit_code == 0, result.output
+    conversation = [
+        line for line in result.stdout.splitlines() if line.startswith(("agent:", "you:"))
+    ]
+    assert conversation == [
+        "agent: Hi.",
+        "you: one",
+        "agent: You said: one",
+        "you: two",
+        "agent: You said: two",
+    ]
+    assert result.stderr.count("no response_end") == 1  # said once, not for every answer
+    assert time.monotonic() - started < 15
 
 
 def test_chat_failures_exit_1_with_the_reason(cli, agent_id):
