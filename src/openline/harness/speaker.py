@@ -135,11 +135,11 @@ class Speaker:
     async def stop(self) -> Interruption:
         """Stop at once: drop queued and unplayed audio, report what was heard. The caller
         reports the silence itself (``fell_silent`` is not sent): it knows why it fell."""
+        cut_short = self._synthesizing  # read first: cancelling the synthesis clears it
         await self.close()
         now = self._clock()
         await self._settle(now)
         heard, heard_text, unspoken = None, "", []
-        cut_short = self._synthesizing
         if cut_short and not any(seg.utterance is cut_short for seg in self._segments):
             unspoken.append(cut_short)
         unspoken += self._queue
