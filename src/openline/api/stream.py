@@ -13,7 +13,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from openline.api.errors import ApiError
 from openline.api.start_deadline import call_started
-from openline.harness.session import AgentEndpoint, CallSession, ClientChannel
+from openline.harness.session import CallSession, ClientChannel
 from openline.platform import Platform
 from openline.protocol.client import ClientStart, error_event
 
@@ -87,8 +87,7 @@ async def serve_call(
         if start is None:
             return
         call_started(websocket.scope)
-        endpoint = None if lease is None else AgentEndpoint(lease.url, lease.deployment_id)
-        session = CallSession(ol.harness, agent, channel, start, endpoint, connection_type)
+        session = CallSession(ol.harness, agent, channel, start, lease, connection_type)
         if lease is not None:
             lease.session = session
         await session.run()

@@ -70,12 +70,20 @@ class Harness:
     process_id: str | None = None  # this process's lease: its calls are closed if it dies
 
 
-@dataclass(frozen=True)
-class AgentEndpoint:
-    """Where a call's agent server is: a deployment's process, or the agent's own URL."""
+class AgentEndpoint(Protocol):
+    """Where a call's agent server is: a deployment's process (its routing lease) or, for
+    a self-hosted agent, the agent's own URL."""
 
+    @property
+    def url(self) -> str: ...
+    @property
+    def deployment_id(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class _SelfHosted:
     url: str
-    deployment_id: str | None = None
+    deployment_id: None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,7 @@ class CallSession:
         self.harness = harness
         self.connection_type = connection_type
         self.agent = agent
-        self.endpoint = endpoint or AgentEndpoint(agent.get("self_hosted_deployment_url") or "")
+        self.endpoint = endpoint or _SelfHosted(agent.get("self_hosted_deployment_url") or "")
         self.sent_log_records = False  # the agent logs over the socket (SDK): see deploy/logsink
         self.client = client
         self.start = start
