@@ -32,7 +32,7 @@ if [ ${#paths[@]} -eq 0 ]; then
   check types "$bin/mypy"  # the files [tool.mypy] names: src/
 elif [ ${#typed[@]} -gt 0 ]; then
   # Errors only in the named files; the modules they import are still read for their types.
-  check types "$bin/mypy" --follow-imports=silent "${typed[@]}"
+  check types "$bin/mypy" --follow-imports=silent --no-warn-unused-configs "${typed[@]}"
 fi
 check layers "$bin/python" -m pytest tests/test_layers.py -q -p no:cacheprovider
 

@@ -88,7 +88,7 @@ class BundledAgents:
         if failed:
             await self.stop()
             raise failed[0]
-        return started
+        return [result for result in started if isinstance(result, dict)]
 
     async def stop(self) -> None:
         await asyncio.gather(*(agent.stop() for agent in self._agents))
@@ -109,7 +109,7 @@ class BundledAgent:
             preexec_fn=_dies_with_parent(),
         )
         url = f"http://127.0.0.1:{port}"
-        await self._wait_healthy(url, timeout_s)
+        await self._wait_healthy(self._process, url, timeout_s)
         return await asyncio.to_thread(_register, agents, self.example, url)
 
     async def stop(self) -> None:
@@ -121,15 +121,15 @@ class BundledAgent:
         except TimeoutError:
             self._process.kill()
 
-    async def _wait_healthy(self, url: str, timeout_s: float) -> None:
+    async def _wait_healthy(
+        self, process: asyncio.subprocess.Process, url: str, timeout_s: float
+    ) -> None:
         name = self.example.directory
         deadline = asyncio.get_running_loop().time() + timeout_s
         async with httpx.AsyncClient(timeout=1.0) as http:
             while asyncio.get_running_loop().time() < deadline:
-                if self._process.returncode is not None:
-                    raise RuntimeError(
-                        f"the example agent {name} exited with {self._process.returncode}"
-                    )
+                if process.returncode is not None:
+                    raise RuntimeError(f"the example agent {name} exited with {process.returncode}")
                 with contextlib.suppress(httpx.HTTPError):
                     if (await http.get(url + "/status")).status_code == 200:
                         return
@@ -140,7 +140,9 @@ class BundledAgent:
 def _register(agents: AgentRepo, example: Example, url: str) -> dict:
     existing = agents.find_by_name(example.name)
     if existing is not None:
-        return agents.update(existing["id"], self_hosted_deployment_url=url)
+        updated = agents.update(existing["id"], self_hosted_deployment_url=url)
+        if updated is not None:  # else deleted since: registered anew
+            return updated
     return agents.create(
         name=example.name,
         description=example.description,

@@ -98,16 +98,22 @@ class TwilioChannel:
 def _from_twilio(event: dict[str, Any]) -> dict[str, Any] | None:
     kind = event.get("event")
     if kind == "media":
-        media = event.get("media") if isinstance(event.get("media"), dict) else {}
+        media = _object(event, "media")
         if media.get("track", "inbound") != "inbound":
             return None
         return {"event": "media_input", "media": {"payload": media.get("payload")}}
     if kind == "dtmf":
-        dtmf = event.get("dtmf") if isinstance(event.get("dtmf"), dict) else {}
+        dtmf = _object(event, "dtmf")
         return {"event": "dtmf", "dtmf": str(dtmf.get("digit", ""))}
     if kind in ("mark", "connected"):
         return None  # playback progress and greetings need no answer
     return {"event": str(kind)}  # the session answers unknown events with an error
+
+
+def _object(event: dict[str, Any], name: str) -> dict[str, Any]:
+    """``event[name]`` if it is a JSON object, else an empty one."""
+    value = event.get(name)
+    return value if isinstance(value, dict) else {}
 
 
 @router.websocket("/twilio/stream/{agent_id}")
@@ -135,7 +141,9 @@ async def twilio_stream(websocket: WebSocket, agent_id: str) -> None:
         await refuse(websocket, f"unsupported media format {encoding!r}: expected audio/x-mulaw")
         return
     channel.stream_sid = start.stream_sid
-    metadata = {name: parameters[name] for name in _PASSED_THROUGH if name in parameters}
+    metadata: dict[str, str | None] = {
+        name: parameters[name] for name in _PASSED_THROUGH if name in parameters
+    }
     metadata |= {"call_sid": start.call_sid, "stream_sid": channel.stream_sid}
     client_start = ClientStart(
         event="start",

@@ -145,7 +145,7 @@ def logs(
         return
 
 
-def _printer(as_json: bool) -> Callable[[dict], None]:
+def _printer(as_json: bool) -> Callable[[dict], object]:
     if as_json:
         return lambda line: console.file.write(json.dumps(line, ensure_ascii=False) + "\n")
     return lambda line: console.print(log_text(line), markup=False, highlight=False)

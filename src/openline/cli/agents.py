@@ -101,10 +101,10 @@ def _fields(**options: str | bool | None) -> dict[str, Any]:
     for name, value in options.items():
         if value is None:
             continue
-        if name == "metadata":
-            body[name] = parse_json_object(value, "--metadata")
-        elif isinstance(value, bool):
+        if isinstance(value, bool):
             body[name] = value
+        elif name == "metadata":
+            body[name] = parse_json_object(value, "--metadata")
         else:
             body[name] = value or None
     return body

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -34,7 +34,7 @@ def up(
     from openline.cli._client import save_url
     from openline.config import Settings
 
-    overrides = {"host": host, "port": port, "start_example_agent": example}
+    overrides: dict[str, Any] = {"host": host, "port": port, "start_example_agent": example}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     try:

@@ -51,8 +51,10 @@ class _Call:
             self.id = value
 
     def learn_from_json(self, document: object) -> None:
+        if not document or not isinstance(document, str | bytes):
+            return
         try:
-            data = json.loads(document) if document else None
+            data = json.loads(document)
             if isinstance(data, dict):
                 self.learn(data.get("call_id"))
         except Exception:  # noqa: BLE001, S110 - not JSON, or not the start message
@@ -122,7 +124,10 @@ class _PatchStarletteOnImport:
             from importlib.util import find_spec
 
             spec = find_spec(name)
-            run = spec.loader.exec_module
+            loader = spec.loader if spec is not None else None
+            if loader is None:
+                return spec
+            run = loader.exec_module
 
             def exec_module(module) -> None:
                 run(module)
@@ -131,7 +136,8 @@ class _PatchStarletteOnImport:
                 except Exception:  # noqa: BLE001, S110 - starlette as it is, untagged
                     pass
 
-            spec.loader.exec_module = exec_module
+            # This one loader instance runs the module and then patches it.
+            loader.exec_module = exec_module  # type: ignore[method-assign]
         except Exception:  # noqa: BLE001 - not patched: let the import go on as usual
             return None
         return spec
@@ -198,7 +204,7 @@ def _first_frame_read(receive, holder: _Call):
 
 def _body_read(receive, holder: _Call):
     """``receive`` that reads the call id of the request's JSON body once it is whole."""
-    body = b""
+    body: bytes | None = b""  # None once read, or too long to read
 
     async def read():
         nonlocal body

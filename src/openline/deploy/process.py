@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -62,8 +63,15 @@ class Launcher(Protocol):
     """Starts deployments' processes (the runner interface: another launcher could start
     them elsewhere, e.g. as pods)."""
 
-    isolated: bool  # agent code cannot see openline's data dir
-    where: str  # for the deployment log: "in a bubblewrap sandbox", …
+    @property
+    def isolated(self) -> bool:
+        """Agent code cannot see openline's data dir."""
+        ...
+
+    @property
+    def where(self) -> str:
+        """For the deployment log: "in a bubblewrap sandbox", …"""
+        ...
 
     async def start(self, launch: Launch, on_line: OnLine, max_chars: int) -> AgentProcess: ...
 
@@ -130,10 +138,9 @@ class AgentProcess:
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,  # its own process group: stopping it stops its children
         )
+        assert process.stdout is not None and process.stderr is not None  # both are pipes
         readers = [
-            asyncio.create_task(
-                read_lines(stream, lambda text, s=name: on_line(s, text), max_chars)
-            )
+            asyncio.create_task(read_lines(stream, functools.partial(on_line, name), max_chars))
             for name, stream in (("stdout", process.stdout), ("stderr", process.stderr))
         ]
         return cls(process, readers, exit_status)

@@ -15,9 +15,18 @@ from typing import Protocol
 class CallHandle(Protocol):
     """What the log sink needs of a call (the harness's CallSession provides it)."""
 
-    call_id: str
-    sent_log_records: bool  # the agent sends its logs itself (SDK): don't attribute output
-    ledger: object  # has log_record(level, message, logger, exc_text, at) and since_start()
+    @property
+    def call_id(self) -> str: ...
+
+    @property
+    def sent_log_records(self) -> bool:
+        """The agent sends its logs itself (SDK): don't attribute output."""
+        ...
+
+    @property
+    def ledger(self) -> object:
+        """Has log_record(level, message, logger, exc_text, at) and since_start()."""
+        ...
 
 
 @dataclass(eq=False)

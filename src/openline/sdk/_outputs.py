@@ -7,11 +7,11 @@ generators; the session and the tool runner only want `async for`.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 
-async def iterate(result: Any) -> AsyncIterator[Any]:
+async def iterate(result: Any) -> AsyncGenerator[Any, None]:
     """Yield each value produced by `result` (the return value of the user's function).
 
     A sync generator's `return value` is yielded last, so "the last value" rule

@@ -16,7 +16,7 @@ import inspect
 import json
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from contextlib import aclosing
 from dataclasses import dataclass, fields
 from typing import Any
@@ -84,7 +84,7 @@ class CallSession:
         self._agent: Any = None
         self._ending = False
         self._finished = asyncio.Event()
-        self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._inbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
         self._finish_task: asyncio.Task[None] | None = None
         self.ctx: CallContext
         self._outbox: Outbox

@@ -290,9 +290,9 @@ class CallClient:
         for frame in self.frames:
             if predicate(frame):
                 return frame
-        while (frame := self.recv()) is not None:
-            if predicate(frame):
-                return frame
+        while (received := self.recv()) is not None:
+            if predicate(received):
+                return received
         raise AssertionError("the agent closed the socket before the expected frame")
 
     def start(self, **fields: Any) -> Reply:

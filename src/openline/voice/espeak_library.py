@@ -99,14 +99,16 @@ class Engine:
             raise ProviderError(f"espeak-ng cannot run: no usable voice data at {data}")
         lib.espeak_SetSynthCallback(self._callback)
         names = {name for voice in self._list(None) for name in _names(voice)}
-        variant_files = self._list(_Voice(languages=ctypes.cast(b"variant", ctypes.c_void_p)))
+        variant_files = self._list(
+            _Voice(languages=ctypes.cast(ctypes.c_char_p(b"variant"), ctypes.c_void_p))
+        )
         variants = {v.identifier.decode().lower().removeprefix("!v/") for v in variant_files}
         return Voices(frozenset(names), frozenset(variants))
 
     def _list(self, spec: _Voice | None) -> list[_Voice]:
         """Voices matching ``spec`` (None: all but the variants), as ``--voices`` lists them."""
         found = self._lib.espeak_ListVoices(ctypes.byref(spec) if spec else None)
-        voices = []
+        voices: list[_Voice] = []
         while found[len(voices)]:
             voices.append(found[len(voices)].contents)
         return voices
@@ -114,7 +116,9 @@ class Engine:
     def _speak(self, text: str, voice: str, words_per_minute: int | None, deliver: Deliver) -> bool:
         lib, self._deliver = self._lib, deliver
         name = voice.encode()
-        by_language = _Voice(languages=ctypes.cast(name, ctypes.c_void_p))  # ``name`` outlives it
+        by_language = _Voice(
+            languages=ctypes.cast(ctypes.c_char_p(name), ctypes.c_void_p)
+        )  # ``name`` outlives it
         try:
             # A voice file or name, else a language: as ``espeak-ng -v`` tries them.
             if lib.espeak_SetVoiceByName(name) and lib.espeak_SetVoiceByProperties(by_language):
@@ -131,7 +135,8 @@ class Engine:
 
     def _take(self, wav, count: int, _events) -> int:
         """The library's callback (its last call has no audio): 0 goes on, 1 stops."""
-        if count and not self._deliver(np.ctypeslib.as_array(wav, (count,)).copy()):
+        deliver = self._deliver
+        if count and (deliver is None or not deliver(np.ctypeslib.as_array(wav, (count,)).copy())):
             self._deliver = None
             return 1
         return 0
