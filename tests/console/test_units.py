@@ -110,5 +110,3 @@ def test_formatting():
     assert views.offset(3725.5) == "1:02:05.50"
     assert views.compact("text") == "text" and views.compact([1, 2]) == "[1, 2]"
     assert views.compact(None) == "null"
-    assert views.levels_from("warning") == ("warning", "error", "critical")
-    assert views.levels_from("loud") is None

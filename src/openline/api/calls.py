@@ -22,6 +22,7 @@ from openline.domain.calls import (
     Fact,
     FactKind,
 )
+from openline.domain.log_levels import LogLevel, at_least
 from openline.domain.shapes import call_json, log_record_json, tail_json
 from openline.platform import Platform
 from openline.store.blobs import recording_key
@@ -111,9 +112,6 @@ def call_audio(call_id: Text, request: Request, ol: PlatformDep) -> Response:
     return found
 
 
-LEVELS = ("debug", "info", "warning", "error", "critical")
-
-
 @router.post("/{call_id}/analyze")
 async def analyze_call(call_id: Text, ol: PlatformDep) -> dict:
     """Run post-call analysis again now; the summary is stored and announced by webhook."""
@@ -130,7 +128,7 @@ async def analyze_call(call_id: Text, ol: PlatformDep) -> dict:
 def call_logs(
     call_id: Text,
     ol: PlatformDep,
-    level: Literal["debug", "info", "warning", "error", "critical"] | None = None,
+    level: LogLevel | None = None,
     q: Annotated[Text | None, Query(max_length=200)] = None,
     after: Annotated[Cursor, Query(description="seq of the last line already seen")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -139,8 +137,7 @@ def call_logs(
     minimum severity."""
     if ol.calls.get(call_id) is None:
         raise not_found("call", call_id)
-    levels = LEVELS[LEVELS.index(level) :] if level else None
-    lines, has_more = ol.calls.logs(call_id, levels, q, after, limit)
+    lines, has_more = ol.calls.logs(call_id, at_least(level), q, after, limit)
     data = [log_record_json(line) for line in lines]
     return {"data": data, "has_more": has_more, "next_page": data[-1]["seq"] if has_more else None}
 

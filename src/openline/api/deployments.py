@@ -27,9 +27,9 @@ from openline.api import _sse as sse
 from openline.api._params import Cursor, Text, UtcTime
 from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
-from openline.deploy.logsink import LEVELS
 from openline.deploy.states import Status
 from openline.deploy.supervisor import CannotPromote, DeploymentsDisabled
+from openline.domain.log_levels import LogLevel, at_least
 from openline.domain.time import rfc3339
 from openline.platform import Platform
 from openline.store.deployments import LogQuery
@@ -40,7 +40,6 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 RESERVED_ENV = frozenset({"PORT"})
 MAX_ENV_VALUE_CHARS = 32_768
 STREAMS = {"build": ("build",), "runtime": ("stdout", "stderr", "system")}
-Level = Literal["debug", "info", "warning", "error", "critical"]
 # Where a deployment's log stops growing: nothing runs for it and nothing will.
 _FINISHED = (Status.BUILD_ERROR, Status.DEPLOY_ERROR, Status.SKIPPED, Status.INACTIVE)
 
@@ -111,7 +110,7 @@ def deployment_logs(
     ol: PlatformDep,
     since: UtcTime | None = None,
     until: UtcTime | None = None,
-    level: Level | None = None,
+    level: LogLevel | None = None,
     q: Annotated[Text | None, Query(max_length=200, description="Text the line contains.")] = None,
     call_id: Text | None = None,
     stream: Literal["build", "runtime"] | None = None,
@@ -137,7 +136,7 @@ async def tail_deployment_logs(
     deployment_id: Text,
     request: Request,
     ol: PlatformDep,
-    level: Level | None = None,
+    level: LogLevel | None = None,
     q: Annotated[Text | None, Query(max_length=200)] = None,
     call_id: Text | None = None,
     stream: Literal["build", "runtime"] | None = None,
@@ -335,7 +334,7 @@ def _query(
     return LogQuery(
         since=since,
         until=until,
-        levels=LEVELS[LEVELS.index(level) :] if level else None,
+        levels=at_least(level),
         search=q or None,
         call_id=call_id,
         streams=STREAMS[stream] if stream else None,

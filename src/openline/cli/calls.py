@@ -31,6 +31,7 @@ from openline.cli._output import console, err_console, parse_since, print_json
 from openline.cli._views import call_view, calls_table, end_reason_text
 from openline.cli.transcripts import EXPORT_FORMATS, TRANSCRIPT_FORMATS, ExportWriter, render
 from openline.domain.calls import CallStatus, EndReason
+from openline.domain.log_levels import LEVELS, at_least
 
 app = typer.Typer(
     name="calls",
@@ -387,7 +388,6 @@ def _print_end(call: dict) -> None:
     console.print(text)
 
 
-LEVELS = ("debug", "info", "warning", "error", "critical")
 _LEVEL_STYLES = {"debug": "dim", "warning": "yellow", "error": "red", "critical": "bold red"}
 
 
@@ -431,7 +431,7 @@ def logs(
 
 
 async def _follow_logs(where: Target, call: str, level: str | None, search: str | None) -> None:
-    wanted = LEVELS[LEVELS.index(level) :] if level else LEVELS
+    wanted = at_least(level) or LEVELS
     async for event in tail_events(where, call, kinds=("log",)):
         if event.event == "end":
             return

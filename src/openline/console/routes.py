@@ -55,6 +55,7 @@ from openline.domain.calls import (
     ToolCall,
     Turn,
 )
+from openline.domain.log_levels import LEVELS, at_least
 from openline.platform import Platform
 from openline.store.calls import CallFilter
 from openline.store.deployments import LogQuery
@@ -386,7 +387,7 @@ def call_context(
     if call is None:
         return None
     shown = views.entries(facts)
-    levels = views.levels_from(level)
+    levels = at_least(level)
     logs, more = ol.calls.logs(call_id, levels, q or None, after, LOG_PAGE)
     logs_more = None
     if more:
@@ -409,7 +410,7 @@ def call_context(
         "tabs": [{"id": key, "label": label, "count": counts.get(key)} for key, label in TABS],
         "entries_html": Markup("".join(entry.html for entry in shown)),
         "rev": max((fact.rev for fact in facts), default=-1),
-        "levels": views.LEVELS,
+        "levels": LEVELS,
         "level": level if levels else "",
         "logs_query": q,
         "logs": logs,
@@ -469,7 +470,7 @@ def call_live(
         for fact in changed
         if type(fact) is not Turn and getattr(fact, "turn_seq", None) is None
     ]
-    lines, _more = ol.calls.logs(call_id, views.levels_from(level), None, logs_after, LOG_PAGE)
+    lines, _more = ol.calls.logs(call_id, at_least(level), None, logs_after, LOG_PAGE)
     body: dict[str, Any] = {
         "status": call["status"],
         "rev": max([since_rev, *(fact.rev for fact in changed)]),

@@ -16,10 +16,9 @@ from html import escape
 from typing import Any, NamedTuple
 
 from openline.domain.calls import Fact, LogEvent, LogMetric, ToolCall, Turn, TurnEndReason
+from openline.domain.log_levels import LEVELS
 from openline.domain.shapes import tail_json, transcript_order
 from openline.domain.time import as_utc
-
-LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 class Entry(NamedTuple):
@@ -187,8 +186,3 @@ def duration(start: datetime | None, end: datetime | None) -> str:
         return f"{minutes}m {seconds:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m"
-
-
-def levels_from(level: str | None) -> tuple[str, ...] | None:
-    """The level and everything more severe (the API's ``level`` is a minimum)."""
-    return LEVELS[LEVELS.index(level) :] if level in LEVELS else None

@@ -47,7 +47,6 @@ _LEVELS = {
     "critical": "critical",
     "fatal": "critical",
 }
-LEVELS = ("debug", "info", "warning", "error", "critical")
 _MIN_SECRET_CHARS = 4  # shorter values ("1", "on") would mask ordinary text
 
 
