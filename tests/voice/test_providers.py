@@ -6,16 +6,18 @@ import sys
 
 import pytest
 
+from openline.config import Settings
 from openline.voice import providers
 from openline.voice.base import ProviderError
 from openline.voice.cartesia import CartesiaSTT, CartesiaTTS
 from openline.voice.vad import EnergyTurnDetector, WebRtcTurnDetector
 
 
-def test_defaults_are_registered():
-    assert providers.DEFAULT_STT in providers.STT_PROVIDERS
-    assert providers.DEFAULT_TTS in providers.TTS_PROVIDERS
-    assert providers.DEFAULT_VAD in providers.VAD_PROVIDERS
+def test_the_default_settings_name_registered_providers():
+    defaults = Settings()
+    assert defaults.stt_provider in providers.STT_PROVIDERS
+    assert defaults.tts_provider in providers.TTS_PROVIDERS
+    assert defaults.vad_provider in providers.VAD_PROVIDERS
 
 
 @pytest.mark.parametrize("name", ["pocketsphinx", "passthrough"])

@@ -13,9 +13,7 @@ from openline.voice.vad import EnergyTurnDetector, WebRtcTurnDetector
 STT_PROVIDERS = ("pocketsphinx", "passthrough", "cartesia")
 TTS_PROVIDERS = ("espeak-ng", "tone", "cartesia")
 VAD_PROVIDERS = ("webrtc", "energy")
-DEFAULT_STT = "pocketsphinx"
-DEFAULT_TTS = "espeak-ng"
-DEFAULT_VAD = "webrtc"
+# The defaults are settings (config.py); tests/voice/test_providers.py checks they are here.
 
 
 def _unknown(kind: str, name: str, choices: tuple[str, ...]) -> ProviderError:
