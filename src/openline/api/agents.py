@@ -1,4 +1,4 @@
-"""``/agents``: create, list, read, update and delete agents (reference §3)."""
+"""``/agents``: create, list, read, update and delete agents (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``/agents/calls``: list, read, redact and live-tail calls (reference §3)."""
+"""``/agents/calls``: list, read, redact and live-tail calls (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Deployments (reference §3), their logs, and agents' environment variables.
+"""Deployments (Cartesia's REST shapes, docs/api.md), their logs, and agents' environment variables.
 
 - ``POST /agents/{agent_id}/deployments``: the request body is the agent directory as a
   tar.gz (or plain tar) archive; ``git_commit_hash`` may be given as a query parameter.

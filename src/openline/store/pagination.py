@@ -1,4 +1,4 @@
-"""Cursor pagination over time-ordered ids, newest first (reference §3)."""
+"""Cursor pagination over time-ordered ids, newest first, as Cartesia's lists page."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Wire formats of call audio, G.711 µ-law, and resampling between sample rates.
 
-Call audio arrives and leaves as base64 text in JSON (reference §2). Inside openline it
-is mono ``numpy.int16`` at whatever rate the next stage wants.
+Call audio arrives and leaves as base64 text in JSON (the client protocol, docs/api.md).
+Inside openline it is mono ``numpy.int16`` at whatever rate the next stage wants.
 """
 
 from __future__ import annotations
