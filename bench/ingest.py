@@ -2,7 +2,7 @@
 against a raw batched insert of the same rows into the same database.
 
 * openline: many ``CallLedger``s (one per call, exactly as ``CallSession`` makes them,
-  with the harness's ``_WriterSink``) feed one ``Writer``; producers emit a burst of
+  with the harness's ``FactWrites``) feed one ``Writer``; producers emit a burst of
   events and metrics on every call, yield to the event loop, and go on, as they would
   between agent frames. Timed from the first fact to ``await writer.flush()`` (every
   row committed). This includes the ledger (fact objects, payload caps), the writer's
@@ -38,25 +38,10 @@ from openline import ids
 from openline.domain.calls import Fact
 from openline.harness.ledger import CallLedger
 from openline.store import schema
+from openline.store.call_writes import FactWrites
 from openline.store.facts import TABLE_OF, to_row
 from openline.store.feed import ChangeFeed
 from openline.store.writer import Writer
-
-try:  # the harness's own sink: what CallSession hands its ledger
-    from openline.store.call_writes import FactWrites as _WriterSink
-except ImportError:  # pragma: no cover - same thing, should the private name move
-
-    class _WriterSink:  # type: ignore[no-redef]
-        def __init__(self, writer: Writer) -> None:
-            self._writer = writer
-
-        def add(self, fact: Fact) -> None:
-            self._writer.insert(TABLE_OF[type(fact)], to_row(fact), fact.call_id)
-
-        def change(self, fact: Fact) -> None:
-            key = (fact.call_id, fact.seq)
-            self._writer.update(TABLE_OF[type(fact)], key, to_row(fact), fact.call_id)
-
 
 PG_URL = os.environ.get(
     "OPENLINE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -121,7 +106,7 @@ async def through_openline(engine: Engine, calls: int, rounds: int) -> tuple[flo
     writer.start()
     try:
         began = time.perf_counter()
-        sink = _WriterSink(writer)
+        sink = FactWrites(writer)
         ledgers = [CallLedger(ids.new_id(ids.CALL), sink, PAYLOAD_CAP) for _ in range(calls)]
         for round_ in range(rounds):
             for ledger in ledgers:

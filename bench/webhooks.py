@@ -63,6 +63,7 @@ from openline.domain.time import utcnow
 from openline.domain.webhook_events import turn_event
 from openline.harness.ledger import CallLedger
 from openline.store import schema
+from openline.store.call_writes import FactWrites
 from openline.store.delivery_queue import DeliveryQueue, queue
 from openline.store.feed import ChangeFeed
 from openline.store.sealing import Sealer
@@ -74,26 +75,6 @@ from openline.webhooks.health import HealthPolicy
 from openline.webhooks.schedule import DEFAULT_SCHEDULE_S
 from openline.webhooks.signing import delivery_headers
 from openline.webhooks.targets import TargetPolicy
-
-try:  # the harness's own sink: what CallSession hands its ledger
-    from openline.store.call_writes import FactWrites as _WriterSink
-except ImportError:  # pragma: no cover
-
-    class _WriterSink:  # type: ignore[no-redef]
-        def __init__(self, writer: Writer) -> None:
-            self._writer = writer
-
-        def add(self, fact) -> None:
-            from openline.store.facts import TABLE_OF, to_row
-
-            self._writer.insert(TABLE_OF[type(fact)], to_row(fact), fact.call_id)
-
-        def change(self, fact) -> None:
-            from openline.store.facts import TABLE_OF, to_row
-
-            row = to_row(fact)
-            self._writer.update(TABLE_OF[type(fact)], (fact.call_id, fact.seq), row, fact.call_id)
-
 
 PG_URL = os.environ.get(
     "OPENLINE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -251,7 +232,7 @@ async def through_openline(
         if second_endpoint_down:
             queue(writer, down["id"], position, payload | {"webhook_id": down["id"]})
 
-    calls = Calls(_WriterSink(writer), webhook["id"], announce)
+    calls = Calls(FactWrites(writer), webhook["id"], announce)
     cpu = time.process_time()
     try:
         await run_paced(schedule, calls.emit)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from openline.domain.calls import CallStatus
 from openline.harness.ledger import CallLedger
 from openline.store import schema
-from openline.store.call_writes import FactWrites as _WriterSink
+from openline.store.call_writes import FactWrites
 from openline.store.calls import CallRepo
 from openline.store.delivery_queue import outbox_row
 from openline.store.feed import ChangeFeed
@@ -27,7 +27,7 @@ async def test_facts_from_many_calls_land_in_few_batches_in_order(engine):
     ledgers = []
     for n in range(20):
         repo.create(call_row(f"call_{n}"))
-        ledgers.append(CallLedger(f"call_{n}", _WriterSink(writer), payload_cap=10_000))
+        ledgers.append(CallLedger(f"call_{n}", FactWrites(writer), payload_cap=10_000))
     for round_ in range(50):
         for ledger in ledgers:
             ledger.user_turn(f"user {round_}")
