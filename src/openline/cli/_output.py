@@ -8,8 +8,9 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -35,6 +36,7 @@ def print_json(value: Any) -> None:
 
 
 Cell = str | Text | None
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
 
 
 def _cell(value: Cell) -> Text:
@@ -71,6 +73,16 @@ def print_list(
         console.print(empty)
     else:
         console.print(list_table(columns, map(cells, items)))
+
+
+def print_fields(
+    item: dict, fields: Callable[[dict], Iterable[tuple[str, Cell]]], *, as_json: bool
+) -> None:
+    """What a `get` command prints: the API's JSON with --json, otherwise ``fields(item)``."""
+    if as_json:
+        print_json(item)
+    else:
+        console.print(fields_table(fields(item)))
 
 
 def fields_table(fields: Iterable[tuple[str, Cell]]) -> Table:

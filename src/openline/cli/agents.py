@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -10,10 +13,12 @@ from rich.markup import escape
 from openline.cli._client import Api, segment, target
 from openline.cli._errors import CliError, cli_errors
 from openline.cli._output import (
+    Cell,
+    JsonFlag,
     compact,
     console,
-    fields_table,
     parse_json_object,
+    print_fields,
     print_json,
     print_list,
     when,
@@ -28,7 +33,6 @@ app = typer.Typer(
 AgentRef = Annotated[
     str, typer.Argument(help="Agent id (agent_…) or exact name.", show_default=False)
 ]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
 AgentUrl = Annotated[
     str | None,
     typer.Option(
@@ -110,38 +114,58 @@ def _fields(**options: str | bool | None) -> dict[str, Any]:
     return body
 
 
+# What `create` and `update` both set, each option's parameter named by its API field.
+_SETTINGS: dict[str, Any] = {
+    "self_hosted_deployment_url": AgentUrl,
+    "description": Description,
+    "system_prompt": SystemPrompt,
+    "introduction": Introduction,
+    "metadata": Metadata,
+    "webhook_id": WebhookId,
+    "recording_enabled": Recording,
+    "stt_provider": SttProvider,
+    "tts_provider": TtsProvider,
+    "tts_voice": TtsVoice,
+    "tts_language": TtsLanguage,
+}
+
+
+def _with_settings(command: Callable[..., None]) -> Callable[..., None]:
+    """Puts the `_SETTINGS` options where ``command`` has its ``settings`` parameter
+    (so --help keeps their place); ``settings`` gets those given, as `_fields` makes them."""
+    parameters: list[inspect.Parameter] = []
+    for parameter in inspect.signature(command, eval_str=True).parameters.values():
+        if parameter.name != "settings":
+            parameters.append(parameter)
+            continue
+        parameters += [
+            inspect.Parameter(field, parameter.kind, default=None, annotation=kind)
+            for field, kind in _SETTINGS.items()
+        ]
+
+    @functools.wraps(command)
+    def with_settings(*args: Any, **options: Any) -> None:
+        given = {field: options.pop(field) for field in _SETTINGS}
+        command(*args, settings=_fields(**given), **options)
+
+    # Typer reads the options from the signature and the annotations.
+    with_settings.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    with_settings.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_settings
+
+
 @app.command("create")
 @cli_errors
+@_with_settings
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="A name for the agent.", show_default=False)],
-    url: AgentUrl = None,
-    description: Description = None,
-    system_prompt: SystemPrompt = None,
-    introduction: Introduction = None,
-    metadata: Metadata = None,
-    webhook_id: WebhookId = None,
-    recording: Recording = None,
-    stt_provider: SttProvider = None,
-    tts_provider: TtsProvider = None,
-    tts_voice: TtsVoice = None,
-    tts_language: TtsLanguage = None,
+    *,
+    settings: dict[str, Any],
     as_json: JsonFlag = False,
 ) -> None:
     """Register an agent. Give --url to make it callable: the agent server's base URL."""
-    body = {"name": name} | _fields(
-        self_hosted_deployment_url=url,
-        description=description,
-        system_prompt=system_prompt,
-        introduction=introduction,
-        metadata=metadata,
-        webhook_id=webhook_id,
-        recording_enabled=recording,
-        stt_provider=stt_provider,
-        tts_provider=tts_provider,
-        tts_voice=tts_voice,
-        tts_language=tts_language,
-    )
+    body = {"name": name} | settings
     with Api(target(ctx)) as api:
         agent = api.post("/agents", _webhook(api, body))
     if as_json:
@@ -178,29 +202,18 @@ def get(ctx: typer.Context, agent: AgentRef, as_json: JsonFlag = False) -> None:
     """Show one agent."""
     with Api(target(ctx)) as api:
         found = api.agent(agent)
-    if as_json:
-        print_json(found)
-        return
-    _show(found)
+    print_fields(found, _details, as_json=as_json)
 
 
 @app.command("update")
 @cli_errors
+@_with_settings
 def update(
     ctx: typer.Context,
     agent: AgentRef,
     name: Annotated[str | None, typer.Option(help="A new name.", show_default=False)] = None,
-    url: AgentUrl = None,
-    description: Description = None,
-    system_prompt: SystemPrompt = None,
-    introduction: Introduction = None,
-    metadata: Metadata = None,
-    webhook_id: WebhookId = None,
-    recording: Recording = None,
-    stt_provider: SttProvider = None,
-    tts_provider: TtsProvider = None,
-    tts_voice: TtsVoice = None,
-    tts_language: TtsLanguage = None,
+    *,
+    settings: dict[str, Any],
     as_json: JsonFlag = False,
 ) -> None:
     """Change an agent: only the options given change.
@@ -209,20 +222,7 @@ def update(
     """
     if name is not None and not name.strip():
         raise CliError("--name cannot be empty: an agent always has a name")
-    body = _fields(
-        name=name,
-        self_hosted_deployment_url=url,
-        description=description,
-        system_prompt=system_prompt,
-        introduction=introduction,
-        metadata=metadata,
-        webhook_id=webhook_id,
-        recording_enabled=recording,
-        stt_provider=stt_provider,
-        tts_provider=tts_provider,
-        tts_voice=tts_voice,
-        tts_language=tts_language,
-    )
+    body = _fields(name=name) | settings
     if not body:
         raise CliError("nothing to change: give at least one option (see --help)")
     with Api(target(ctx)) as api:
@@ -243,8 +243,8 @@ def remove(ctx: typer.Context, agent: AgentRef) -> None:
     console.print(f"Deleted agent {agent_id}")
 
 
-def _show(agent: dict) -> None:
-    fields = [
+def _details(agent: dict) -> list[tuple[str, Cell]]:
+    return [
         ("id", agent["id"]),
         ("name", agent["name"]),
         ("description", agent.get("description")),
@@ -261,4 +261,3 @@ def _show(agent: dict) -> None:
         ("created (UTC)", when(agent.get("created_at"))),
         ("updated (UTC)", when(agent.get("updated_at"))),
     ]
-    console.print(fields_table(fields))

@@ -15,10 +15,11 @@ from openline.cli import _deploy_env, _deploy_logs
 from openline.cli._client import Api, Target, segment, target
 from openline.cli._errors import CliError, cli_errors
 from openline.cli._output import (
+    JsonFlag,
     console,
     duration,
     err_console,
-    fields_table,
+    print_fields,
     print_json,
     print_list,
     when,
@@ -43,7 +44,6 @@ deployments = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
 Detach = Annotated[
     bool, typer.Option("--detach", "-d", help="Return at once instead of following the build.")
 ]
@@ -196,10 +196,7 @@ def get(
     """Show one deployment (its build log is in `openline logs DEP --stream build`)."""
     with Api(target(ctx)) as api:
         row = api.get(f"/agents/deployments/{segment(deployment)}")
-    if as_json:
-        print_json(row)
-        return
-    console.print(fields_table(_fields(row)))
+    print_fields(row, _fields, as_json=as_json)
 
 
 @deployments.command("promote")

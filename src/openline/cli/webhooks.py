@@ -13,10 +13,11 @@ from openline.cli._client import Api, segment, target
 from openline.cli._errors import CliError, cli_errors
 from openline.cli._output import (
     Cell,
+    JsonFlag,
     console,
     err_console,
-    fields_table,
     parse_since,
+    print_fields,
     print_json,
     print_list,
     when,
@@ -35,7 +36,6 @@ WebhookRef = Annotated[
     str,
     typer.Argument(help="Webhook id (agent_webhook_…) or exact name.", show_default=False),
 ]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
 Secret = Annotated[
     str | None,
     typer.Option(
@@ -132,10 +132,7 @@ def get(ctx: typer.Context, webhook: WebhookRef, as_json: JsonFlag = False) -> N
     """Show one webhook endpoint: its state, backlog and settings (not its secret)."""
     with Api(target(ctx)) as api:
         found = api.get(_path(webhook_id(api, webhook)))
-    if as_json:
-        print_json(found)
-        return
-    _show(found)
+    print_fields(found, _details, as_json=as_json)
 
 
 @app.command("update")
@@ -338,9 +335,9 @@ def _state(webhook: dict) -> Text:
     return Text(shown, style=_STATE_STYLES.get(state, "bold red"))
 
 
-def _show(webhook: dict) -> None:
+def _details(webhook: dict) -> list[tuple[str, Cell]]:
     backlog = webhook["backlog"]
-    fields: list[tuple[str, Cell]] = [
+    return [
         ("id", webhook["id"]),
         ("name", webhook.get("display_name")),
         ("url", webhook["url"]),
@@ -354,4 +351,3 @@ def _show(webhook: dict) -> None:
         ("created (UTC)", when(webhook.get("created_at"))),
         ("updated (UTC)", when(webhook.get("updated_at"))),
     ]
-    console.print(fields_table(fields))
