@@ -33,61 +33,6 @@ app = typer.Typer(
 AgentRef = Annotated[
     str, typer.Argument(help="Agent id (agent_…) or exact name.", show_default=False)
 ]
-AgentUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--url",
-        help="Base URL of the agent server (speaks the Line agent protocol), "
-        "e.g. http://127.0.0.1:8000.",
-        show_default=False,
-    ),
-]
-Description = Annotated[str | None, typer.Option(help="What the agent is for.", show_default=False)]
-SystemPrompt = Annotated[
-    str | None,
-    typer.Option(help="System prompt sent to the agent at call start.", show_default=False),
-]
-Introduction = Annotated[
-    str | None, typer.Option(help="What the agent says first.", show_default=False)
-]
-Metadata = Annotated[
-    str | None,
-    typer.Option(help='A JSON object, e.g. \'{"team": "support"}\'.', show_default=False),
-]
-WebhookId = Annotated[
-    str | None,
-    typer.Option(
-        "--webhook",
-        "--webhook-id",
-        help='Webhook (id or name) that receives this agent\'s call events; "" detaches it.',
-        show_default=False,
-    ),
-]
-
-Recording = Annotated[
-    bool | None,
-    typer.Option(
-        "--recording/--no-recording",
-        help="Record this agent's voice calls (stereo WAV); on for new agents.",
-        show_default=False,
-    ),
-]
-SttProvider = Annotated[
-    str | None,
-    typer.Option(help='Speech-to-text provider; "" for the platform default.', show_default=False),
-]
-TtsProvider = Annotated[
-    str | None,
-    typer.Option(help='Text-to-speech provider; "" for the platform default.', show_default=False),
-]
-TtsVoice = Annotated[
-    str | None,
-    typer.Option(help="Voice the text-to-speech provider speaks with.", show_default=False),
-]
-TtsLanguage = Annotated[
-    str | None,
-    typer.Option(help="Language of the agent's speech, e.g. en or en-GB.", show_default=False),
-]
 
 
 def _webhook(api: Api, body: dict[str, Any]) -> dict[str, Any]:
@@ -114,19 +59,39 @@ def _fields(**options: str | bool | None) -> dict[str, Any]:
     return body
 
 
+def _text(help: str, *names: str) -> Any:
+    """An optional text option (its parameter's name gives the option's unless ``names``)."""
+    return Annotated[str | None, typer.Option(*names, help=help, show_default=False)]
+
+
 # What `create` and `update` both set, each option's parameter named by its API field.
 _SETTINGS: dict[str, Any] = {
-    "self_hosted_deployment_url": AgentUrl,
-    "description": Description,
-    "system_prompt": SystemPrompt,
-    "introduction": Introduction,
-    "metadata": Metadata,
-    "webhook_id": WebhookId,
-    "recording_enabled": Recording,
-    "stt_provider": SttProvider,
-    "tts_provider": TtsProvider,
-    "tts_voice": TtsVoice,
-    "tts_language": TtsLanguage,
+    "self_hosted_deployment_url": _text(
+        "Base URL of the agent server (speaks the Line agent protocol), "
+        "e.g. http://127.0.0.1:8000.",
+        "--url",
+    ),
+    "description": _text("What the agent is for."),
+    "system_prompt": _text("System prompt sent to the agent at call start."),
+    "introduction": _text("What the agent says first."),
+    "metadata": _text('A JSON object, e.g. \'{"team": "support"}\'.'),
+    "webhook_id": _text(
+        'Webhook (id or name) that receives this agent\'s call events; "" detaches it.',
+        "--webhook",
+        "--webhook-id",
+    ),
+    "recording_enabled": Annotated[
+        bool | None,
+        typer.Option(
+            "--recording/--no-recording",
+            help="Record this agent's voice calls (stereo WAV); on for new agents.",
+            show_default=False,
+        ),
+    ],
+    "stt_provider": _text('Speech-to-text provider; "" for the platform default.'),
+    "tts_provider": _text('Text-to-speech provider; "" for the platform default.'),
+    "tts_voice": _text("Voice the text-to-speech provider speaks with."),
+    "tts_language": _text("Language of the agent's speech, e.g. en or en-GB."),
 }
 
 
