@@ -164,6 +164,7 @@ async def _tail(
             changed.clear()
             # The row first: every line stored before its change is then read below.
             row = await asyncio.to_thread(ol.deployment_repo.get, deployment_id)
+            assert row is not None  # deployments are never deleted: found before the stream
             while True:
                 query = dataclasses.replace(where, after_seq=after)
                 rows, more = await asyncio.to_thread(

@@ -430,7 +430,7 @@ class ChatSession:
 
     async def _follow_tail(self) -> None:
         assert self.call_id is not None
-        problem = "the stream ended early"
+        problem: str | None = "the stream ended early"
         try:
             batch: list[dict[str, Any]] = []
             async for event in tail_events(self.target, self.call_id):

@@ -15,10 +15,11 @@ import asyncio
 import re
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Match
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from openline.console._web import current_session
 
@@ -78,7 +79,7 @@ class _State:
 class _SignedIn:
     """The application as the API route sees it, except for how it authenticates."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: Starlette) -> None:
         self._app = app
         self.state = _State(app.state)
 

@@ -65,7 +65,9 @@ class Tokens:
 
     def csrf_ok(self, cookie: str | None, presented: str | None) -> bool:
         expected = self.csrf(cookie)
-        return bool(expected and presented) and hmac.compare_digest(expected, presented)
+        if not expected or not presented:
+            return False
+        return hmac.compare_digest(expected, presented)
 
 
 def cookie_options(secure: bool) -> dict:

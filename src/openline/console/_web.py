@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.websockets import WebSocket
 
 from openline._signing import Signer, load_secret
@@ -23,6 +24,7 @@ from openline.console._session import (
     Tokens,
     cookie_options,
 )
+from openline.domain.calls import LogMetric, LogRecord
 from openline.platform import Platform
 
 HERE = Path(__file__).parent
@@ -59,7 +61,23 @@ templates.filters.update(
     duration=views.duration,
     compact=views.compact,
 )
-macros = templates.get_template("_macros.html").module
+
+
+class Macros(Protocol):
+    """The macros of ``_macros.html`` the routes render alone, for live updates."""
+
+    def log_row(self, line: LogRecord) -> Markup: ...
+    def call_facts(self, call: dict, agent_known: bool = True) -> Markup: ...
+    def deliveries_panel(
+        self, call: dict, deliveries: list[dict], webhooks: dict[str, dict], csrf_token: str
+    ) -> Markup: ...
+    def analysis_panel(
+        self, call: dict, metrics: list[LogMetric], stats: dict[str, int], csrf_token: str
+    ) -> Markup: ...
+
+
+# A template module gets its macros as attributes only when it runs: this names their types.
+macros = cast(Macros, templates.get_template("_macros.html").module)
 
 
 class SignInRequired(Exception):
@@ -102,7 +120,9 @@ def console(request: Request | WebSocket) -> Console:
 def current_session(request: Request | WebSocket) -> Session | None:
     found = console(request)
     session_id = found.tokens.session_id(request.cookies.get(SESSION_COOKIE))
-    key_id = found.sessions.key_of(session_id) if session_id else None
+    if not session_id:
+        return None
+    key_id = found.sessions.key_of(session_id)
     return None if key_id is None else Session(session_id, key_id)
 
 

@@ -216,9 +216,9 @@ def agent_page(request: Request, agent_id: str, _: SignedIn) -> HTMLResponse:
     recent = _calls(ol, CallFilter(agent_id=agent_id), PageRequest(limit=10))
     webhook = ol.webhooks.get(agent["webhook_id"]) if agent["webhook_id"] else None
     live = ol.deployment_repo.live(agent_id)
-    live_logs = []
+    live_logs: list[dict] = []
     if live is not None:
-        live_logs, _ = ol.deployment_logs.lines(
+        live_logs, _more = ol.deployment_logs.lines(
             live["id"], LogQuery(streams=RUNTIME), 50, tail=True
         )
     return page(
@@ -483,6 +483,7 @@ def call_live(
     }
     if final:
         context = call_context(ol, call_id)
+        assert context is not None  # calls are never deleted: the one found above is there
         token = console(request).tokens.csrf(request.cookies.get(CSRF_COOKIE)) or ""
         body["webhooks"] = str(
             macros.deliveries_panel(call, context["deliveries"], context["webhooks"], token)

@@ -35,12 +35,11 @@ def entries(facts: Iterable[Fact]) -> list[Entry]:
     """Rendered entries in the transcript's order (time, then creation)."""
     shown = []
     for fact, tools in transcript_order(facts):
-        kind = type(fact)
-        if kind is Turn:
+        if isinstance(fact, Turn):
             shown.append(_turn(fact, tools))
-        elif kind is LogEvent:
+        elif isinstance(fact, LogEvent):
             shown.append(_event(fact))
-        elif kind is LogMetric:
+        elif isinstance(fact, LogMetric):
             shown.append(_metric(fact))
         else:
             shown.append(_loose_tool(fact))
@@ -173,9 +172,10 @@ def iso(value: datetime | None) -> str:
 
 
 def duration(start: datetime | None, end: datetime | None) -> str:
+    start, end = as_utc(start), as_utc(end)
     if start is None or end is None:
         return ""
-    exact = max(0.0, (as_utc(end) - as_utc(start)).total_seconds())
+    exact = max(0.0, (end - start).total_seconds())
     if exact < 10:
         return f"{exact:.1f}s"
     seconds = int(exact)

@@ -8,7 +8,7 @@ JSON, which the REST transcript, the live tail, webhooks, exports and the consol
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from openline.domain.calls import (
@@ -49,7 +49,11 @@ def call_json(call: dict, facts: list[Fact] | None = None) -> dict[str, Any]:
     return shaped
 
 
-def transcript_order(facts: Iterable[Fact]) -> list[tuple[Fact, list[ToolCall]]]:
+# What a transcript shows of a call's facts: turns, and the system entries between them.
+TranscriptFact = Turn | ToolCall | LogEvent | LogMetric
+
+
+def transcript_order(facts: Iterable[Fact]) -> list[tuple[TranscriptFact, list[ToolCall]]]:
     """A transcript's entries in order: each turn with its tool calls, and each log event,
     metric and tool call made outside any turn, by time, then creation (``seq``). Other
     facts, and tool calls whose turn is not among ``facts``, are left out."""
@@ -58,12 +62,15 @@ def transcript_order(facts: Iterable[Fact]) -> list[tuple[Fact, list[ToolCall]]]
     for fact in facts:
         if type(fact) is ToolCall and fact.turn_seq is not None:
             tools_by_turn.setdefault(fact.turn_seq, []).append(fact)
-    entries: list[tuple[float, int, Fact, list[ToolCall]]] = []
+    entries: list[tuple[float, int, TranscriptFact, list[ToolCall]]] = []
     for fact in facts:
-        kind = type(fact)
-        if kind is Turn:
+        if type(fact) is Turn:
             entries.append((fact.timestamp, fact.seq, fact, tools_by_turn.get(fact.seq, [])))
-        elif kind is LogEvent or kind is LogMetric or (kind is ToolCall and fact.turn_seq is None):
+        elif (
+            type(fact) is LogEvent
+            or type(fact) is LogMetric
+            or (type(fact) is ToolCall and fact.turn_seq is None)
+        ):
             entries.append((fact.timestamp, fact.seq, fact, []))
     entries.sort(key=lambda entry: (entry[0], entry[1]))  # seq is unique: never compares facts
     return [(fact, tools) for _, _, fact, tools in entries]
@@ -98,7 +105,7 @@ _SYSTEM_ENTRIES: dict[type[Fact], tuple[str, tuple[str, ...]]] = {
 }
 
 
-def turn_json(turn: Turn, tool_calls: list[ToolCall] = ()) -> dict[str, Any]:
+def turn_json(turn: Turn, tool_calls: Sequence[ToolCall] = ()) -> dict[str, Any]:
     shaped: dict[str, Any] = {
         "role": turn.role.value,
         "text": turn.text,
