@@ -155,6 +155,13 @@ def server():
         yield srv
 
 
+def _reply(server, text: str):
+    """The agent's answer to ``text``, said first thing in a new call."""
+    with CallClient(server.ws_url) as call:
+        call.start()
+        return call.say(text)
+
+
 def test_status(server):
     body = httpx.get(f"{server.url}/status").json()
     assert body["status"] == "ok"
@@ -197,9 +204,7 @@ def test_greeting_turns_and_responding_to(server):
 
 
 def test_loopback_tool_reports_call_event_and_result(server):
-    with CallClient(server.ws_url) as call:
-        call.start()
-        reply = call.say("order")
+    reply = _reply(server, "order")
     started, returned = reply.tool_calls
     assert started == {
         "type": "tool_call",
@@ -236,18 +241,14 @@ def test_tool_that_raises_is_reported_and_the_call_goes_on(server):
 
 
 def test_sync_generator_tool_return_value(server):
-    with CallClient(server.ws_url) as call:
-        call.start()
-        reply = call.say("syncgen")
+    reply = _reply(server, "syncgen")
     assert reply.log_metrics[0]["value"] == 21
     assert reply.tool_calls[1]["result"] == "42"
     assert reply.text == "value 42"
 
 
 def test_non_serialisable_metric(server):
-    with CallClient(server.ws_url) as call:
-        call.start()
-        reply = call.say("bad metric")
+    reply = _reply(server, "bad metric")
     (event,) = [e for e in reply.log_events if e["event"] == "sdk_error"]
     assert event["metadata"] == {
         "level": "error",
@@ -258,9 +259,7 @@ def test_non_serialisable_metric(server):
 
 
 def test_huge_log_message_and_tool_arguments_are_truncated(server):
-    with CallClient(server.ws_url) as call:
-        call.start()
-        reply = call.say("huge")
+    reply = _reply(server, "huge")
     huge = next(e for e in reply.log_events if e["event"] == "huge")
     assert huge["metadata"]["metadata"]["_truncated"] is True
     assert len(huge["metadata"]["metadata"]["_preview"]) == 1000
@@ -273,9 +272,7 @@ def test_huge_log_message_and_tool_arguments_are_truncated(server):
 
 
 def test_unsupported_yield_is_reported(server):
-    with CallClient(server.ws_url) as call:
-        call.start()
-        reply = call.say("weird")
+    reply = _reply(server, "weird")
     assert reply.log_events[0]["event"] == "sdk_error"
     assert "unsupported object: 42" in reply.log_events[0]["metadata"]["message"]
     assert reply.text == "plain strings are text"
