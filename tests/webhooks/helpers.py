@@ -38,17 +38,19 @@ def hook_agent(server, url: str, agent_url: str, secret: str = SECRET) -> tuple[
     with server.client() as http:
         created = http.post("/agents/webhooks", json={"url": url, "secret": secret})
         assert created.status_code == 201, created.text
-        webhook = created.json()
+    webhook = created.json()
+    return webhook, hooked_agent(server, webhook["id"], agent_url)
+
+
+def hooked_agent(server, webhook_id: str, agent_url: str, name: str = "hooked") -> dict:
+    """An agent (the scripted one at ``agent_url``) whose call events go to the webhook."""
+    with server.client() as http:
         agent = http.post(
             "/agents",
-            json={
-                "name": "hooked",
-                "webhook_id": webhook["id"],
-                "self_hosted_deployment_url": agent_url,
-            },
+            json={"name": name, "webhook_id": webhook_id, "self_hosted_deployment_url": agent_url},
         )
-        assert agent.status_code == 201, agent.text
-    return webhook, agent.json()
+    assert agent.status_code == 201, agent.text
+    return agent.json()
 
 
 async def standard_call(server, agent_id: str) -> str:

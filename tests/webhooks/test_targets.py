@@ -16,7 +16,15 @@ from openline.config import Settings
 from tests.conftest import TEST_KEY
 from tests.support.receiver import Receiver, ReceiverServer
 from tests.support.servers import RunningServer, openline_server
-from tests.webhooks.helpers import FAST, SECRET, delivery_log, hook_agent, standard_call, wait_for
+from tests.webhooks.helpers import (
+    FAST,
+    SECRET,
+    delivery_log,
+    hook_agent,
+    hooked_agent,
+    standard_call,
+    wait_for,
+)
 
 REFUSED = "address; private targets are refused unless the operator sets "
 SETTING = "OPENLINE_WEBHOOK_ALLOW_PRIVATE=true"
@@ -136,14 +144,7 @@ async def test_a_loopback_url_saved_before_the_rule_is_refused_when_sent(
     refusal = f"target refused: 127.0.0.1 is a loopback {REFUSED}{SETTING}"
     with guarded.client() as http:
         tested = http.post(f"/agents/webhooks/{webhook['id']}/test")
-        agent = http.post(
-            "/agents",
-            json={
-                "name": "old",
-                "webhook_id": webhook["id"],
-                "self_hosted_deployment_url": agent_url,
-            },
-        ).json()
+    agent = hooked_agent(guarded, webhook["id"], agent_url, name="old")
     assert tested.status_code == 200, tested.text
     assert tested.json()["status"] == "failed"
     assert tested.json()["attempts"][0]["error"] == refusal
