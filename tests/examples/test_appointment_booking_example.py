@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 from openline.sdk.testing import CallClient
 
-from .helpers import example
+from .helpers import example_agent
 
-
-@pytest.fixture(scope="module")
-def agent():
-    with example("appointment_booking") as proc:
-        yield proc
+agent = example_agent("appointment_booking")
 
 
 def test_booking_conversation(agent):

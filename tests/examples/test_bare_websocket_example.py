@@ -9,13 +9,9 @@ import pytest
 
 from openline.sdk.testing import CallClient
 
-from .helpers import EXAMPLES, example
+from .helpers import EXAMPLES, example_agent
 
-
-@pytest.fixture(scope="module")
-def agent():
-    with example("bare_websocket") as proc:
-        yield proc
+agent = example_agent("bare_websocket")
 
 
 def test_status(agent):

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 from openline.sdk.testing import CallClient
 
-from .helpers import example
+from .helpers import example_agent
 
-
-@pytest.fixture(scope="module")
-def agent():
-    with example("form_filler") as proc:
-        yield proc
+agent = example_agent("form_filler")
 
 
 def test_form_is_filled_and_call_ends(agent):

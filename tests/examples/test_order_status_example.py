@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from openline.sdk.testing import CallClient
 
-from .helpers import example
+from .helpers import example_agent
 
-
-@pytest.fixture(scope="module")
-def agent():
-    with example("order_status") as proc:
-        yield proc
+agent = example_agent("order_status")
 
 
 def test_status_and_chats(agent):
