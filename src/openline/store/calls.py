@@ -6,6 +6,8 @@ only call creation, which precedes any turn, is written directly.
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,7 +40,7 @@ class CallRepo:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def create(self, row: dict, outbox: list[dict] = ()) -> None:
+    def create(self, row: dict, outbox: Sequence[dict] = ()) -> None:
         """Record a new call, and the webhook deliveries announcing it, together."""
         with self._engine.begin() as connection:
             connection.execute(schema.calls.insert(), row)
@@ -51,6 +53,8 @@ class CallRepo:
             found = connection.execute(query).first()
         return None if found is None else _call_row(found._mapping)
 
+    # For type checkers ``list`` in the annotations of the class body from here on is this
+    # method, hence ``builtins.list`` below.
     def list(self, where: CallFilter, page: PageRequest) -> Page:
         """Calls matching ``where``, newest first."""
         c = schema.calls.c
@@ -83,7 +87,7 @@ class CallRepo:
             result = paginate(connection, query, c.id, page)
         return Page(rows=[_call_row(row) for row in result.rows], has_more=result.has_more)
 
-    def turn_counts(self, call_ids: list[str]) -> dict[str, int]:
+    def turn_counts(self, call_ids: builtins.list[str]) -> dict[str, int]:
         """How many turns each of these calls has (calls without any are left out)."""
         if not call_ids:
             return {}
@@ -106,7 +110,7 @@ class CallRepo:
             for agent_id, count, live, last in rows
         }
 
-    def webhooks_told(self, call_id: str) -> list[str]:
+    def webhooks_told(self, call_id: str) -> builtins.list[str]:
         """Every webhook endpoint told about this call (the agent's webhook may have changed)."""
         d = schema.webhook_deliveries.c
         query = select(d.webhook_id).where(d.call_id == call_id).distinct()
@@ -115,17 +119,17 @@ class CallRepo:
 
     def facts(
         self,
-        call_ids: list[str],
+        call_ids: builtins.list[str],
         kinds: tuple[type[Fact], ...] = tuple(TABLE_OF),
         since_rev: int = -1,
-    ) -> dict[str, list[Fact]]:
+    ) -> dict[str, builtins.list[Fact]]:
         """Facts of the given calls changed after ``since_rev``, each call's in seq order."""
         with snapshot(self._engine) as connection:
             return _read_facts(connection, call_ids, kinds, since_rev)
 
     def with_facts(
         self, call_id: str, kinds: tuple[type[Fact], ...] = tuple(TABLE_OF), since_rev: int = -1
-    ) -> tuple[dict | None, list[Fact]]:
+    ) -> tuple[dict | None, builtins.list[Fact]]:
         """A call and its facts as of one instant, so neither is ahead of the other."""
         with snapshot(self._engine) as connection:
             found = connection.execute(select(schema.calls).where(schema.calls.c.id == call_id))
@@ -136,7 +140,7 @@ class CallRepo:
                 call_id
             ]
 
-    def turns_with_tools(self, call_id: str, turn_seqs: set[int]) -> list[Fact]:
+    def turns_with_tools(self, call_id: str, turn_seqs: set[int]) -> builtins.list[Fact]:
         """The given turns and all their tool calls, as of one instant: what is shown
         again when any one of them changed."""
         if not turn_seqs:
@@ -160,7 +164,7 @@ class CallRepo:
         search: str | None = None,
         after_seq: int = 0,
         limit: int = 100,
-    ) -> tuple[list[LogRecord], bool]:
+    ) -> tuple[builtins.list[LogRecord], bool]:
         """A page of the call's log lines in order, and whether more follow."""
         table = schema.call_logs
         query = select(table).where(table.c.call_id == call_id, table.c.seq > after_seq)
@@ -170,7 +174,7 @@ class CallRepo:
             query = query.where(table.c.message.ilike(_containing(search), escape="\\"))
         query = query.order_by(table.c.seq).limit(limit + 1)
         with self._engine.connect() as connection:
-            rows = [from_row(table, dict(row._mapping)) for row in connection.execute(query)]
+            rows = [LogRecord(**row._mapping) for row in connection.execute(query)]
         return rows[:limit], len(rows) > limit
 
     def redact(self, call_id: str) -> dict | None:
@@ -241,7 +245,7 @@ class CallRepo:
                 )
             )
 
-    def analyses_due(self, max_attempts: int, older_than_s: float) -> list[str]:
+    def analyses_due(self, max_attempts: int, older_than_s: float) -> builtins.list[str]:
         """Ended calls whose analysis failed, or never ran (a restart), to try again."""
         c = schema.calls.c
         cutoff = utcnow() - timedelta(seconds=older_than_s)
@@ -256,7 +260,7 @@ class CallRepo:
 
     def close_abandoned(
         self, live_processes, unowned_before: datetime, limit: int = 100
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """Close, as failed, open calls whose process is gone: owned by none of
         ``live_processes`` (a subquery of process ids), or owned by nobody (calls from
         before leases) and started before ``unowned_before``. Returns their ids.
@@ -314,13 +318,12 @@ def _announce_failed(connection, row: dict, facts: list[Fact]) -> None:
     a, w = schema.agents.c, schema.webhooks.c
     told = {webhook_id: last for webhook_id, (_, last) in announced(connection, row["id"]).items()}
     if not told:
-        told = dict(
-            connection.execute(
-                select(w.id, STARTED)
-                .join(schema.agents, a.webhook_id == w.id)
-                .where(a.id == row["agent_id"], w.disabled_at.is_(None))
-            ).all()
+        enabled = connection.execute(
+            select(w.id)
+            .join(schema.agents, a.webhook_id == w.id)
+            .where(a.id == row["agent_id"], w.disabled_at.is_(None))
         )
+        told = dict.fromkeys(enabled.scalars(), STARTED)
     last_fact = max((fact.rev for fact in facts), default=0)
     for webhook_id, last_position in told.items():
         payload = call_event(CALL_FAILED, call_json(row, facts), webhook_id)

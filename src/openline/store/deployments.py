@@ -44,9 +44,9 @@ class DeploymentRepo:
         now = utcnow()
         row = {"is_live": False, "is_pinned": False, "restarts": 0} | row
         row |= {"created_at": now, "updated_at": now}
+        insert = schema.deployments.insert().returning(*schema.deployments.c)
         with self._engine.begin() as connection:
-            connection.execute(schema.deployments.insert(), row)
-        return self.get(row["id"])
+            return _row(connection.execute(insert, row).one()._mapping)
 
     def get(self, deployment_id: str) -> dict | None:
         query = select(schema.deployments).where(schema.deployments.c.id == deployment_id)
@@ -140,7 +140,8 @@ class DeploymentRepo:
                 )
             )
             if feed is not None:
-                feed.announce_in_transaction(connection, {deployment_id, previous} - {None})
+                changed = {deployment_id} if previous is None else {deployment_id, previous}
+                feed.announce_in_transaction(connection, changed)
         return previous
 
     def live_without_agent(self) -> list[dict]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 from enum import Enum
 
 from sqlalchemy import Table
@@ -32,17 +31,17 @@ TABLE_OF: dict[type[Fact], Table] = {
 _TYPE_OF: dict[Table, type[Fact]] = {table: kind for kind, table in TABLE_OF.items()}
 
 
+_FIELDS_OF: dict[type[Fact], tuple[str, ...]] = {
+    kind: tuple(field.name for field in dataclasses.fields(kind)) for kind in TABLE_OF
+}
+
+
 def to_row(fact: Fact) -> dict:
     row = {}
-    for name in _field_names(type(fact)):
+    for name in _FIELDS_OF[type(fact)]:
         value = getattr(fact, name)
         row[name] = value.value if isinstance(value, Enum) else value
     return row
-
-
-@functools.cache
-def _field_names(kind: type[Fact]) -> tuple[str, ...]:
-    return tuple(field.name for field in dataclasses.fields(kind))
 
 
 def from_row(table: Table, row: dict) -> Fact:

@@ -39,10 +39,9 @@ class Journal:
         self._fsync = fsync
         self._appended = 0
         self._segment = 0
-        self._map: mmap.mmap | None = None
         self._at = 0  # where the next record goes in the current segment
         self._closed: deque[tuple[Path, int]] = deque()  # (segment, ops appended by its end)
-        self._open_segment(segment_bytes)
+        self._map = self._open_segment(segment_bytes)
 
     @classmethod
     def create(
@@ -65,7 +64,7 @@ class Journal:
         if end > len(self._map):  # full: the ops before this one are in the segment closed
             self._map.close()
             self._closed.append((self._segment_path(), self._appended - 1))
-            self._open_segment(max(self._segment_bytes, len(data)))
+            self._map = self._open_segment(max(self._segment_bytes, len(data)))
             end = len(data)
         self._map[self._at : end] = data
         if self._fsync:
@@ -84,17 +83,19 @@ class Journal:
         shutil.rmtree(self.directory)
         os.close(self._lock_fd)
 
-    def _open_segment(self, size: int) -> None:
+    def _open_segment(self, size: int) -> mmap.mmap:
+        """The next segment, mapped; the next record goes at its start."""
         self._segment += 1
         fd = os.open(self._segment_path(), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             # Zeros (a record length of 0 marks the end), on blocks taken now: a full disk
             # is an error here, not a SIGBUS when a page is first written.
             os.posix_fallocate(fd, 0, size)
-            self._map = mmap.mmap(fd, size)
+            segment = mmap.mmap(fd, size)
         finally:
             os.close(fd)
         self._at = 0
+        return segment
 
     def _segment_path(self) -> Path:
         return self.directory / f"{self._segment:08d}{_SUFFIX}"

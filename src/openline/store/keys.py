@@ -37,8 +37,9 @@ class KeyRepo:
         key = key or ids.new_secret()
         if len(key) < MIN_KEY_LENGTH:
             raise KeyTooShort
+        key_id = ids.new_id(ids.API_KEY)
         row = {
-            "id": ids.new_id(ids.API_KEY),
+            "id": key_id,
             "name": name,
             "key_hash": digest(key),
             "key_prefix": key[:8],
@@ -46,7 +47,7 @@ class KeyRepo:
         }
         with self._engine.begin() as connection:
             connection.execute(api_keys.insert(), row)
-        return row["id"], key
+        return key_id, key
 
     def count(self) -> int:
         with self._engine.connect() as connection:

@@ -73,7 +73,7 @@ def _apply(connection: Connection, unit: list[Op]) -> None:
             connection.execute(insert(op.table).values(op.row).on_conflict_do_nothing())
         else:
             pk = list(op.table.primary_key.columns)
-            where = and_(*(column == value for column, value in zip(pk, op.key)))
+            where = and_(*(column == value for column, value in zip(pk, op.key, strict=True)))
             if op.table is schema.calls:
                 where &= schema.calls.c.status == CallStatus.STARTED.value
             connection.execute(op.table.update().where(where).values(op.values))

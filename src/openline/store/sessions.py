@@ -19,16 +19,13 @@ class SessionRepo:
     def start(self, key_id: str, ttl_s: float) -> tuple[str, datetime]:
         """A new session for the key; its id and when it expires."""
         now = utcnow()
-        row = {
-            "id": secrets.token_urlsafe(32),
-            "key_id": key_id,
-            "created_at": now,
-            "expires_at": now + timedelta(seconds=ttl_s),
-        }
+        session_id = secrets.token_urlsafe(32)
+        expires_at = now + timedelta(seconds=ttl_s)
+        row = {"id": session_id, "key_id": key_id, "created_at": now, "expires_at": expires_at}
         with self._engine.begin() as connection:
             connection.execute(delete(console_sessions).where(console_sessions.c.expires_at <= now))
             connection.execute(console_sessions.insert(), row)
-        return row["id"], row["expires_at"]
+        return session_id, expires_at
 
     def key_of(self, session_id: str) -> str | None:
         """The key a live session signed in with, while that key still exists."""

@@ -188,6 +188,8 @@ def _group_updates(updates: dict[tuple[Table, tuple], dict]) -> dict[tuple, list
     grouped: dict[tuple, list[dict]] = defaultdict(list)
     for (table, key), values in updates.items():
         pk_names = [c.name for c in table.primary_key.columns]
-        row = dict(values) | {f"_pk_{name}": value for name, value in zip(pk_names, key)}
+        row = dict(values) | {
+            f"_pk_{name}": value for name, value in zip(pk_names, key, strict=True)
+        }
         grouped[(table, tuple(sorted(values)))].append(row)
     return grouped
