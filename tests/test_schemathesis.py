@@ -93,7 +93,7 @@ def _failure(operation, mode, path_parameters: dict[str, str], headers: dict) ->
         run()
     except Unsatisfiable:
         return None  # nothing invalid to send: every string is a valid id
-    except Exception as failure:  # every operation is tried; all failures are reported
+    except Exception as failure:  # noqa: BLE001 (every operation is tried; all failures are reported)
         return f"{operation.label} {mode.value} {path_parameters or ''}:\n{failure}"
     return None
 

@@ -115,7 +115,7 @@ def _facts(body: dict) -> list:
         else:
             tools = [(t["name"], t["arguments"], t["result"]) for t in entry.get("tool_calls", [])]
             facts.append((entry["role"], entry["text"], entry.get("end_reason"), tools))
-    return facts + [(body["status"], body["end_reason"], body["agent_end_reason"])]
+    return [*facts, (body["status"], body["end_reason"], body["agent_end_reason"])]
 
 
 async def _script(server, agent_url: str) -> dict:

@@ -96,7 +96,8 @@ async def main():
     writer.insert(schema.webhook_deliveries, announce("call_turn", 2), "call_k", True)
     writer.update(schema.log_metrics, ("call_k", 2), {"value": "second"}, "call_k")
     writer.update(schema.log_metrics, ("call_k", 2), {"value": "last"}, "call_k")
-    writer.update(schema.calls, ("call_k",), {"status": "completed", "end_time": utcnow()}, "call_k")
+    ended = {"status": "completed", "end_time": utcnow()}
+    writer.update(schema.calls, ("call_k",), ended, "call_k")
     writer.insert(schema.webhook_deliveries, announce("call_completed", 3), "call_k", True)
     os.kill(os.getpid(), signal.SIGKILL)
 

@@ -40,7 +40,7 @@ async def agent(ctx, event):
             await asyncio.sleep(0.005)  # let the other call interleave
     await asyncio.to_thread(from_a_thread, tag)
     if loguru_logger is not None:
-        loguru_logger.info("{} from loguru", tag)  # loguru formats {}, not %s
+        loguru_logger.info("{} from loguru", tag)  # noqa: PLE1205 (loguru formats {}, not %s)
     try:
         1 / 0  # noqa: B018
     except ZeroDivisionError:
