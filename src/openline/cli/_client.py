@@ -33,6 +33,11 @@ DEFAULT_DATA_DIR = ".openline"
 URL_FILE = "url"  # beside `credentials`: where `openline up` says it listens
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
+# The argument of the commands about one agent (`Api.agent` resolves it).
+AgentRef = Annotated[
+    str, typer.Argument(help="Agent id (agent_…) or exact name.", show_default=False)
+]
+
 
 @dataclass(frozen=True)
 class Target:

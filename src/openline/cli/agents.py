@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from openline.cli._client import Api, segment, target
+from openline.cli._client import AgentRef, Api, segment, target
 from openline.cli._errors import CliError, cli_errors
 from openline.cli._output import (
     Cell,
@@ -29,10 +29,6 @@ app = typer.Typer(
     help="Create, list, show, update and remove agents.",
     no_args_is_help=True,
 )
-
-AgentRef = Annotated[
-    str, typer.Argument(help="Agent id (agent_…) or exact name.", show_default=False)
-]
 
 
 def _webhook(api: Api, body: dict[str, Any]) -> dict[str, Any]:

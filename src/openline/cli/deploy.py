@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from openline.cli import _deploy_env, _deploy_logs
-from openline.cli._client import Api, Target, segment, target
+from openline.cli._client import AgentRef, Api, Target, segment, target
 from openline.cli._errors import CliError, cli_errors
 from openline.cli._output import (
     JsonFlag,
@@ -163,7 +163,7 @@ def _report(row: dict, as_json: bool, follow_with: str | None = None) -> None:
 @cli_errors
 def ls(
     ctx: typer.Context,
-    agent: Annotated[str, typer.Argument(help="Agent id (agent_…) or exact name.")],
+    agent: AgentRef,
     as_json: JsonFlag = False,
 ) -> None:
     """List an agent's deployments, newest first."""
