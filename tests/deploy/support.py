@@ -8,11 +8,20 @@ from pathlib import Path
 import pytest
 
 from openline.deploy.archive import pack
+from tests.support.calls import TextCall
 
 SETTLED = {"deployed", "build_error", "deploy_error", "skipped", "inactive"}
 LINE_REQUIREMENTS = "cartesia-line==0.2.19\ncartesia==4.2.0\n"
 # What uv says when it cannot reach the package index.
 OFFLINE = ("Failed to fetch", "Could not connect", "dns error", "error sending request")
+
+
+async def greeting(server, agent_id: str) -> str:
+    """What the agent says first on a new text call (hung up after it)."""
+    call = await TextCall.open(server.ws_url, agent_id, server.api_key)
+    said = await call.reply()
+    await call.hang_up()
+    return said
 
 
 def upload(server, agent_id: str, body: bytes) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.conftest import AGENTS
-from tests.deploy.support import deploy, wait_log
+from tests.deploy.support import deploy, greeting, wait_log
 from tests.support.calls import TextCall
 from tests.support.servers import openline_server
 
@@ -113,9 +113,7 @@ async def test_with_the_sandbox_turned_off_each_start_is_a_warning(settings, ech
         agent_id = server.create_agent("Deployed")
         deployment = deploy(server, agent_id, echo_dir("v1"))
         assert deployment["status"] == "deployed", deployment
-        call = await TextCall.open(server.ws_url, agent_id, server.api_key)
-        assert await call.reply() == "hello from v1"
-        await call.hang_up()
+        assert await greeting(server, agent_id) == "hello from v1"
         start = wait_log(server, deployment["id"], "starting python main.py")
     assert start["level"] == "warning"
     assert start["message"].endswith(

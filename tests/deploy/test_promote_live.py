@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from openline.cli import app
-from tests.deploy.support import deploy, get, wait_log
+from tests.deploy.support import deploy, get, greeting, wait_log
 from tests.support.calls import TextCall
 from tests.support.servers import openline_server
 
@@ -48,9 +48,7 @@ async def test_promoting_the_live_deployment_restarts_it_with_changed_env_vars(s
     assert (_environ(after)["REGION"], _environ(before)["REGION"]) == ("eu", "us")
     row = get(server, deployment["id"])
     assert (row["status"], row["is_live"], row["deployment_error"]) == ("deployed", True, None)
-    fresh = await TextCall.open(server.ws_url, agent_id, server.api_key)
-    assert await fresh.reply() == "hello from v1"
-    await fresh.hang_up()
+    assert await greeting(server, agent_id) == "hello from v1"
     await held.say("still there?")
     assert await held.reply() == "v1: still there?"
     await held.say("bye")
@@ -61,9 +59,7 @@ async def test_promoting_the_live_deployment_restarts_it_with_changed_env_vars(s
     wait_log(server, deployment["id"], "stopped (no call in flight on it any more)")
     assert not Path(f"/proc/{before}").exists()
     assert _pid(server, deployment["id"]) == after
-    again = await TextCall.open(server.ws_url, agent_id, server.api_key)
-    assert await again.reply() == "hello from v1"
-    await again.hang_up()
+    assert await greeting(server, agent_id) == "hello from v1"
 
 
 async def test_stopping_openline_mid_drain_stops_the_process_a_restart_replaced(settings, echo_dir):

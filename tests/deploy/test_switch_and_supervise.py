@@ -10,6 +10,7 @@ from openline.deploy.archive import pack
 from tests.deploy.support import (
     deploy,
     get,
+    greeting,
     messages,
     upload,
     wait_for,
@@ -62,9 +63,7 @@ async def test_redeploy_lets_calls_in_flight_finish_on_the_old_deployment(server
     back = wait_for(server, first["id"], lambda d: d["is_live"], 30, "become live")
     assert back["status"] == "deployed"
     assert "its build is on disk: not building again" in messages(server, first["id"])
-    again = await TextCall.open(server.ws_url, agent_id, server.api_key)
-    assert await again.reply() == "hello from v1"
-    await again.hang_up()
+    assert await greeting(server, agent_id) == "hello from v1"
     assert get(server, second["id"])["status"] == "inactive"
     with server.client() as http:
         refused = http.post(f"/agents/deployments/{first['id']}x/promote")
@@ -92,9 +91,7 @@ async def test_a_crash_fails_the_calls_in_flight_and_the_process_comes_back(serv
     await _healthy_lines(server, deployment["id"], 2)  # the first start, then the restart
     back = get(server, deployment["id"])
     assert (back["status"], back["is_live"], back["restarts"]) == ("deployed", True, 1)
-    after = await TextCall.open(server.ws_url, agent_id, server.api_key)
-    assert await after.reply() == "hello from v1"
-    await after.hang_up()
+    assert await greeting(server, agent_id) == "hello from v1"
 
 
 async def test_live_deployments_come_back_when_openline_restarts(settings, echo_dir):
@@ -113,9 +110,7 @@ async def test_live_deployments_come_back_when_openline_restarts(settings, echo_
         row = get(server, deployment["id"])
         assert row["status"] == "deployed" and row["is_live"]
         assert server.platform.deployments.repo.get(deployment["id"])["url"] != first_url
-        call = await TextCall.open(server.ws_url, agent_id, server.api_key)
-        assert await call.reply() == "hello from v1"
-        await call.hang_up()
+        assert await greeting(server, agent_id) == "hello from v1"
 
 
 async def test_a_newer_upload_supersedes_one_still_waiting(server, echo_dir):
@@ -126,9 +121,7 @@ async def test_a_newer_upload_supersedes_one_still_waiting(server, echo_dir):
     # v1 was already building; v2 waited behind it and was overtaken by v3.
     assert [row["status"] for row in settled] == ["inactive", "skipped", "deployed"]
     assert settled[1]["build_started_at"] is None
-    call = await TextCall.open(server.ws_url, agent_id, server.api_key)
-    assert await call.reply() == "hello from v3"
-    await call.hang_up()
+    assert await greeting(server, agent_id) == "hello from v3"
 
 
 async def _healthy_lines(server, deployment_id: str, count: int) -> None:
