@@ -136,12 +136,19 @@ def _config_frame(event: ev.AgentUpdateConfig) -> dict[str, Any]:
     return frame
 
 
+# Each side of the conversation: its state message (value speaking / idle), its text
+# message, and the events for a turn's start, a piece of its text and its end.
+_SIDES = (
+    ("user_state", "message", ev.UserTurnStarted, ev.UserTextSent, ev.UserTurnEnded),
+    ("agent_state", "agent_speech", ev.AgentTurnStarted, ev.AgentTextSent, ev.AgentTurnEnded),
+)
+
+
 class InputDecoder:
     """Decodes platform messages into input events, assembling whole turns' text."""
 
     def __init__(self) -> None:
-        self._user: list[str] = []
-        self._agent: list[str] = []
+        self._turns: dict[str, list[str]] = {state: [] for state, *_ in _SIDES}
 
     def decode(self, msg: dict[str, Any]) -> ev.InputEvent | None:
         """The event for one platform message, or None for unknown/irrelevant ones."""
@@ -149,30 +156,20 @@ class InputDecoder:
         eid = msg.get("event_id")
         eid = str(eid) if eid is not None else None
         value = msg.get("value")
-        if kind == "user_state" and value == "speaking":
-            self._user = []
-            return ev.UserTurnStarted(event_id=eid)
-        if kind == "user_state" and value == "idle":
-            content = " ".join(self._user)
-            self._user = []
-            return ev.UserTurnEnded(content=content, event_id=eid)
-        if kind == "message":
-            text = _text(msg.get("content"))
-            if text:
-                self._user.append(text)
-            return ev.UserTextSent(content=text, event_id=eid)
-        if kind == "agent_state" and value == "speaking":
-            self._agent = []
-            return ev.AgentTurnStarted(event_id=eid)
-        if kind == "agent_state" and value == "idle":
-            content = " ".join(self._agent)
-            self._agent = []
-            return ev.AgentTurnEnded(content=content, event_id=eid)
-        if kind == "agent_speech":
-            text = _text(msg.get("content"))
-            if text:
-                self._agent.append(text)
-            return ev.AgentTextSent(content=text, event_id=eid)
+        for state, speech, started, said, ended in _SIDES:
+            turn = self._turns[state]
+            if kind == state and value == "speaking":
+                turn.clear()
+                return started(event_id=eid)
+            if kind == state and value == "idle":
+                content = " ".join(turn)
+                turn.clear()
+                return ended(content=content, event_id=eid)
+            if kind == speech:
+                text = _text(msg.get("content"))
+                if text:
+                    turn.append(text)
+                return said(content=text, event_id=eid)
         if kind == "dtmf":
             return ev.UserDtmfSent(button=str(msg.get("button", "")), event_id=eid)
         if kind == "custom":
