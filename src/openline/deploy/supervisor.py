@@ -169,7 +169,7 @@ class Supervisor:
         self._schedule(deployment_id, row["agent_id"])
         return await asyncio.to_thread(self.repo.get, deployment_id)
 
-    async def _restart_live(self, row: dict) -> dict:
+    async def _restart_live(self, row: dict) -> dict | None:
         """Promoting the live deployment restarts it, so that it runs with the agent's
         current env vars: a new process takes the new calls once it is healthy, and the
         old one drains as a replaced deployment does. It is ``building`` meanwhile."""
@@ -261,6 +261,7 @@ class Supervisor:
     async def _pipeline(self, deployment_id: str, agent_id: str, number: int) -> None:
         async with self.agent_lock(agent_id):
             row = await asyncio.to_thread(self.repo.get, deployment_id)
+            assert row is not None  # scheduled after it was stored, and deployments stay
             sink = await self._sink(deployment_id)
             if self._latest.get(agent_id) != number:
                 built = row["build_completed_at"] is not None
