@@ -272,16 +272,22 @@ class Api:
         """An agent by id, or by its exact name when ``ref`` is not an id."""
         if ref.startswith("agent_"):
             return self.get(f"/agents/{segment(ref)}")
-        matches = [a for a in self.get("/agents")["summaries"] if a["name"] == ref]
-        if not matches:
-            raise CliError(f"no agent with id or name {ref!r} (see `openline agents ls`)")
-        if len(matches) > 1:
-            ids = ", ".join(a["id"] for a in matches)
-            raise CliError(f"several agents are named {ref!r} ({ids}): use the id")
-        return matches[0]
+        return named("agent", self.get("/agents")["summaries"], "name", ref)
 
     def agent_id(self, ref: str) -> str:
         return ref if ref.startswith("agent_") else self.agent(ref)["id"]
+
+
+def named(noun: str, items: list[dict], key: str, ref: str) -> dict:
+    """The one of ``items`` (``noun``s, listed by `openline <noun>s ls`) whose ``key`` is
+    ``ref`` exactly: a user gave its name instead of its id."""
+    matches = [item for item in items if item.get(key) == ref]
+    if not matches:
+        raise CliError(f"no {noun} with id or name {ref!r} (see `openline {noun}s ls`)")
+    if len(matches) > 1:
+        ids = ", ".join(item["id"] for item in matches)
+        raise CliError(f"several {noun}s are named {ref!r} ({ids}): use the id")
+    return matches[0]
 
 
 async def tail_events(

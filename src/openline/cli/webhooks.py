@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from openline.cli._client import Api, segment, target
+from openline.cli._client import Api, named, segment, target
 from openline.cli._errors import CliError, cli_errors
 from openline.cli._output import (
     Cell,
@@ -55,13 +55,7 @@ def webhook_id(api: Api, ref: str) -> str:
     """A webhook's id, given its id or its exact name."""
     if ref.startswith("agent_webhook_"):
         return ref
-    matches = [w for w in api.get("/agents/webhooks")["data"] if w.get("display_name") == ref]
-    if not matches:
-        raise CliError(f"no webhook with id or name {ref!r} (see `openline webhooks ls`)")
-    if len(matches) > 1:
-        found = ", ".join(w["id"] for w in matches)
-        raise CliError(f"several webhooks are named {ref!r} ({found}): use the id")
-    return matches[0]["id"]
+    return named("webhook", api.get("/agents/webhooks")["data"], "display_name", ref)["id"]
 
 
 def _path(webhook: str, *rest: str) -> str:
