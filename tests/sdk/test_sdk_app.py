@@ -162,6 +162,16 @@ def _reply(server, text: str):
         return call.say(text)
 
 
+def _last_reply(server, text: str):
+    """A new call whose first line ``text`` ends it: the call, the agent's answer, what it
+    sent after that answer, and the code its socket closed with."""
+    with CallClient(server.ws_url) as call:
+        call.start()
+        reply = call.say(text)
+        rest = call.until_closed()
+        return call, reply, rest, call.close_code
+
+
 def test_status(server):
     body = httpx.get(f"{server.url}/status").json()
     assert body["status"] == "ok"
@@ -310,11 +320,8 @@ def test_handoff_tool(server):
 
 
 def test_end_call_closes_normally(server):
-    with CallClient(server.ws_url) as call:
-        call.start()
-        reply = call.say("bye")
-        rest = call.until_closed()
-        assert call.close_code == 1000
+    call, reply, rest, close_code = _last_reply(server, "bye")
+    assert close_code == 1000
     assert reply.text == "Goodbye!"
     assert reply.end_call["reason"] == "agent_ended"
     assert not rest.messages  # nothing after end_call
@@ -326,22 +333,16 @@ def test_end_call_closes_normally(server):
 
 
 def test_passthrough_tool_ends_call(server):
-    with CallClient(server.ws_url) as call:
-        call.start()
-        reply = call.say("goodbye")
-        call.until_closed()
-        assert call.close_code == 1000
+    _, reply, _, close_code = _last_reply(server, "goodbye")
+    assert close_code == 1000
     kinds = [f["type"] for f in reply.frames]
     assert kinds == ["tool_call", "message", "end_call", "tool_call", "response_end"]
     assert reply.tool_calls[1]["result"] == ""
 
 
 def test_agent_error_sends_traceback_and_closes_1011(server):
-    with CallClient(server.ws_url) as call:
-        call.start()
-        reply = call.say("crash")
-        rest = call.until_closed()
-        assert call.close_code == 1011
+    _, reply, rest, close_code = _last_reply(server, "crash")
+    assert close_code == 1011
     frames = reply.frames + rest.frames
     errors = [f for f in frames if f["type"] == "error"]
     assert len(errors) == 1
