@@ -12,4 +12,6 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 fi
 
-exec .venv/bin/python -m pytest "$@"
+# Several workers: most tests wait on real-time audio, servers and agent processes rather
+# than compute, so three share the two cores well (OPENLINE_TEST_WORKERS=0: one process).
+exec .venv/bin/python -m pytest -n "${OPENLINE_TEST_WORKERS:-3}" "$@"

@@ -17,6 +17,9 @@ PG_BASE_URL = os.environ.get(
     "OPENLINE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 TEST_KEY = "ol_test_key_0123456789"
+# pytest-xdist's workers export COLUMNS=80, and the CLI honours COLUMNS: its tests read
+# its tables as a pipe gets them (cli._output.PIPE_WIDTH), however the suite is run.
+os.environ.pop("COLUMNS", None)
 BACKENDS = ["sqlite", "postgresql"]
 
 
