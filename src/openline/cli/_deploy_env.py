@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from openline.cli._client import Api, segment, target
+from openline.cli._client import AgentRef, Api, segment, target
 from openline.cli._errors import CliError, cli_errors
 from openline.cli._output import console, print_list, when
 
@@ -19,7 +19,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-AgentRef = Annotated[str, typer.Argument(help="Agent id (agent_…) or exact name.")]
 APPLIES = (
     "Processes started from now on get them: redeploy, or promote the live deployment "
     "(`openline deployments promote DEP` restarts it; calls in flight finish first), "

@@ -16,6 +16,7 @@ from openline.cli._client import Api, Target, error_for, segment, target, unreac
 from openline.cli._errors import CliError, cli_errors
 from openline.cli._output import console, parse_since, parse_time
 from openline.cli._sse import ServerEvent, SseDecoder
+from openline.domain.log_levels import LogLevel
 
 LEVEL_STYLES = {
     "debug": "dim",
@@ -78,7 +79,6 @@ def deployment_for(api: Api, ref: str | None) -> dict:
     return (live or deployments)[0]
 
 
-Level = Literal["debug", "info", "warning", "error", "critical"]
 Stream = Literal["build", "runtime"]
 
 
@@ -100,7 +100,7 @@ def logs(
         typer.Option(help="From this time: ISO 8601 (UTC unless zoned) or an age (30m, 2h, 7d)."),
     ] = None,
     until: Annotated[str | None, typer.Option(help="Before this time (same forms).")] = None,
-    level: Annotated[Level | None, typer.Option(help="Minimum level.")] = None,
+    level: Annotated[LogLevel | None, typer.Option(help="Minimum level.")] = None,
     grep: Annotated[str | None, typer.Option(help="Only lines containing this text.")] = None,
     call: Annotated[str | None, typer.Option(help="Only lines attributed to this call.")] = None,
     stream: Annotated[

@@ -27,7 +27,7 @@ from rich.text import Text
 from openline.cli._client import Api, Target, segment, tail_events, target
 from openline.cli._errors import CliError, cli_errors
 from openline.cli._live import FactPrinter, TimeOrder
-from openline.cli._output import console, err_console, parse_since, print_json
+from openline.cli._output import JsonFlag, console, err_console, parse_since, print_json
 from openline.cli._views import call_view, calls_table, end_reason_text
 from openline.cli.transcripts import EXPORT_FORMATS, TRANSCRIPT_FORMATS, ExportWriter, render
 from openline.domain.calls import CallStatus, EndReason
@@ -42,7 +42,6 @@ app = typer.Typer(
 PAGE_MAX = 100  # the API's largest page
 
 CallId = Annotated[str, typer.Argument(help="Call id (call_…).", show_default=False)]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
 AgentFilter = Annotated[
     str | None,
     typer.Option("--agent", help="Only this agent's calls (id or name).", show_default=False),

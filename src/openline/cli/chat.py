@@ -34,7 +34,7 @@ from rich.status import Status
 from rich.text import Text
 from websockets.asyncio.client import ClientConnection, connect
 
-from openline.cli._client import Api, Target, segment, tail_events, target, unreachable
+from openline.cli._client import AgentRef, Api, Target, segment, tail_events, target, unreachable
 from openline.cli._errors import CliError, cli_errors
 from openline.cli._live import CLIENT_VISIBLE_SIGNALS, FactPrinter, TimeOrder
 from openline.cli._output import compact, console, err_console, parse_json_object
@@ -48,9 +48,7 @@ PROMPT = "you> "
 @cli_errors
 def chat(
     ctx: typer.Context,
-    agent: Annotated[
-        str, typer.Argument(help="Agent id (agent_…) or exact name.", show_default=False)
-    ],
+    agent: AgentRef,
     events: Annotated[
         bool,
         typer.Option("--events", "-e", help="Also show tool calls, events, metrics and logs live."),
