@@ -88,6 +88,7 @@ class Speaker:
         self._events = events
         self._queue: deque[Utterance] = deque()
         self._wake = asyncio.Event()
+        self._settled = asyncio.Event()  # set after each look at what the clock passed
         self._segments: deque[Segment] = deque()
         self._synthesizing: Utterance | None = None
         self._play_end = 0.0
@@ -121,8 +122,10 @@ class Speaker:
 
     async def drained(self) -> None:
         """Wait until everything queued has been spoken (an agent hanging up says its piece)."""
+        # Not busy comes true only in _settle (the last segment played out) or stop().
         while self.busy:
-            await asyncio.sleep(CHUNK_S / 2)
+            self._settled.clear()
+            await self._settled.wait()
 
     # -- interruption ---------------------------------------------------------------
 
@@ -155,6 +158,7 @@ class Speaker:
         self._synthesizing = None
         self._play_end = now
         was_speaking, self._speaking = self._speaking, False
+        self._settled.set()
         return Interruption(was_speaking, heard, heard_text, unspoken)
 
     # -- the speaking loop ------------------------------------------------------------
@@ -228,6 +232,7 @@ class Speaker:
         if self._speaking and not self._segments and not self._queue and self._play_end <= now:
             self._speaking = False
             await self._events.fell_silent(self._play_end)
+        self._settled.set()
 
     def _record_until(self, segment: Segment, now: float) -> None:
         """Hand the recorder the audio whose time has come (only heard audio is kept)."""
