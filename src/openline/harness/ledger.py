@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -169,7 +169,7 @@ class CallLedger:
         at: float,
         heard_of_last_chunk: str | None = None,
         reason: TurnEndReason = TurnEndReason.INTERRUPTED,
-        unspoken: list[str] = (),
+        unspoken: Sequence[str] = (),
     ) -> None:
         """The agent was cut off at ``at`` (by the caller, or the call's end). The turn's
         text keeps what the caller got: of its last chunk, if that was playing, only

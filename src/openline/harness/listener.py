@@ -163,6 +163,7 @@ class Listener:
 
     def _end(self, sample: int) -> None:
         recognition, self._utterance = self._utterance, None
+        assert recognition is not None  # only an open utterance ends
         recognition.finish(self._time_of(sample), self._detector.end_of_turn_ms)
 
     async def _recognise(self, recognition: _Recognition) -> None:

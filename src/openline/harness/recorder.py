@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 import threading
-from typing import BinaryIO, Literal
+from typing import IO, Literal
 
 import numpy as np
 
@@ -28,7 +28,7 @@ class CallRecorder:
     """Writes a 16-bit stereo PCM WAV into ``file`` (seekable; the caller owns it and
     closes it after :meth:`close`). Times are seconds from call start."""
 
-    def __init__(self, file: BinaryIO, sample_rate: int = 16000) -> None:
+    def __init__(self, file: IO[bytes], sample_rate: int = 16000) -> None:
         self.sample_rate = sample_rate
         self.late_samples = 0  # samples dropped: they arrived for time already written
         self._file = file

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -182,8 +182,9 @@ class CallSession:
             await self.call.hang_up()  # what it queued is still said
         ended_at = ledger.now()
         await self.call.close(ended_at)
-        if self._recording_key is not None:
-            await asyncio.to_thread(self.harness.blobs.commit, self._recording_key)
+        blobs = self.harness.blobs
+        if self._recording_key is not None and blobs is not None:  # a key only with blobs
+            await asyncio.to_thread(blobs.commit, self._recording_key)
         ledger.close_assistant_turn(TurnEndReason.CALL_ENDED)
         ledger.call_over()
         if ending.error:
@@ -322,7 +323,9 @@ class CallSession:
                 if await self._on_agent_frame(frame, _AFTER_HANGUP_HANDLERS) is _HEARD_OUT:
                     return
 
-    async def _on_agent_frame(self, frame: str | bytes, handlers: dict | None = None) -> Any:
+    async def _on_agent_frame(
+        self, frame: str | bytes, handlers: Mapping[type, _Handler] | None = None
+    ) -> Any:
         """Handle one frame; returns what its handler does (an ``Ending`` ends the call)."""
         try:
             message = wire.parse(frame)
@@ -471,7 +474,7 @@ class CallSession:
         self._row = self._call_row()
         webhooks = self.harness.webhooks
         webhook = webhooks.active(self.agent.get("webhook_id")) if webhooks else None
-        outbox = self.announcer.started(webhook and webhook["id"], self._row)
+        outbox = self.announcer.started(webhook["id"] if webhook else None, self._row)
         self.harness.calls.create(self._row, outbox)
 
     # -- shapes ----------------------------------------------------------------------------
@@ -546,7 +549,11 @@ def _closed_message(closed: websockets.ConnectionClosed) -> str:
     return f"the agent connection closed unexpectedly (code {closed.rcvd.code}){detail}"
 
 
-_AGENT_HANDLERS = {
+# What to do with each kind of agent message: the handler takes the message, and its
+# result ends the call when it is an ``Ending``.
+_Handler = Callable[[CallSession, Any], Awaitable[Any]]
+
+_AGENT_HANDLERS: dict[type, _Handler] = {
     wire.Message: CallSession._agent_message,
     wire.ToolCall: CallSession._agent_tool_call,
     wire.LogEvent: CallSession._agent_log_event,
@@ -563,7 +570,7 @@ _AGENT_HANDLERS = {
 
 # After end_call: facts are recorded as ever; what would reach the caller is only noted.
 _HEARD_OUT = object()  # the agent's response is over: nothing more to wait for
-_AFTER_HANGUP_HANDLERS = {
+_AFTER_HANGUP_HANDLERS: dict[type, _Handler] = {
     wire.Message: CallSession._agent_message_after_hangup,
     wire.ResponseEnd: CallSession._agent_response_end_after_hangup,
     **{

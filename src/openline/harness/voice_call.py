@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from openline.config import Settings
 from openline.domain.calls import TurnEndReason
 from openline.harness.ledger import CallLedger
 from openline.harness.listener import Listener, ListenerEvents, Speech
 from openline.harness.ports import CallPorts
-from openline.harness.recorder import CallRecorder
+from openline.harness.recorder import CallRecorder, Channel
 from openline.harness.speaker import Interruption, Segment, Speaker, Utterance
 from openline.protocol import agent as wire
 from openline.protocol.client import StartConfig, agent_done
@@ -70,7 +70,7 @@ class VoiceCall:
         ledger: CallLedger,
         ports: CallPorts,
         stream_id: str,
-        recording: BinaryIO | None = None,
+        recording: IO[bytes] | None = None,
     ) -> None:
         self._ledger = ledger
         self._ports = ports
@@ -115,7 +115,7 @@ class VoiceCall:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
-        if self._recorder is None:
+        if self._recorder is None or self._recording is None:  # both are, or neither
             return None
         duration = await asyncio.to_thread(self._recorder.close, ended_at)
         self._recording.close()
@@ -306,7 +306,7 @@ class VoiceCall:
 
     # -- recording --------------------------------------------------------------------------------
 
-    def _record(self, channel: str) -> Callable[[float, Samples], None]:
+    def _record(self, channel: Channel) -> Callable[[float, Samples], None]:
         if self._recorder is None:
             return lambda at, samples: None
         recorder = self._recorder
@@ -324,7 +324,7 @@ class _SpeakerEvents:
     """Adapts the speaker's reports to the voice call (keeps its handlers private)."""
 
     def __init__(self, call: VoiceCall) -> None:
-        self.audio_out: Callable[[str], Awaitable[None]] = call._audio_out
+        self.audio_out = call._audio_out
         self.record = call._record("agent")
         self.segment_started = call._segment_started
         self.segment_finished = call._segment_finished
