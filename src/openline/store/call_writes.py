@@ -12,7 +12,7 @@ from typing import Any
 
 from openline.domain.calls import CallStatus, Fact
 from openline.store import schema
-from openline.store.calls import CallRepo
+from openline.store.calls import CallRepo, ended_values
 from openline.store.facts import TABLE_OF, to_row
 from openline.store.writer import Writer
 
@@ -54,15 +54,7 @@ class CallWrites(FactWrites):
         rev: int,
     ) -> dict[str, Any]:
         """Queue the call's end (its analysis is then due); returns the ended call row."""
-        ended = {
-            "status": status.value,
-            "end_time": end_time,
-            "end_reason": end_reason,
-            "agent_end_reason": agent_end_reason,
-            "error_message": error_message,
-            "analysis_status": "pending",
-            "rev": rev,
-        }
+        ended = ended_values(status, end_time, end_reason, error_message, rev, agent_end_reason)
         self._writer.update(schema.calls, (self._call_id,), ended, self._call_id)
         return row | ended
 

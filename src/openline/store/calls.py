@@ -10,6 +10,7 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, case, exists, func, literal, or_, select
 
@@ -287,12 +288,9 @@ class CallRepo:
             schema.calls.update()
             .where(c.id.in_(claim), started)
             .values(
-                status=CallStatus.FAILED.value,
-                end_reason="error",
-                error_message=_abandoned_message(owner),
-                end_time=utcnow(),
-                analysis_status="pending",
-                rev=c.rev + 1,
+                ended_values(
+                    CallStatus.FAILED, utcnow(), "error", _abandoned_message(owner), c.rev + 1
+                )
             )
             .returning(*schema.calls.c)
         )
@@ -302,6 +300,27 @@ class CallRepo:
             for row in rows:
                 _announce_failed(connection, row, facts[row["id"]])
         return [row["id"] for row in rows]
+
+
+def ended_values(
+    status: CallStatus,
+    end_time: Any,
+    end_reason: str,
+    error_message: Any,
+    rev: Any,
+    agent_end_reason: str | None = None,
+) -> dict[str, Any]:
+    """The columns a call's end sets, however it ended (its session, or the sweep closing a
+    dead process's calls); its analysis is then due. Values may be SQL expressions."""
+    return {
+        "status": status.value,
+        "end_time": end_time,
+        "end_reason": end_reason,
+        "agent_end_reason": agent_end_reason,
+        "error_message": error_message,
+        "analysis_status": "pending",
+        "rev": rev,
+    }
 
 
 def _abandoned_message(owner):
