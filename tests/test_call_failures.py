@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 
 import pytest
+import websockets
 
 from tests.support.calls import TextCall
 from tests.support.servers import openline_server
@@ -148,11 +149,13 @@ async def test_idle_and_overlong_calls_are_ended(settings, agent_url, limits, re
             ).json()
         call = await TextCall.open(server.ws_url, agent["id"], server.api_key)
         await call.reply()
-        if reason == "max_duration":  # keep talking: only the duration cap can end it
-            for _ in range(3):
-                await call.say("keep going")
-                await call.reply()
-                await asyncio.sleep(0.2)
+        if reason == "max_duration":  # keep talking: only the duration cap can end it,
+            # whenever it falls among these lines (a loaded machine answers them slower)
+            with contextlib.suppress(websockets.ConnectionClosed):
+                for _ in range(50):
+                    await call.say("keep going")
+                    await call.reply()
+                    await asyncio.sleep(0.2)
         assert await call.closed() == (1000, f"call ended: {reason}")
         body = _call(server, call.call_id)
         assert (body["status"], body["end_reason"]) == ("completed", reason)
