@@ -1,0 +1,288 @@
+"""What fleet analytics counts of calls: one call's tally from its facts, tallies merged
+over many calls, and the public JSON of a tally (the ``T`` of docs/analytics.md).
+
+A tally is made once per ended call and stored; the rollups of a minute, an hour and a
+day are merges of the tallies below them. Everything in it merges exactly (counts,
+sums, sketches), except that a metric keeps at most ``VALUES_KEPT`` distinct non-numeric
+values per tally, folding the rarest into ``other``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from openline.domain.calls import (
+    CallStatus,
+    Fact,
+    LogEvent,
+    LogMetric,
+    Role,
+    ToolCall,
+    Turn,
+    TurnEndReason,
+)
+from openline.domain.sketch import Distribution
+
+LATENCIES = ("response", "tts_ttfb", "stt_ttfb")
+VALUES_KEPT = 200
+VALUES_SHOWN = 20
+UNSET_LEVEL = "unset"  # an event logged without a level
+
+
+def tool_failed(call: ToolCall) -> bool:
+    """A tool call is an error when it never returned, or returned an error text (the
+    SDKs, ours and cartesia-line, answer a failed tool with ``"Error: …"``)."""
+    return call.result is None or call.result.lstrip().lower().startswith("error")
+
+
+def response_latencies(turns: list[Turn]) -> list[float]:
+    """For each assistant turn that answers the caller: the caller's end of turn → the
+    agent's first output. A greeting answers nobody; an answer begun before the caller
+    finished (barge-in by the agent) has no response time."""
+    latencies = []
+    caller_done: float | None = None
+    for turn in sorted(turns, key=lambda turn: turn.seq):
+        if turn.role is Role.USER:
+            caller_done = turn.timestamp if turn.end_timestamp is None else turn.end_timestamp
+        elif caller_done is not None:
+            if turn.timestamp >= caller_done:
+                latencies.append(turn.timestamp - caller_done)
+            caller_done = None
+    return latencies
+
+
+class MetricTally:
+    __slots__ = ("numbers", "other", "values")
+
+    def __init__(self) -> None:
+        self.numbers = Distribution()
+        self.values: Counter[str] = Counter()
+        self.other = 0  # non-numeric values folded away past VALUES_KEPT
+
+    def add(self, value: Any) -> None:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            self.numbers.add(float(value))
+        else:
+            self.values[_value_key(value)] += 1
+
+    def merge(self, other: MetricTally) -> None:
+        self.numbers.merge(other.numbers)
+        self.values.update(other.values)
+        self.other += other.other
+        if len(self.values) > VALUES_KEPT:
+            kept = dict(self.values.most_common(VALUES_KEPT))
+            self.other += sum(self.values.values()) - sum(kept.values())
+            self.values = Counter(kept)
+
+    @property
+    def count(self) -> int:
+        return self.numbers.count + sum(self.values.values()) + self.other
+
+    def to_json(self) -> dict[str, Any]:
+        shape: dict[str, Any] = {"num": self.numbers.to_json()}
+        if self.values:
+            shape["v"] = dict(self.values)
+        if self.other:
+            shape["o"] = self.other
+        return shape
+
+    @classmethod
+    def from_json(cls, shape: dict[str, Any]) -> MetricTally:
+        tally = cls()
+        tally.numbers = Distribution.from_json(shape["num"])
+        tally.values = Counter(shape.get("v", {}))
+        tally.other = shape.get("o", 0)
+        return tally
+
+    def public(self) -> dict[str, Any]:
+        """Numbers as a distribution; other values (or a mix) as counts per value."""
+        if not self.values and not self.other:
+            return {"count": self.count} | _stats(self.numbers, mean=True, minmax=True)
+        values = Counter(self.values)
+        if self.numbers.count:  # a metric that is sometimes a number, sometimes not
+            values["number"] += self.numbers.count
+        shown = dict(values.most_common(VALUES_SHOWN))
+        rest = sum(values.values()) - sum(shown.values()) + self.other
+        if rest:
+            shown["other"] = shown.get("other", 0) + rest
+        return {"count": self.count, "values": shown}
+
+
+class Tally:
+    """Counts and distributions over a set of calls, mergeable."""
+
+    __slots__ = (
+        "calls",
+        "completed",
+        "duration",
+        "end_reasons",
+        "events",
+        "failed",
+        "interrupted",
+        "latency",
+        "metrics",
+        "tools",
+        "turns",
+    )
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.completed = 0
+        self.failed = 0
+        self.end_reasons: Counter[str] = Counter()
+        self.duration = Distribution()
+        self.turns = 0
+        self.interrupted = 0
+        self.tools: dict[str, list[int]] = {}  # name → [calls, errors]
+        self.latency = {name: Distribution() for name in LATENCIES}
+        self.metrics: dict[str, MetricTally] = {}
+        self.events: dict[str, Counter[str]] = {}  # name → level → count
+
+    @classmethod
+    def of_call(
+        cls, status: str, start_time: datetime, end_time: datetime | None,
+        end_reason: str | None, facts: list[Fact],
+    ) -> Tally:  # fmt: skip
+        """One ended call's tally, from its row's columns and its facts."""
+        tally = cls()
+        tally.calls = 1
+        tally.completed = int(status == CallStatus.COMPLETED)
+        tally.failed = int(status == CallStatus.FAILED)
+        if end_reason:
+            tally.end_reasons[end_reason] = 1
+        if end_time is not None:
+            tally.duration.add(max(0.0, (end_time - start_time).total_seconds()))
+        turns = [fact for fact in facts if isinstance(fact, Turn)]
+        tally.turns = len(turns)
+        tally.interrupted = sum(turn.end_reason is TurnEndReason.INTERRUPTED for turn in turns)
+        for latency in response_latencies(turns):
+            tally.latency["response"].add(latency)
+        for turn in turns:
+            if turn.tts_ttfb is not None:
+                tally.latency["tts_ttfb"].add(turn.tts_ttfb)
+            if turn.stt_ttfb is not None:
+                tally.latency["stt_ttfb"].add(turn.stt_ttfb)
+        for fact in facts:
+            if isinstance(fact, ToolCall):
+                counts = tally.tools.setdefault(fact.name, [0, 0])
+                counts[0] += 1
+                counts[1] += tool_failed(fact)
+            elif isinstance(fact, LogMetric):
+                tally.metrics.setdefault(fact.name, MetricTally()).add(fact.value)
+            elif isinstance(fact, LogEvent):
+                levels = tally.events.setdefault(fact.event, Counter())
+                levels[fact.level or UNSET_LEVEL] += 1
+        return tally
+
+    def merge(self, other: Tally) -> None:
+        self.calls += other.calls
+        self.completed += other.completed
+        self.failed += other.failed
+        self.end_reasons.update(other.end_reasons)
+        self.duration.merge(other.duration)
+        self.turns += other.turns
+        self.interrupted += other.interrupted
+        for name, (count, errors) in other.tools.items():
+            mine = self.tools.setdefault(name, [0, 0])
+            mine[0] += count
+            mine[1] += errors
+        for name, distribution in other.latency.items():
+            self.latency[name].merge(distribution)
+        for name, metric in other.metrics.items():  # into our own: never share a part
+            self.metrics.setdefault(name, MetricTally()).merge(metric)
+        for name, levels in other.events.items():
+            self.events.setdefault(name, Counter()).update(levels)
+
+    @classmethod
+    def merged(cls, tallies: Any) -> Tally:
+        total = cls()
+        for tally in tallies:
+            total.merge(tally)
+        return total
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form (compact, exact, mergeable); ``public`` is what users see."""
+        return {
+            "calls": [self.calls, self.completed, self.failed],
+            "end_reasons": dict(self.end_reasons),
+            "duration": self.duration.to_json(),
+            "turns": [self.turns, self.interrupted],
+            "tools": self.tools,
+            "latency": {name: d.to_json() for name, d in self.latency.items() if d.count},
+            "metrics": {name: metric.to_json() for name, metric in self.metrics.items()},
+            "events": {name: dict(levels) for name, levels in self.events.items()},
+        }
+
+    @classmethod
+    def from_json(cls, shape: dict[str, Any] | str) -> Tally:
+        if isinstance(shape, str):
+            shape = json.loads(shape)
+        tally = cls()
+        tally.calls, tally.completed, tally.failed = shape["calls"]
+        tally.end_reasons = Counter(shape["end_reasons"])
+        tally.duration = Distribution.from_json(shape["duration"])
+        tally.turns, tally.interrupted = shape["turns"]
+        tally.tools = {name: list(counts) for name, counts in shape["tools"].items()}
+        for name, distribution in shape["latency"].items():
+            tally.latency[name] = Distribution.from_json(distribution)
+        tally.metrics = {name: MetricTally.from_json(m) for name, m in shape["metrics"].items()}
+        tally.events = {name: Counter(levels) for name, levels in shape["events"].items()}
+        return tally
+
+    def public(self) -> dict[str, Any]:
+        duration = self.duration
+        return {
+            "calls": {
+                "count": self.calls,
+                "completed": self.completed,
+                "failed": self.failed,
+                "end_reasons": dict(self.end_reasons.most_common()),
+            },
+            "duration_s": {"sum": _round(duration.sum)} | _stats(duration, mean=True, qs=(50, 95)),
+            "turns": {"count": self.turns, "interrupted": self.interrupted},
+            "tool_calls": {
+                name: {"count": count, "errors": errors}
+                for name, (count, errors) in sorted(self.tools.items())
+            },
+            "latency_s": {
+                name: {"count": d.count} | _stats(d, qs=(50, 90, 95, 99))
+                for name, d in self.latency.items()
+            },
+            "metrics": {name: self.metrics[name].public() for name in sorted(self.metrics)},
+            "events": {
+                name: {"count": sum(levels.values()), "levels": dict(levels.most_common())}
+                for name, levels in sorted(self.events.items())
+            },
+        }
+
+
+def _stats(
+    distribution: Distribution,
+    mean: bool = False,
+    minmax: bool = False,
+    qs: tuple[int, ...] = (50, 95),
+) -> dict[str, float | None]:
+    stats: dict[str, float | None] = {}
+    if mean:
+        stats["mean"] = _round(distribution.mean)
+    if minmax:
+        empty = not distribution.count
+        stats["min"] = None if empty else _round(distribution.min)
+        stats["max"] = None if empty else _round(distribution.max)
+    for q in qs:
+        stats[f"p{q}"] = _round(distribution.quantile(q / 100))
+    return stats
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def _value_key(value: Any) -> str:
+    """How a non-numeric metric value is counted: strings as they are, the rest as JSON."""
+    if isinstance(value, str):
+        return value[:200]
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)[:200]

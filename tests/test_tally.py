@@ -1,0 +1,89 @@
+"""A call's tally from its facts, tallies merged, and their public JSON."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from openline.domain.calls import LogEvent, LogMetric, Role, ToolCall, Turn, TurnEndReason
+from openline.domain.tally import Tally, response_latencies, tool_failed
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def turn(seq, role, at, end=None, **fields):
+    return Turn("c", seq, seq, at, role, end_timestamp=end, **fields)
+
+
+def test_response_latency_is_from_the_callers_end_of_turn_to_the_agents_first_output():
+    turns = [
+        turn(1, Role.ASSISTANT, 0.1, 1.0),  # the greeting answers nobody
+        turn(2, Role.USER, 2.0, 3.0),
+        turn(3, Role.ASSISTANT, 3.4, 5.0),
+        turn(4, Role.USER, 6.0, 7.5),
+        turn(5, Role.USER, 8.0, 9.0),  # the caller went on: the answer is to the last
+        turn(6, Role.ASSISTANT, 9.25, 10.0),
+        turn(7, Role.USER, 11.0, 12.0),
+        turn(8, Role.ASSISTANT, 11.5, 12.5),  # began before the caller finished
+    ]
+    assert [round(x, 6) for x in response_latencies(turns)] == [0.4, 0.25]
+
+
+def test_a_tool_call_is_an_error_without_a_result_or_with_an_error_text():
+    def call(result):
+        return ToolCall("c", 1, 1, 0.0, "lookup", {}, result=result)
+
+    assert [tool_failed(call(r)) for r in ("ok", None, "Error: timeout", " error 500")] == [
+        False,
+        True,
+        True,
+        True,
+    ]
+
+
+def test_a_calls_tally_and_the_public_shape_of_merged_tallies():
+    facts = [
+        turn(1, Role.USER, 1.0, 2.0, stt_ttfb=0.12),
+        turn(2, Role.ASSISTANT, 2.5, 4.0, tts_ttfb=0.2, end_reason=TurnEndReason.INTERRUPTED),
+        ToolCall("c", 3, 3, 2.6, "lookup", {"id": 1}, result="Error: no such order"),
+        ToolCall("c", 4, 4, 2.7, "lookup", {"id": 2}, result="shipped"),
+        LogMetric("c", 5, 5, 3.0, "score", 7),
+        LogMetric("c", 6, 6, 3.1, "answer", "yes"),
+        LogMetric("c", 7, 7, 3.2, "system_call_success", True),
+        LogEvent("c", 8, 8, 3.3, "order_processed", level="info"),
+        LogEvent("c", 9, 9, 3.4, "order_processed"),
+    ]
+    one = Tally.of_call("completed", T0, T0 + timedelta(seconds=30), "agent_hangup", facts)
+    other = Tally.of_call("failed", T0, T0 + timedelta(seconds=10), "error", [])
+    merged = Tally.merged([Tally.from_json(one.to_json()), Tally.from_json(other.to_json())])
+    shown = merged.public()
+    assert shown["calls"] == {
+        "count": 2,
+        "completed": 1,
+        "failed": 1,
+        "end_reasons": {"agent_hangup": 1, "error": 1},
+    }
+    assert shown["duration_s"]["sum"] == 40.0 and shown["duration_s"]["mean"] == 20.0
+    assert shown["turns"] == {"count": 2, "interrupted": 1}
+    assert shown["tool_calls"] == {"lookup": {"count": 2, "errors": 1}}
+    assert shown["latency_s"]["response"]["count"] == 1
+    assert abs(shown["latency_s"]["response"]["p50"] - 0.5) <= 0.005
+    assert shown["latency_s"]["stt_ttfb"]["count"] == shown["latency_s"]["tts_ttfb"]["count"] == 1
+    assert shown["metrics"]["score"] == {
+        "count": 1, "mean": 7.0, "min": 7.0, "max": 7.0, "p50": 7.0, "p95": 7.0,
+    }  # fmt: skip
+    assert shown["metrics"]["answer"] == {"count": 1, "values": {"yes": 1}}
+    assert shown["metrics"]["system_call_success"] == {"count": 1, "values": {"true": 1}}
+    assert shown["events"] == {"order_processed": {"count": 2, "levels": {"info": 1, "unset": 1}}}
+    # merging never changes the parts
+    assert one.public()["calls"]["count"] == 1
+
+
+def test_values_are_shown_top_20_with_the_rest_as_other():
+    tallies = []
+    for index in range(30):
+        facts = [LogMetric("c", n, n, 0.0, "city", f"city-{index}") for n in range(index + 1)]
+        tallies.append(Tally.of_call("completed", T0, T0, None, facts))
+    shown = Tally.merged(tallies).public()["metrics"]["city"]
+    assert shown["count"] == sum(range(1, 31))
+    assert len(shown["values"]) == 21 and shown["values"]["city-29"] == 30
+    assert shown["values"]["other"] == sum(range(1, 11))
