@@ -21,7 +21,9 @@ def within(estimate: float, exact: float) -> bool:
 
 
 DATASETS = {
-    "latencies (log-normal, 10 ms to 10 s)": lambda r: [r.lognormvariate(-0.5, 1.2) for _ in range(20_000)],
+    "latencies (log-normal, 10 ms to 10 s)": lambda r: [
+        r.lognormvariate(-0.5, 1.2) for _ in range(20_000)
+    ],
     "durations (exponential)": lambda r: [r.expovariate(1 / 90) for _ in range(5_000)],
     "metric values 1..100": lambda r: [float(v) for v in range(1, 101)],
     "signed, with zeros": lambda r: [r.choice((0.0, r.uniform(-50, 50))) for _ in range(3_000)],

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         ge=0,
         description="After end_call, how long the agent's socket is still read (and recorded).",
     )
+    analytics_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often ended calls are tallied into the fleet analytics rollups.",
+    )
     payload_cap_chars: int = Field(
         default=65_536, ge=1024, description="JSON fields larger than this are stored truncated."
     )

@@ -20,6 +20,7 @@ DEPLOYMENT = "dep_"
 WEBHOOK = "agent_webhook_"
 DELIVERY = "whd_"
 PROCESS = "proc_"
+TALLY_DUE = "atq_"
 
 
 def new_id(prefix: str, now_ms: int | None = None) -> str:

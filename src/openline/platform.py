@@ -20,6 +20,7 @@ from openline.deploy.settings import DeploySettings
 from openline.deploy.supervisor import Supervisor
 from openline.harness.session import Harness
 from openline.store.agents import AgentRepo
+from openline.store.analytics import AnalyticsRepo
 from openline.store.blobs import BlobStore, LocalBlobStore, S3BlobStore
 from openline.store.calls import CallRepo
 from openline.store.db import make_engine, migrate
@@ -32,6 +33,7 @@ from openline.store.keys import KeyRepo
 from openline.store.leases import LeaseKeeper
 from openline.store.processes import ProcessRepo
 from openline.store.replay import replay
+from openline.store.rollups import RollupKeeper
 from openline.store.sealing import Sealer
 from openline.store.sessions import SessionRepo
 from openline.store.webhook_configs import WebhookConfigs
@@ -70,6 +72,8 @@ class Platform:
     env_vars: EnvVarRepo
     blobs: BlobStore
     lease: LeaseKeeper
+    analytics: AnalyticsRepo
+    rollups: RollupKeeper
 
     @classmethod
     async def open(cls, settings: Settings) -> Platform:
@@ -167,11 +171,15 @@ class Platform:
             env_vars=supervisor.env,
             blobs=blobs,
             lease=lease,
+            analytics=AnalyticsRepo(engine),
+            rollups=RollupKeeper(engine),
         )
         dispatcher.start()
         started.push_async_callback(dispatcher.close)
         analysis.start()
         started.push_async_callback(analysis.close)
+        platform.rollups.start(settings.analytics_interval_s)
+        started.push_async_callback(platform.rollups.close)
         await asyncio.to_thread(lease.register)
         started.push_async_callback(lease.close)  # gives the lease up
         # SQLite: one process owns the file, so every call left open is an orphan now.
@@ -189,6 +197,7 @@ class Platform:
     async def close(self) -> None:
         await self.deployments.close()  # first: its last log lines go through the writer
         await self.analysis.close()
+        await self.rollups.close()
         await self.writer.close()
         await self.lease.close()  # after the writer: the calls that ended here are recorded
         await self.dispatcher.close()

@@ -9,7 +9,17 @@ from fastapi import FastAPI
 
 from openline import __version__
 from openline._signing import Signer, load_secret
-from openline.api import agents, calls, deployments, errors, stream, tokens, twilio, webhooks
+from openline.api import (
+    agents,
+    analytics,
+    calls,
+    deployments,
+    errors,
+    stream,
+    tokens,
+    twilio,
+    webhooks,
+)
 from openline.api.attempts import FailedAttempts
 from openline.api.auth import Authenticator
 from openline.api.start_deadline import StartDeadline
@@ -54,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(StartDeadline, timeout_s=settings.websocket_start_timeout_s)
     app.include_router(tokens.router)
     app.include_router(calls.router)  # before /agents/{agent_id}, which would shadow it
+    app.include_router(analytics.router)  # so is this
     app.include_router(webhooks.router)
     app.include_router(deployments.router)  # before /agents/{agent_id} too
     app.include_router(agents.router)

@@ -1,13 +1,14 @@
 """A mergeable distribution of numbers whose quantiles are within 1 % of the exact ones.
 
 Values are counted in logarithmic buckets: bucket ``i`` holds the values in
-(γ^(i-1), γ^i] with γ = (1 + α) / (1 - α), and answers with 2γ^i / (γ + 1), which is
-within α of anything in the bucket. This is the DDSketch mapping (Masson, Rim and Lee,
-VLDB 2019). Two reasons for it over t-digest or KLL: its error bound is relative and
-holds for every quantile whatever the data (latencies span 10 ms to 10 s), and two
-sketches merge by adding bucket counts, exactly and in any order, so a day's rollup is
-the same whether merged from calls, minutes or hours, and a rollup can be rebuilt from
-its parts. Count, sum, min and max are kept exactly beside the buckets.
+(gamma^(i-1), gamma^i] with gamma = (1 + ALPHA) / (1 - ALPHA), and answers with
+2 gamma^i / (gamma + 1), which is within ALPHA of anything in the bucket. This is the
+DDSketch mapping (Masson, Rim and Lee, VLDB 2019). Two reasons for it over t-digest or
+KLL: its error bound is relative and holds for every quantile whatever the data
+(latencies span 10 ms to 10 s), and two sketches merge by adding bucket counts, exactly
+and in any order, so a day's rollup is the same whether merged from calls, minutes or
+hours, and a rollup can be rebuilt from its parts. Count, sum, min and max are kept
+exactly beside the buckets.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class Distribution:
         return self.sum / self.count if self.count else None
 
     def quantile(self, q: float) -> float | None:
-        """The nearest-rank ``q`` quantile (the ⌈q·n⌉-th smallest value), to within α."""
+        """The nearest-rank ``q`` quantile (the ⌈q·n⌉-th smallest value), to within ALPHA."""
         if not self.count:
             return None
         rank = max(1, math.ceil(q * self.count))

@@ -217,9 +217,8 @@ class Tally:
         }
 
     @classmethod
-    def from_json(cls, shape: dict[str, Any] | str) -> Tally:
-        if isinstance(shape, str):
-            shape = json.loads(shape)
+    def from_json(cls, stored: dict[str, Any] | str) -> Tally:
+        shape: dict[str, Any] = json.loads(stored) if isinstance(stored, str) else stored
         tally = cls()
         tally.calls, tally.completed, tally.failed = shape["calls"]
         tally.end_reasons = Counter(shape["end_reasons"])

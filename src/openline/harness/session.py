@@ -113,7 +113,9 @@ class CallSession:
         self.call_id = ids.new_id(ids.CALL)
         self.stream_id = start.stream_id or self.call_id
         self.announcer = CallAnnouncer(harness.writer, self.call_id, agent["id"])
-        self.writes = CallWrites(harness.writer, harness.calls, self.call_id)
+        # A tally waits out the hang-up grace, and a second for the writer to commit it.
+        tally_delay_s = harness.settings.agent_hangup_grace_s + 1.0
+        self.writes = CallWrites(harness.writer, harness.calls, self.call_id, tally_delay_s)
         self.ledger = CallLedger(
             self.call_id,
             self.writes,

@@ -14,6 +14,7 @@ from openline.domain.calls import CallStatus, Fact
 from openline.store import schema
 from openline.store.calls import CallRepo, ended_values
 from openline.store.facts import TABLE_OF, to_row
+from openline.store.rollups import due_after, queue_row
 from openline.store.writer import Writer
 
 
@@ -34,10 +35,11 @@ class FactWrites:
 class CallWrites(FactWrites):
     """One call's writes: its row when it starts, its facts, its end."""
 
-    def __init__(self, writer: Writer, calls: CallRepo, call_id: str) -> None:
+    def __init__(self, writer: Writer, calls: CallRepo, call_id: str, tally_delay_s: float) -> None:
         super().__init__(writer)
         self._calls = calls
         self._call_id = call_id
+        self._tally_delay_s = tally_delay_s  # the facts an agent sends after the end
 
     def open(self, row: dict[str, Any], outbox: list[dict[str, Any]]) -> None:
         """Create the call row with the deliveries announcing it (blocking: a thread's job)."""
@@ -53,9 +55,13 @@ class CallWrites(FactWrites):
         error_message: str | None,
         rev: int,
     ) -> dict[str, Any]:
-        """Queue the call's end (its analysis is then due); returns the ended call row."""
+        """Queue the call's end, and with it its tally for the analytics (due once the
+        facts the agent still sends are in); its analysis is then due too. Returns the
+        ended call row."""
         ended = ended_values(status, end_time, end_reason, error_message, rev, agent_end_reason)
         self._writer.update(schema.calls, (self._call_id,), ended, self._call_id)
+        tally = queue_row(self._call_id, due_after(end_time, self._tally_delay_s))
+        self._writer.insert(schema.analytics_queue, tally, self._call_id, with_previous=True)
         return row | ended
 
     async def flush(self) -> None:

@@ -21,8 +21,9 @@ from openline.domain.webhook_events import CALL_FAILED, ENVELOPE_KEYS, analysis_
 from openline.store import schema
 from openline.store.db import snapshot
 from openline.store.delivery_queue import STARTED, after, announced, last_fact_rev, queue
-from openline.store.facts import TABLE_OF, from_row
+from openline.store.facts import TABLE_OF, from_row, read_facts
 from openline.store.pagination import Page, PageRequest, paginate
+from openline.store.rollups import queue_tallies
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ class CallRepo:
     ) -> dict[str, builtins.list[Fact]]:
         """Facts of the given calls changed after ``since_rev``, each call's in seq order."""
         with snapshot(self._engine) as connection:
-            return _read_facts(connection, call_ids, kinds, since_rev)
+            return read_facts(connection, call_ids, kinds, since_rev)
 
     def with_facts(
         self, call_id: str, kinds: tuple[type[Fact], ...] = tuple(TABLE_OF), since_rev: int = -1
@@ -137,7 +138,7 @@ class CallRepo:
             row = found.first()
             if row is None:
                 return None, []
-            return _call_row(row._mapping), _read_facts(connection, [call_id], kinds, since_rev)[
+            return _call_row(row._mapping), read_facts(connection, [call_id], kinds, since_rev)[
                 call_id
             ]
 
@@ -201,6 +202,7 @@ class CallRepo:
                     rev=schema.calls.c.rev + 1,
                 )
             )
+            queue_tallies(connection, [call_id], utcnow())  # out of the analytics too
         return self.get(call_id)
 
     def save_analysis(self, call_id: str, summary: str, unless_done: bool = False) -> bool:
@@ -296,9 +298,10 @@ class CallRepo:
         )
         with self._engine.begin() as connection:
             rows = [_call_row(found._mapping) for found in connection.execute(close)]
-            facts = _read_facts(connection, [row["id"] for row in rows], tuple(TABLE_OF), -1)
+            facts = read_facts(connection, [row["id"] for row in rows], tuple(TABLE_OF), -1)
             for row in rows:
                 _announce_failed(connection, row, facts[row["id"]])
+            queue_tallies(connection, [row["id"] for row in rows], utcnow())
         return [row["id"] for row in rows]
 
 
@@ -347,22 +350,6 @@ def _announce_failed(connection, row: dict, facts: list[Fact]) -> None:
     for webhook_id, last_position in told.items():
         payload = call_event(CALL_FAILED, call_json(row, facts), webhook_id)
         queue(connection, webhook_id, after(last_position, last_fact), payload)
-
-
-def _read_facts(
-    connection, call_ids: list[str], kinds: tuple[type[Fact], ...], since_rev: int
-) -> dict[str, list[Fact]]:
-    found: dict[str, list[Fact]] = {call_id: [] for call_id in call_ids}
-    if not call_ids:
-        return found
-    for kind in kinds:
-        table = TABLE_OF[kind]
-        query = select(table).where(table.c.call_id.in_(call_ids), table.c.rev > since_rev)
-        for row in connection.execute(query):
-            found[row.call_id].append(from_row(table, dict(row._mapping)))
-    for facts in found.values():
-        facts.sort(key=lambda fact: fact.seq)
-    return found
 
 
 def _containing(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from enum import Enum
 
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table, select
 
 from openline.domain.calls import (
     Fact,
@@ -53,3 +53,20 @@ def from_row(table: Table, row: dict) -> Fact:
             row["end_reason"] = TurnEndReason(row["end_reason"])
         row["text_chunks"] = row["text_chunks"] or []
     return kind(**row)
+
+
+def read_facts(
+    connection: Connection, call_ids: list[str], kinds: tuple[type[Fact], ...], since_rev: int
+) -> dict[str, list[Fact]]:
+    """The facts of ``kinds`` of each call changed after ``since_rev``, in call order."""
+    found: dict[str, list[Fact]] = {call_id: [] for call_id in call_ids}
+    if not call_ids:
+        return found
+    for kind in kinds:
+        table = TABLE_OF[kind]
+        query = select(table).where(table.c.call_id.in_(call_ids), table.c.rev > since_rev)
+        for row in connection.execute(query):
+            found[row.call_id].append(from_row(table, dict(row._mapping)))
+    for facts in found.values():
+        facts.sort(key=lambda fact: fact.seq)
+    return found

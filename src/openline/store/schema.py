@@ -299,3 +299,43 @@ agent_env_vars = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
 )
+
+# -- fleet analytics (docs/analytics.md) -------------------------------------------------------
+
+# Calls whose tally is due (made, remade or removed): queued with the call's end, and
+# with its redaction. Several rows for one call are harmless: each pass is idempotent.
+analytics_queue = Table(
+    "analytics_queue",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("call_id", String(64), nullable=False),
+    Column("due_at", Timestamp, nullable=False),
+    Index("ix_analytics_queue_due_at", "due_at"),
+)
+
+# One ended call's counts and distributions (domain.tally.Tally, stored as JSON text).
+call_tallies = Table(
+    "call_tallies",
+    metadata,
+    Column("call_id", String(64), primary_key=True),
+    Column("agent_id", String(64), nullable=False),
+    Column("deployment_id", String(64), nullable=False),  # "" for a call without one
+    Column("start_time", Timestamp, nullable=False),
+    Column("metadata", Json, nullable=True),
+    Column("tally", Text, nullable=False),
+    Index("ix_call_tallies_scope", "agent_id", "deployment_id", "start_time"),
+    Index("ix_call_tallies_start_time", "start_time"),
+)
+
+# The tallies of a minute, an hour and a day merged, per agent and deployment: a minute's
+# from its calls, an hour's from its minutes, a day's from its hours.
+analytics_rollups = Table(
+    "analytics_rollups",
+    metadata,
+    Column("grain", String(8), primary_key=True),  # minute | hour | day
+    Column("bucket_start", Timestamp, primary_key=True),
+    Column("agent_id", String(64), primary_key=True),
+    Column("deployment_id", String(64), primary_key=True),
+    Column("calls", Integer, nullable=False),
+    Column("tally", Text, nullable=False),
+)

@@ -1,0 +1,195 @@
+"""The public reply of fleet analytics, and a comparison of two tallies (docs/analytics.md).
+
+``report`` shapes ``GET /agents/analytics``; ``compare`` lines up two tallies' public
+JSON (two deployments, say) and marks what got worse, for the CLI and the console.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from openline.domain.buckets import Grain
+from openline.domain.tally import LATENCIES, Tally
+from openline.domain.time import rfc3339
+
+GroupBy = Literal["deployment_id", "agent_id"]
+MAX_BUCKETS = 2000
+
+
+@dataclass(frozen=True)
+class AnalyticsFilter:
+    agent_id: str | None = None
+    deployment_id: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()  # every key must have its value
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "agent_id": self.agent_id,
+            "deployment_id": self.deployment_id,
+            "metadata": dict(self.metadata),
+        }
+
+
+@dataclass
+class Bucket:
+    start: datetime
+    end: datetime
+    groups: dict[str | None, Tally] = field(default_factory=dict)  # None: not grouped
+
+
+def default_grain(start: datetime, end: datetime) -> Grain:
+    """A bucket that gives a readable series: minutes up to 3 hours, hours up to 10 days."""
+    span = end - start
+    if span <= timedelta(hours=3):
+        return "minute"
+    return "hour" if span <= timedelta(days=10) else "day"
+
+
+def report(
+    start: datetime,
+    end: datetime,
+    grain: Grain,
+    where: AnalyticsFilter,
+    group_by: GroupBy | None,
+    series: list[Bucket],
+) -> dict[str, Any]:
+    groups: dict[str | None, Tally] = {}
+    entries = []
+    for bucket in series:
+        for group, tally in bucket.groups.items():
+            groups.setdefault(group, Tally()).merge(tally)
+        merged = Tally.merged(bucket.groups.values())
+        entries.append(
+            {"start": rfc3339(bucket.start), "end": rfc3339(bucket.end)} | merged.public()
+        )
+    ranked = sorted(groups.items(), key=lambda item: (-item[1].calls, item[0] or ""))
+    return {
+        "start": rfc3339(start),
+        "end": rfc3339(end),
+        "bucket": grain,
+        "group_by": group_by,
+        "filters": where.public(),
+        "totals": Tally.merged(groups.values()).public(),
+        "series": entries,
+        "groups": [{group_by: group} | tally.public() for group, tally in ranked]
+        if group_by
+        else [],
+    }
+
+
+# -- comparing two tallies --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One measure of two tallies side by side; ``worse`` when the second is worse by
+    more than the noise allowance (None: a measure without a better direction)."""
+
+    section: str
+    measure: str
+    before: float | None
+    after: float | None
+    worse: bool | None
+
+
+WORSE_BY = 0.10  # a relative change under 10 % is not called worse
+_BAD_LEVELS = ("error", "critical")
+
+
+def compare(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
+    """Two public tallies (``Tally.public()`` or the API's ``T``), measure by measure."""
+    calls = _get(before, "calls", "count"), _get(after, "calls", "count")
+    durations = _get(before, "duration_s", "p50"), _get(after, "duration_s", "p50")
+    changes = [
+        Change("calls", "count", *calls, None),
+        _higher_is_worse("calls", "failure rate", _failure_rate(before), _failure_rate(after)),
+        _higher_is_worse("turns", "interrupted share", _share(before), _share(after)),
+        Change("duration_s", "p50", *durations, None),
+    ]
+    for name in LATENCIES:
+        for q in ("p50", "p95", "p99"):
+            changes.append(
+                _higher_is_worse(
+                    "latency_s",
+                    f"{name} {q}",
+                    _get(before, "latency_s", name, q),
+                    _get(after, "latency_s", name, q),
+                )
+            )
+    for name in sorted(set(before["tool_calls"]) | set(after["tool_calls"])):
+        changes.append(
+            _higher_is_worse(
+                "tool_calls",
+                f"{name} error rate",
+                _tool_error_rate(before, name),
+                _tool_error_rate(after, name),
+            )
+        )
+    for name in sorted(set(before["metrics"]) | set(after["metrics"])):
+        changes.append(
+            Change("metrics", f"{name} mean", _metric(before, name), _metric(after, name), None)
+        )
+    for name in sorted(set(before["events"]) | set(after["events"])):
+        per_call = _per_call(before, name), _per_call(after, name)
+        bad = _is_bad_event(before, name) or _is_bad_event(after, name)
+        direction = True if bad else None
+        changes.append(
+            _higher_is_worse("events", f"{name} per call", *per_call, direction=direction)
+        )
+    return changes
+
+
+def _higher_is_worse(
+    section: str,
+    measure: str,
+    before: float | None,
+    after: float | None,
+    direction: bool | None = True,
+) -> Change:
+    worse: bool | None = None
+    if direction is not None and before is not None and after is not None:
+        worse = after > before * (1 + WORSE_BY) and after - before > 1e-9
+    return Change(section, measure, before, after, worse)
+
+
+def _get(tally: dict[str, Any], *path: str) -> float | None:
+    value: Any = tally
+    for part in path:
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _failure_rate(tally: dict[str, Any]) -> float | None:
+    calls = tally["calls"]
+    return calls["failed"] / calls["count"] if calls["count"] else None
+
+
+def _share(tally: dict[str, Any]) -> float | None:
+    turns = tally["turns"]
+    return turns["interrupted"] / turns["count"] if turns["count"] else None
+
+
+def _tool_error_rate(tally: dict[str, Any], name: str) -> float | None:
+    counts = tally["tool_calls"].get(name)
+    return counts["errors"] / counts["count"] if counts and counts["count"] else None
+
+
+def _metric(tally: dict[str, Any], name: str) -> float | None:
+    return tally["metrics"].get(name, {}).get("mean")
+
+
+def _per_call(tally: dict[str, Any], name: str) -> float | None:
+    calls = tally["calls"]["count"]
+    event = tally["events"].get(name)
+    if not calls:
+        return None
+    return (event["count"] if event else 0) / calls
+
+
+def _is_bad_event(tally: dict[str, Any], name: str) -> bool:
+    levels = tally["events"].get(name, {}).get("levels", {})
+    return any(level in levels for level in _BAD_LEVELS)

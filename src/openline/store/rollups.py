@@ -1,0 +1,319 @@
+"""Keeping fleet analytics' rollups: a tally per ended call, merged per minute, hour, day.
+
+A call's end queues it (``analytics_queue``, in the transaction that ends it, due once
+its last facts are in); so does its redaction. ``RollupKeeper`` takes due rows, makes (or
+removes) each call's tally, then refreshes the rollups above it: each minute from its
+calls' tallies, each hour from its minutes, each day from its hours. A refresh recomputes
+a rollup from its parts rather than adding to it, so it is idempotent, order-free and
+self-healing, and the same code serves a call's end, a redaction and ``rebuild``.
+
+Several processes on one PostgreSQL: queue rows are claimed with ``SKIP LOCKED``, and a
+rollup is locked before its parts are read, in one global order (minutes, then hours,
+then days, each sorted), so two refreshes of one rollup follow each other and never
+deadlock; ``rebuild`` holds an advisory lock the keepers share. On SQLite the claim is a
+write, which takes the database's one write lock first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, exists, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from openline import ids
+from openline.domain.buckets import GRAINS, STEP, Grain, floor
+from openline.domain.calls import CallStatus, LogEvent, LogMetric, ToolCall, Turn
+from openline.domain.tally import Tally
+from openline.domain.time import as_utc, utcnow
+from openline.store import schema
+from openline.store.facts import read_facts
+
+log = logging.getLogger(__name__)
+
+TALLIED_KINDS = (Turn, ToolCall, LogEvent, LogMetric)
+_REBUILD_LOCK_ID = 7_405_313  # arbitrary, constant: a rebuild excludes the keepers
+_PARENT: dict[Grain, Grain] = {"minute": "hour", "hour": "day"}
+
+Scope = tuple[str, str]  # (agent id, deployment id or "")
+Key = tuple[datetime, str, str]  # (bucket start, agent id, deployment id or "")
+
+
+def queue_row(call_id: str, due_at: datetime) -> dict:
+    return {"id": ids.new_id(ids.TALLY_DUE), "call_id": call_id, "due_at": due_at}
+
+
+def queue_tallies(connection: Connection, call_ids: Iterable[str], due_at: datetime) -> None:
+    rows = [queue_row(call_id, due_at) for call_id in call_ids]
+    if rows:
+        connection.execute(schema.analytics_queue.insert(), rows)
+
+
+class RollupKeeper:
+    def __init__(self, engine: Engine, batch: int = 200) -> None:
+        self._engine = engine
+        self._batch = batch
+        self._task: asyncio.Task | None = None
+
+    # -- the background task ------------------------------------------------------
+
+    def start(self, interval_s: float) -> None:
+        self._task = asyncio.create_task(self._run(interval_s), name="openline-rollups")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self, interval_s: float) -> None:
+        while True:
+            try:
+                while await asyncio.to_thread(self.run_due) == self._batch:
+                    pass  # a backlog: go on at once
+            except Exception:  # the database refused or is down: the rows stay queued
+                log.warning("analytics: cannot update the rollups; retrying", exc_info=True)
+            await asyncio.sleep(interval_s)
+
+    # -- the work -----------------------------------------------------------------
+
+    def run_due(self, now: datetime | None = None) -> int:
+        """Tally the calls whose queue rows are due; returns how many rows were taken."""
+        q = schema.analytics_queue.c
+        now = now or utcnow()
+        with self._engine.connect() as connection:  # a read first: idle polls write nothing
+            if not connection.execute(select(exists().where(q.due_at <= now))).scalar():
+                return 0
+        claim = (
+            select(q.id)
+            .where(q.due_at <= now)
+            .order_by(q.due_at)
+            .limit(self._batch)
+            .with_for_update(skip_locked=True)
+        )
+        taken = schema.analytics_queue.delete().where(q.id.in_(claim)).returning(q.call_id)
+        with self._engine.begin() as connection:
+            call_ids = connection.execute(taken).scalars().all()
+            _share_rebuild_lock(connection)
+            touched = _retally(connection, sorted(set(call_ids)))
+            refresh(connection, touched)
+        return len(call_ids)
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Remake every call's tally from its facts, then every rollup from the tallies.
+        Returns the number of calls tallied. ``progress(done, total)`` is told as it goes."""
+        c = schema.calls.c
+        with self._engine.connect() as connection:
+            total = connection.execute(select(func.count()).select_from(schema.calls)).scalar()
+        done, after = 0, ""
+        while True:
+            with self._engine.connect() as connection:
+                next_ids = select(c.id).where(c.id > after).order_by(c.id).limit(self._batch * 5)
+                call_ids = connection.execute(next_ids).scalars().all()
+            if not call_ids:
+                break
+            with self._engine.begin() as connection:
+                _take_rebuild_lock(connection)
+                _retally(connection, call_ids)
+            done += len(call_ids)
+            after = call_ids[-1]
+            if progress is not None:
+                progress(done, total or 0)
+        _rollup_everything(self._engine)
+        return done
+
+
+def _retally(connection: Connection, call_ids: Sequence[str]) -> set[Key]:
+    """Make the tallies of these calls as their facts are now (none for a call still in
+    progress or redacted); returns the minutes whose rollups they change."""
+    if not call_ids:
+        return set()
+    c, t = schema.calls.c, schema.call_tallies.c
+    old = connection.execute(  # a write first (SQLite: the write lock before any read)
+        schema.call_tallies.delete()
+        .where(t.call_id.in_(call_ids))
+        .returning(t.start_time, t.agent_id, t.deployment_id)
+    )
+    touched = {(floor(as_utc(start), "minute"), agent, dep) for start, agent, dep in old}
+    calls = connection.execute(
+        select(schema.calls).where(
+            c.id.in_(call_ids), c.status != CallStatus.STARTED.value, c.redacted_at.is_(None)
+        )
+    ).all()
+    facts = read_facts(connection, [call.id for call in calls], TALLIED_KINDS, -1)
+    rows = []
+    for call in calls:
+        start = as_utc(call.start_time)
+        tally = Tally.of_call(
+            call.status, start, as_utc(call.end_time), call.end_reason, facts[call.id]
+        )
+        deployment = call.deployment_id or ""
+        rows.append(
+            {
+                "call_id": call.id,
+                "agent_id": call.agent_id,
+                "deployment_id": deployment,
+                "start_time": start,
+                "metadata": call.metadata,
+                "tally": json.dumps(tally.to_json(), separators=(",", ":")),
+            }
+        )
+        touched.add((floor(start, "minute"), call.agent_id, deployment))
+    if rows:
+        connection.execute(schema.call_tallies.insert(), rows)
+    return touched
+
+
+def refresh(connection: Connection, minutes: set[Key]) -> None:
+    """Recompute the rollups of these minutes, and of the hours and days holding them."""
+    keys = minutes
+    for grain in GRAINS:
+        for key in sorted(keys):
+            _lock(connection, grain, key)
+            parts = _parts(connection, grain, key)
+            _store(connection, grain, key, Tally.merged(Tally.from_json(part) for part in parts))
+        if grain in _PARENT:
+            keys = {(floor(start, _PARENT[grain]), agent, dep) for start, agent, dep in keys}
+
+
+def _lock(connection: Connection, grain: Grain, key: Key) -> None:
+    """The rollup's row, made if need be and locked until this transaction ends."""
+    r = schema.analytics_rollups
+    start, agent, deployment = key
+    row = {"grain": grain, "bucket_start": start, "agent_id": agent, "deployment_id": deployment}
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    connection.execute(
+        dialect.insert(r).values(row | {"calls": 0, "tally": "{}"}).on_conflict_do_nothing()
+    )
+    connection.execute(select(r.c.calls).where(*_is(grain, key)).with_for_update())
+
+
+def _parts(connection: Connection, grain: Grain, key: Key) -> list[str]:
+    start, agent, deployment = key
+    end = start + STEP[grain]
+    if grain == "minute":
+        t = schema.call_tallies.c
+        query = select(t.tally).where(
+            t.agent_id == agent,
+            t.deployment_id == deployment,
+            t.start_time >= start,
+            t.start_time < end,
+        )
+    else:
+        r = schema.analytics_rollups.c
+        child: Grain = "minute" if grain == "hour" else "hour"
+        query = select(r.tally).where(
+            r.grain == child,
+            r.agent_id == agent,
+            r.deployment_id == deployment,
+            r.bucket_start >= start,
+            r.bucket_start < end,
+            r.calls > 0,
+        )
+    return list(connection.execute(query).scalars())
+
+
+def _store(connection: Connection, grain: Grain, key: Key, tally: Tally) -> None:
+    r = schema.analytics_rollups
+    if tally.calls:
+        encoded = json.dumps(tally.to_json(), separators=(",", ":"))
+        connection.execute(
+            r.update().where(*_is(grain, key)).values(calls=tally.calls, tally=encoded)
+        )
+    else:
+        connection.execute(r.delete().where(*_is(grain, key)))
+
+
+def _is(grain: Grain, key: Key):
+    r = schema.analytics_rollups.c
+    start, agent, deployment = key
+    return (
+        r.grain == grain,
+        r.bucket_start == start,
+        r.agent_id == agent,
+        r.deployment_id == deployment,
+    )
+
+
+def _rollup_everything(engine: Engine) -> None:
+    """Every rollup from the call tallies: each grain in one sorted pass over the grain
+    below it (streamed, so memory stays flat), committed before the next grain reads it."""
+    t, r = schema.call_tallies.c, schema.analytics_rollups.c
+    source = select(t.start_time, t.agent_id, t.deployment_id, t.tally).order_by(
+        t.agent_id, t.deployment_id, t.start_time
+    )
+    for grain in GRAINS:
+        with engine.connect() as reader, engine.begin() as writer:
+            writer.execute(schema.analytics_rollups.delete().where(r.grain == grain))
+            _take_rebuild_lock(writer)
+            rows = reader.execution_options(yield_per=5000).execute(source)
+            parts = (
+                (floor(as_utc(start), grain), agent, dep, tally)
+                for start, agent, dep, tally in rows
+            )
+            written = _write_rollups(writer, grain, parts)
+        log.info("analytics: %d %s rollups rebuilt", written, grain)
+        source = (
+            select(r.bucket_start, r.agent_id, r.deployment_id, r.tally)
+            .where(r.grain == grain)
+            .order_by(r.agent_id, r.deployment_id, r.bucket_start)
+        )
+
+
+def _write_rollups(connection: Connection, grain: Grain, parts) -> int:
+    """Merge consecutive parts of one key (they come sorted by scope and time) into rows."""
+    pending: list[dict] = []
+    written = 0
+    key: Key | None = None
+    tally = Tally()
+
+    def emit() -> None:
+        nonlocal written
+        if key is not None and tally.calls:
+            start, agent, deployment = key
+            pending.append(
+                {
+                    "grain": grain,
+                    "bucket_start": start,
+                    "agent_id": agent,
+                    "deployment_id": deployment,
+                    "calls": tally.calls,
+                    "tally": json.dumps(tally.to_json(), separators=(",", ":")),
+                }
+            )
+            written += 1
+
+    for start, agent, deployment, encoded in parts:
+        if (start, agent, deployment) != key:
+            emit()
+            key, tally = (start, agent, deployment), Tally()
+            if len(pending) >= 2000:
+                connection.execute(schema.analytics_rollups.insert(), pending)
+                pending.clear()
+        tally.merge(Tally.from_json(encoded))
+    emit()
+    if pending:
+        connection.execute(schema.analytics_rollups.insert(), pending)
+    return written
+
+
+def _share_rebuild_lock(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock_shared(:id)"), {"id": _REBUILD_LOCK_ID}
+        )
+
+
+def _take_rebuild_lock(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _REBUILD_LOCK_ID})
+
+
+def due_after(end_time: datetime, delay_s: float) -> datetime:
+    """When an ended call's tally is due: once the facts its agent sends after the end (the
+    hang-up grace) are in."""
+    return end_time + timedelta(seconds=delay_s)
