@@ -108,6 +108,10 @@ async def respond(websocket: WebSocket, text: str, event_id: str) -> str | None:
         await asyncio.sleep(0.5)
         await send(call | {"result": "shipped", "id": "slow-1"})
         await send({"type": "message", "content": f"Order {rest} has shipped."})
+    elif word == "score":  # a numeric metric and an event, for the analytics
+        await send({"type": "log_metric", "name": "score", "value": float(rest)})
+        await send({"type": "log_event", "event": "scored", "metadata": {"level": "info"}})
+        await send({"type": "message", "content": f"scored {rest}"})
     elif word == "event":
         await send({"type": "log_event", "event": "bare_event", "metadata": {"key": "value"}})
         await send({"type": "log_metric", "name": "metric_name", "value": "metric_value"})

@@ -5,7 +5,6 @@ queue's rule gives it (``openline.store.delivery_queue``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from openline.domain.calls import Fact, ToolCall, Turn, TurnEndReason
@@ -50,7 +49,6 @@ class CallAnnouncer:
         call_row: dict[str, Any],
         facts: list[Fact],
         failed: bool,
-        position: Callable[[], int] | None = None,  # unused: the rule needs only ``facts``
     ) -> None:
         if self._webhook_id:
             kind = CALL_FAILED if failed else CALL_COMPLETED
