@@ -100,7 +100,7 @@ async def test_analytics_count_real_calls_exactly(server, agent_id):
         ({"group_by": "status"}, "group_by"),
         ({"metadata": "nocolon"}, "key:value"),
         ({"start": "2026-12-02T10:00:00Z", "end": "2026-12-01T10:00:00Z"}, "before end"),
-        ({"start": "2026-01-01T00:00:00Z", "end": "2026-12-01T00:00:00Z", "bucket": "minute"}, "coarser"),
+        ({"start": "2026-01-01T00:00Z", "end": "2026-12-01T00:00Z", "bucket": "minute"}, "coarser"),
         ({"start": "yesterday"}, "start"),
     ],
 )  # fmt: skip
