@@ -14,11 +14,13 @@ import pytest
 from openline.domain.analytics import AnalyticsFilter
 from openline.domain.calls import LogEvent, LogMetric, Role, ToolCall, Turn, TurnEndReason
 from openline.domain.tally import Tally
+from openline.domain.time import utcnow
 from openline.store import schema
 from openline.store.analytics import AnalyticsRepo
 from openline.store.calls import CallRepo
 from openline.store.db import make_engine
 from openline.store.facts import TABLE_OF, to_row
+from openline.store.processes import ProcessRepo
 from openline.store.rollups import RollupKeeper, queue_tallies
 
 T0 = datetime(2026, 11, 28, 23, 30, 17, tzinfo=UTC)
@@ -236,3 +238,22 @@ def test_keepers_working_at_once_count_every_call_once(engine):
     assert RollupKeeper(engine).rebuild() == 160
     assert rollups_of(engine) == incremental
     assert totals(engine, T0, T0 + timedelta(hours=3))["calls"]["count"] == 160
+
+
+def test_calls_closed_after_their_process_died_are_counted_as_failed(engine):
+    processes, calls = ProcessRepo(engine), CallRepo(engine)
+    processes.register("proc_gone", "host", 1, ttl_s=-1)  # its lease has expired
+    started = utcnow() - timedelta(minutes=5)
+    store_call(engine, 1, started, status="started", end_time=None, end_reason=None)
+    with engine.begin() as connection:
+        connection.execute(
+            schema.calls.update().where(schema.calls.c.id == "call_0001"),
+            {"owner_process_id": "proc_gone"},
+        )
+    drain(engine)  # its queue row was due, but a call in progress has no tally
+    assert totals(engine, started, utcnow())["calls"]["count"] == 0
+    assert calls.close_abandoned(processes.live(), utcnow()) == ["call_0001"]
+    drain(engine)
+    shown = totals(engine, started, utcnow())
+    assert shown["calls"] == {"count": 1, "completed": 0, "failed": 1, "end_reasons": {"error": 1}}
+    assert shown["metrics"]["score"]["count"] == 1  # with what it had recorded
