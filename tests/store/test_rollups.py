@@ -18,7 +18,7 @@ from openline.domain.time import utcnow
 from openline.store import schema
 from openline.store.analytics import AnalyticsRepo
 from openline.store.calls import CallRepo
-from openline.store.db import make_engine
+from openline.store.db import make_engine, migrate
 from openline.store.facts import TABLE_OF, to_row
 from openline.store.processes import ProcessRepo
 from openline.store.rollups import RollupKeeper, queue_tallies
@@ -44,7 +44,9 @@ def facts_of(call_id: str, n: int) -> list:
     ]  # fmt: skip
 
 
-def store_call(engine, n: int, start: datetime, deployment: str | None = None, **fields) -> str:
+def store_call(
+    engine, n: int, start: datetime, deployment: str | None = None, queued: bool = True, **fields
+) -> str:
     call_id = f"call_{n:04d}"
     row = {
         "id": call_id,
@@ -62,7 +64,8 @@ def store_call(engine, n: int, start: datetime, deployment: str | None = None, *
         connection.execute(schema.calls.insert(), [row])
         for fact in facts_of(call_id, n):
             connection.execute(TABLE_OF[type(fact)].insert(), [to_row(fact)])
-        queue_tallies(connection, [call_id], start)
+        if queued:
+            queue_tallies(connection, [call_id], start)
     return call_id
 
 
@@ -257,3 +260,15 @@ def test_calls_closed_after_their_process_died_are_counted_as_failed(engine):
     shown = totals(engine, started, utcnow())
     assert shown["calls"] == {"count": 1, "completed": 0, "failed": 1, "end_reasons": {"error": 1}}
     assert shown["metrics"]["score"]["count"] == 1  # with what it had recorded
+
+
+def test_calls_that_ended_before_the_analytics_migration_are_queued_by_it(engine_at):
+    engine = engine_at("0009")
+    for n in (1, 2, 3):
+        store_call(engine, n, T0 + timedelta(minutes=n), queued=False)
+    store_call(engine, 4, T0, queued=False, status="started", end_time=None)
+    migrate(engine)
+    drain(engine)
+    shown = totals(engine, T0, T0 + timedelta(hours=1))
+    assert shown["calls"]["count"] == 3
+    assert shown["metrics"]["score"]["count"] == 3

@@ -4,9 +4,11 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-02 18:00:00.000000
 
-Calls that ended before this revision have no tally: ``openline analytics rebuild``
-makes them (docs/analytics.md).
+Calls that ended before this revision are queued, so the keepers tally them in the
+background after the upgrade.
 """
+
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -29,6 +31,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_analytics_queue_due_at", "analytics_queue", ["due_at"])
+    _queue_ended_calls()
     op.create_table(
         "call_tallies",
         sa.Column("call_id", sa.String(length=64), nullable=False),
@@ -53,6 +56,21 @@ def upgrade() -> None:
         sa.Column("tally", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("grain", "bucket_start", "agent_id", "deployment_id"),
     )
+
+
+def _queue_ended_calls() -> None:
+    calls = sa.table(
+        "calls",
+        sa.column("id", sa.String),
+        sa.column("status", sa.String),
+        sa.column("redacted_at", sa.DateTime(timezone=True)),
+    )
+    queue = sa.table("analytics_queue", sa.column("id"), sa.column("call_id"), sa.column("due_at"))
+    long_due = sa.literal(datetime(2000, 1, 1, tzinfo=UTC), sa.DateTime(timezone=True))
+    ended = sa.select(sa.literal("atq_", sa.String) + calls.c.id, calls.c.id, long_due).where(
+        calls.c.status != "started", calls.c.redacted_at.is_(None)
+    )
+    op.execute(queue.insert().from_select(["id", "call_id", "due_at"], ended))
 
 
 def downgrade() -> None:
