@@ -63,3 +63,32 @@ def test_merging_parts_equals_the_whole_in_any_order():
     assert math.isclose(merged.sum, whole.sum)
     for q in (0.5, 0.95, 0.99):
         assert merged.quantile(q) == whole.quantile(q)
+
+
+def exact_histogram(values: list[float], edges: list[float]) -> list[int]:
+    return [sum(edges[j] <= v < edges[j + 1] for v in values) for j in range(len(edges) - 1)]
+
+
+def test_histogram_counts_values_on_edges_in_the_bin_above():
+    values = [1.0, 2.0, 2.0, 3.0, 4.0, 4.4]
+    edges = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5]
+    assert Distribution.of(values).histogram(edges) == [1, 0, 2, 0, 1, 0, 2]
+    assert Distribution.of(values).histogram(edges) == exact_histogram(values, edges)
+
+
+def test_histogram_of_signed_values_with_zeros_and_values_outside_the_edges():
+    values = [-7.0, -2.0, -2.0, 0.0, 0.0, 0.3, 5.0, 12.0]
+    edges = [-5.0, 0.0, 5.0, 10.0]
+    assert Distribution.of(values).histogram(edges) == [2, 3, 1]  # -7 and 12 are outside
+    assert Distribution().histogram(edges) == [0, 0, 0]
+
+
+def test_histogram_matches_the_exact_counts_away_from_the_edges():
+    rng = random.Random(5)
+    values = [rng.lognormvariate(0, 1) for _ in range(5_000)]
+    edges = [0.0, 0.5, 1.0, 2.0, 4.0, 100.0]
+    near = [v for v in values if any(e * (1 - 2 * ALPHA) <= v < e for e in edges)]
+    found = Distribution.of(values).histogram(edges)
+    exact = exact_histogram(values, edges)
+    assert sum(found) == sum(exact) == len(values)
+    assert all(abs(a - b) <= len(near) for a, b in zip(found, exact, strict=True))

@@ -13,6 +13,7 @@ exactly beside the buckets.
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any
 
@@ -86,6 +87,20 @@ class Distribution:
                 estimate = sign * 2 * _GAMMA**index / (_GAMMA + 1) if sign else 0.0
                 return min(max(estimate, self.min), self.max)
         return self.max
+
+    def histogram(self, edges: list[float]) -> list[int]:
+        """How many values fall in each ``[edges[j], edges[j + 1])`` (ascending edges).
+
+        A log bucket counts where its upper end falls (clamped to the exact min and max),
+        so a value on an edge counts in the bin above it, as the half-open bins say; only
+        a value within ALPHA below an edge may be counted in the bin above it."""
+        counts = [0] * max(0, len(edges) - 1)
+        for sign, index, count in self._ascending():
+            top = _GAMMA**index if sign > 0 else -(_GAMMA ** (index - 1)) if sign else 0.0
+            at = bisect.bisect_right(edges, min(max(top, self.min), self.max)) - 1
+            if 0 <= at < len(counts):
+                counts[at] += count
+        return counts
 
     def _ascending(self):
         """(sign, bucket, count) from the smallest values to the largest."""
