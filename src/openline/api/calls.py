@@ -40,6 +40,10 @@ def list_calls(
     end_reason: EndReason | None = None,
     start_time_after: UtcTime | None = None,
     start_time_before: UtcTime | None = None,
+    metric: Annotated[Text | None, Query(description="calls that logged this metric")] = None,
+    metric_min: Annotated[float | None, Query(allow_inf_nan=False)] = None,
+    metric_max: Annotated[float | None, Query(allow_inf_nan=False)] = None,
+    metric_value: Annotated[Text | None, Query(description="a non-numeric value")] = None,
     expand: Annotated[list[Literal["transcript"]] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     starting_after: Text | None = None,
@@ -47,6 +51,9 @@ def list_calls(
 ) -> dict:
     if starting_after and ending_before:
         raise ApiError(422, "give starting_after or ending_before, not both")
+    bounded = (metric_min, metric_max, metric_value) != (None, None, None)
+    if bounded and not metric:
+        raise ApiError(422, "metric_min, metric_max and metric_value need metric")
     page = ol.calls.list(
         CallFilter(
             agent_id=agent_id,
@@ -54,6 +61,10 @@ def list_calls(
             end_reason=end_reason and end_reason.value,
             started_after=start_time_after,
             started_before=start_time_before,
+            metric=metric,
+            metric_min=metric_min,
+            metric_max=metric_max,
+            metric_value=metric_value,
         ),
         PageRequest(limit=limit, starting_after=starting_after, ending_before=ending_before),
     )

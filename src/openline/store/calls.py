@@ -12,7 +12,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, case, exists, func, literal, or_, select
+from sqlalchemy import (
+    Engine,
+    Float,
+    Text,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
 
 from openline.domain.calls import CallStatus, Fact, LogRecord
 from openline.domain.shapes import call_json
@@ -36,6 +48,10 @@ class CallFilter:
     started_before: datetime | None = None
     text: str | None = None  # said by either side, case-insensitive
     name: str | None = None  # a log event's or metric's exact name
+    metric: str | None = None  # calls that logged this metric, with the value bounds below
+    metric_min: float | None = None  # a numeric value at least this
+    metric_max: float | None = None  # and below this
+    metric_value: str | None = None  # a non-numeric value, as analytics names it ("true")
 
 
 class CallRepo:
@@ -85,9 +101,38 @@ class CallRepo:
                     exists().where(m.call_id == c.id, m.name == where.name),
                 )
             )
+        if where.metric:
+            query = query.where(self._metric_matches(where))
         with self._engine.connect() as connection:
             result = paginate(connection, query, c.id, page)
         return Page(rows=[_call_row(row) for row in result.rows], has_more=result.has_more)
+
+    def _metric_matches(self, where: CallFilter) -> Any:
+        """The call logged ``where.metric`` with a value in the bounds: numbers for the
+        numeric bounds, anything else (as text) for ``metric_value``, as analytics splits
+        them. Values are JSON, read through a CASE so a string is never cast to a number
+        (neither database promises to test the type first in a plain AND)."""
+        m = schema.log_metrics.c
+        if self._engine.dialect.name == "postgresql":
+            root = m.value.op("#>>")(literal_column("'{}'"))
+            kind = func.jsonb_typeof(m.value)
+            number = case((kind == "number", cast(root, Float)))
+            text = case((kind == "string", root), (kind != "number", cast(m.value, Text)))
+        else:
+            kind = func.json_type(m.value)
+            numeric = kind.in_(("integer", "real"))
+            number = case((numeric, func.json_extract(m.value, "$")))
+            text = case(
+                (kind == "text", func.json_extract(m.value, "$")), (~numeric, func.json(m.value))
+            )
+        conditions = [m.call_id == schema.calls.c.id, m.name == where.metric]
+        if where.metric_min is not None:
+            conditions.append(number >= where.metric_min)
+        if where.metric_max is not None:
+            conditions.append(number < where.metric_max)
+        if where.metric_value is not None:
+            conditions.append(text == where.metric_value)
+        return exists().where(*conditions)
 
     def turn_counts(self, call_ids: builtins.list[str]) -> dict[str, int]:
         """How many turns each of these calls has (calls without any are left out)."""
