@@ -12,7 +12,7 @@ import pytest
 from openline.api.analytics import AnalyticsReport
 from tests.conftest import TEST_KEY
 from tests.support.calls import TextCall
-from tests.test_scale_out import server_process
+from tests.test_scale_out import two_processes
 
 HEADERS = {"Authorization": f"Bearer {TEST_KEY}"}
 
@@ -123,23 +123,15 @@ def test_the_openapi_document_describes_the_reply(server):
 
 
 async def test_two_processes_on_one_postgresql_count_each_call_once(pg_url, agent_url, tmp_path):
-    with (
-        server_process(pg_url, tmp_path / "a") as server_a,
-        server_process(pg_url, tmp_path / "b") as server_b,
-    ):
-        agent = httpx.post(
-            f"{server_a}/agents",
-            headers=HEADERS,
-            json={"name": "shared", "self_hosted_deployment_url": agent_url},
-        ).json()
+    with two_processes(pg_url, tmp_path, agent_url) as (server_a, server_b, agent_id):
         calls = [
-            scored_call(base, agent["id"], score, "x")
+            scored_call(base, agent_id, score, "x")
             for score in range(1, 9)
             for base in ((server_a, server_b)[score % 2],)
         ]
         await asyncio.gather(*calls)
-        from_a = wait_for_calls(server_a, 8, agent_id=agent["id"])
-        from_b = analytics(server_b, agent_id=agent["id"])
+        from_a = wait_for_calls(server_a, 8, agent_id=agent_id)
+        from_b = analytics(server_b, agent_id=agent_id)
         for found in (from_a, from_b):
             assert found["totals"]["calls"]["count"] == 8
             score = found["totals"]["metrics"]["score"]

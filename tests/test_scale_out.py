@@ -28,20 +28,28 @@ def server_process(database_url: str, data_dir) -> Iterator[str]:
         yield base_url
 
 
-async def test_two_processes_share_agents_calls_and_live_tails(pg_url, agent_url, tmp_path):
-    headers = {"Authorization": f"Bearer {TEST_KEY}"}
+@contextmanager
+def two_processes(database_url: str, tmp_path, agent_url: str) -> Iterator[tuple[str, str, str]]:
+    """Two openline processes on one database, and an agent made through the first:
+    (first URL, second URL, agent id)."""
     with (
-        server_process(pg_url, tmp_path / "a") as server_a,
-        server_process(pg_url, tmp_path / "b") as server_b,
+        server_process(database_url, tmp_path / "a") as server_a,
+        server_process(database_url, tmp_path / "b") as server_b,
     ):
         agent = httpx.post(
             f"{server_a}/agents",
-            headers=headers,
+            headers={"Authorization": f"Bearer {TEST_KEY}"},
             json={"name": "shared", "self_hosted_deployment_url": agent_url},
         ).json()
-        assert httpx.get(f"{server_b}/agents/{agent['id']}", headers=headers).status_code == 200
+        yield server_a, server_b, agent["id"]
 
-        call = await TextCall.open("ws" + server_a[4:], agent["id"], TEST_KEY)
+
+async def test_two_processes_share_agents_calls_and_live_tails(pg_url, agent_url, tmp_path):
+    headers = {"Authorization": f"Bearer {TEST_KEY}"}
+    with two_processes(pg_url, tmp_path, agent_url) as (server_a, server_b, agent_id):
+        assert httpx.get(f"{server_b}/agents/{agent_id}", headers=headers).status_code == 200
+
+        call = await TextCall.open("ws" + server_a[4:], agent_id, TEST_KEY)
         await call.reply()
         tail = Tail(server_b, call.call_id, headers)
         seen = tail.seen
@@ -64,6 +72,6 @@ async def test_two_processes_share_agents_calls_and_live_tails(pg_url, agent_url
             "bye",
         ]
         listed = httpx.get(
-            f"{server_b}/agents/calls", headers=headers, params={"agent_id": agent["id"]}
+            f"{server_b}/agents/calls", headers=headers, params={"agent_id": agent_id}
         ).json()
         assert [c["id"] for c in listed["data"]] == [call.call_id]
