@@ -9,6 +9,7 @@ CSRF token.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from starlette.routing import Route
 
 from openline.api.auth import client_address
 from openline.api.errors import ApiError
-from openline.console import _passthrough, views
+from openline.console import _passthrough, fleet, views
 from openline.console._passthrough import PassThrough
 from openline.console._session import (
     CSRF_COOKIE,
@@ -75,6 +76,7 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 def install(app: FastAPI) -> None:
     """Serve the console at ``/console`` (and send ``/`` there)."""
     app.include_router(router)
+    app.include_router(fleet.router)
     app.router.routes.append(
         Route("/console/api/{path:path}", PassThrough(), methods=["GET"], include_in_schema=False)
     )
@@ -187,12 +189,6 @@ def _local(target: str) -> str:
 # -- agents --------------------------------------------------------------------------------
 
 
-@router.get("")
-@router.get("/")
-def console_home(_: SignedIn) -> RedirectResponse:
-    return RedirectResponse("/console/agents", status_code=303)
-
-
 @router.get("/agents")
 def agents_page(request: Request, _: SignedIn) -> HTMLResponse:
     ol = platform_of(request)
@@ -253,6 +249,10 @@ class _Filters:
     before: str = ""
     q: str = ""
     name: str = ""
+    metric: str = ""
+    metric_min: str = ""
+    metric_max: str = ""
+    metric_value: str = ""
 
     def query(self) -> dict[str, str]:
         return {key: value for key, value in vars(self).items() if value}
@@ -270,12 +270,27 @@ def calls_page(
     before: str = "",
     q: Annotated[str, Query(max_length=200)] = "",
     name: Annotated[str, Query(max_length=200)] = "",
+    metric: Annotated[str, Query(max_length=200)] = "",
+    metric_min: str = "",
+    metric_max: str = "",
+    metric_value: Annotated[str, Query(max_length=200)] = "",
     starting_after: str = "",
     ending_before: str = "",
 ) -> HTMLResponse:
     ol = platform_of(request)
     shown = _Filters(
-        agent, deployment.strip(), status, end_reason, after, before, q.strip(), name.strip()
+        agent,
+        deployment.strip(),
+        status,
+        end_reason,
+        after,
+        before,
+        q.strip(),
+        name.strip(),
+        metric.strip(),
+        metric_min.strip(),
+        metric_max.strip(),
+        metric_value,
     )
     problems: list[str] = []
     statuses = [s.value for s in CallStatus]
@@ -288,6 +303,10 @@ def calls_page(
         shown.end_reason = ""
     started_after = _utc_input(shown.after, "Started from", problems)
     started_before = _utc_input(shown.before, "until", problems)
+    lowest = _number_input(shown.metric_min, "Metric value from", problems)
+    below = _number_input(shown.metric_max, "below", problems)
+    if not shown.metric and (lowest, below, shown.metric_value) != (None, None, ""):
+        problems.append("a metric value needs the metric's name")
     search = CallFilter(
         agent_id=shown.agent or None,
         deployment_id=shown.deployment or None,
@@ -297,6 +316,10 @@ def calls_page(
         started_before=started_before,
         text=shown.q or None,
         name=shown.name or None,
+        metric=shown.metric or None,
+        metric_min=lowest,
+        metric_max=below,
+        metric_value=shown.metric_value or None,
     )
     found = _calls(
         ol, search, PageRequest(PAGE_SIZE, starting_after or None, ending_before or None)
@@ -343,6 +366,19 @@ def _utc_input(value: str, label: str, problems: list[str]) -> datetime | None:
         problems.append(f"{label}: not a date and time")
         return None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _number_input(value: str, label: str, problems: list[str]) -> float | None:
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        problems.append(f"{label}: not a number")
+        return None
+    return number
 
 
 # -- one call ------------------------------------------------------------------------------
