@@ -24,6 +24,14 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
         ["--levels", "1", "--paced-levels", "", "--turns", "20"],
         [r"calls\s+turns \| direct p50 .* \| openline p50", r"^\s+1\s+20 \|"],
     ),
+    "analytics.py": (
+        ["--calls", "500", "--repeat", "1", "--scan-repeat", "1"],
+        [
+            r"database\s+calls\s+facts \| generate s \| rebuild s .* \| openline ms \|\s+scan ms",
+            r"^\s+sqlite\s+500 ",
+            r"^postgresql\s+500 ",
+        ],
+    ),
     "ingest.py": (
         ["--rows", "2000", "--calls", "10", "--repeat", "1"],
         [
