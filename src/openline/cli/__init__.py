@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from openline.cli import _client, agents, calls, chat, deploy, up, webhooks
+from openline.cli import _client, agents, analytics, calls, chat, deploy, stats, up, webhooks
 from openline.cli.init_cmd import init_project
 
 app = typer.Typer(
@@ -22,6 +22,8 @@ app.add_typer(agents.app, name="agents")
 app.add_typer(calls.app, name="calls")
 app.add_typer(webhooks.app, name="webhooks")
 app.command("chat")(chat.chat)
+app.command("stats")(stats.stats)
+app.add_typer(analytics.app, name="analytics")
 deploy.register(app)  # deploy, deployments, env, logs
 
 
