@@ -33,11 +33,14 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "ingest.py": (
-        ["--rows", "2000", "--calls", "10", "--repeat", "1"],
+        ["--rows", "2000", "--calls", "10", "--repeat", "1", "--upkeep"],
         [
             r"database\s+rows \|\s+raw rows/s \| openline rows/s \| ratio",
             r"^\s+sqlite\s+2000 \|",
             r"^postgresql\s+2000 \|",
+            r"database\s+rows\s+calls \| without rows/s \|\s+with rows/s \| with, drained",
+            r"^\s+sqlite\s+[\d,]+\s+\d+ \|",
+            r"^postgresql\s+[\d,]+\s+\d+ \|",
         ],
     ),
     "voice_calls.py": (
