@@ -171,7 +171,7 @@ def seconds(value: float | None) -> str:
 def number(value: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
 def percent(value: float | None) -> str:
@@ -463,7 +463,7 @@ def _change_row(change: Change) -> tuple[Cell, ...]:
         shown(change.before),
         shown(change.after),
         _relative(change.before, change.after),
-        Text("▲ worse", style="bold red") if change.worse else None,
+        Text("▲ worse", style="bold red") if change.worse else Text(""),
     )
 
 
