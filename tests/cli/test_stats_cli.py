@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from openline.cli import app
+from openline.cli.stats import sparkline
 from openline.domain.time import rfc3339, utcnow
 from openline.store import schema
 from tests.cli.support import make_call
@@ -91,12 +92,21 @@ def test_stats_of_real_calls(cli, server, agent_id):
     assert calls[1].strip("▁") == "█" and calls[2] == "peak 3"  # the three in one minute
     assert failed[1].strip("▁") == "█" and failed[2] == "peak 1"
 
+    long = cli("stats", "--since", "30h", "--bucket", "minute").stdout  # 1800 buckets
+    assert "Series (a mark per 11 minutes, 180" in long  # folded to fit 200 columns
+    assert row(long[long.index("Series") :], "calls")[2] == "peak 3"
+
     everyone = cli("stats", "--by", "agent", "--since", "1h")
     assert everyone.exit_code == 0, everyone.output
     assert everyone.stdout.startswith("Fleet analytics: every agent")
     assert row(everyone.stdout, f"Scripted ({agent_id})")[1:5] == ["3", "2", "1", "33.3 %"]
     by_deployment = cli("stats", agent_id, "--by", "deployment", "--since", "1h").stdout
     assert row(by_deployment, "(no deployment)")[1:5] == ["3", "2", "1", "33.3 %"]
+
+
+def test_sparklines_scale_to_the_peak():
+    assert sparkline([0, 1, 8, None, 4]) == "▁▂█ ▅"  # above zero at least ▂; None a blank
+    assert sparkline([0, 0]) == "▁▁" and sparkline([None]) == " "
 
 
 def test_stats_json_is_the_api_reply(cli, server, agent_id):

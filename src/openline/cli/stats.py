@@ -24,7 +24,7 @@ from openline.cli._output import (
     print_json,
     when,
 )
-from openline.domain.analytics import Change, compare
+from openline.domain.analytics import WORSE_BY, Change, compare
 from openline.domain.tally import LATENCIES
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -123,9 +123,9 @@ def stats(
     with Api(target(ctx)) as api:
         found = api.agent(agent) if agent else None
         query["agent_id"] = found["id"] if found else None
-        if deployments is not None:
+        if deployments is not None and found is not None:  # --compare has its AGENT (above)
             report = api.get("/agents/analytics", **query, group_by="deployment_id")
-            _print_comparison(report, found or {}, *deployments, as_json=as_json)
+            _print_comparison(report, found, *deployments, as_json=as_json)
             return
         group_by = f"{by.value}_id" if by else None
         report = api.get("/agents/analytics", **query, group_by=group_by)
@@ -207,7 +207,9 @@ def sparkline(values: Sequence[float | None]) -> str:
 
 
 def _print_report(report: dict, agent: dict | None, names: dict[str, str]) -> None:
-    console.print(_heading(report, agent))
+    console.print(
+        _heading(f"Fleet analytics: {_agent_text(agent) if agent else 'every agent'}", report)
+    )
     totals = report["totals"]
     if not totals["calls"]["count"]:
         console.print("No ended calls in this range.")
@@ -229,14 +231,18 @@ def _print_report(report: dict, agent: dict | None, names: dict[str, str]) -> No
         _print_groups(report, names)
 
 
-def _heading(report: dict, agent: dict | None) -> Text:
-    scope = f"{agent['name']} ({agent['id']})" if agent else "every agent"
-    heading = Text(f"Fleet analytics: {scope}", style="bold")
-    heading.append(f"  {when(report['start'])} → {when(report['end'])} UTC", style="")
+def _heading(title: str, report: dict) -> Text:
+    """The title in bold, then the range and the metadata filter the numbers are of."""
+    heading = Text(title, style="bold")
+    heading.append(f"  {when(report['start'])} → {when(report['end'])} UTC")
     pairs = report["filters"]["metadata"]
     if pairs:
-        heading.append("  metadata " + ", ".join(f"{k}:{v}" for k, v in pairs.items()), style="")
+        heading.append("  metadata " + ", ".join(f"{k}:{v}" for k, v in pairs.items()))
     return heading
+
+
+def _agent_text(agent: dict) -> str:
+    return f"{agent['name']} ({agent['id']})"
 
 
 def _section(title: str, table: Table) -> None:
@@ -418,12 +424,10 @@ def _print_comparison(report: dict, agent: dict, before: str, after: str, *, as_
         deployment for deployment in dict.fromkeys((before, after)) if deployment not in groups
     ]
     if missing:
-        others = sorted(
-            deployment for deployment in groups if deployment not in missing and deployment
-        )
+        others = sorted(deployment for deployment in groups if deployment)  # None: no deployment
         seen = f"; deployments with calls: {', '.join(others)}" if others else ""
         raise CliError(
-            f"no ended calls of {agent['name']} ({agent['id']}) from {' or '.join(missing)} "
+            f"no ended calls of {_agent_text(agent)} from {' or '.join(missing)} "
             f"between {when(report['start'])} and {when(report['end'])} UTC{seen}"
         )
     changes = compare(groups[before], groups[after])
@@ -440,17 +444,16 @@ def _print_comparison(report: dict, agent: dict, before: str, after: str, *, as_
             }
         )
         return
-    heading = Text(f"{agent['name']} ({agent['id']}): {after} against {before}", style="bold")
-    heading.append(f"  {when(report['start'])} → {when(report['end'])} UTC", style="")
-    console.print(heading)
+    console.print(_heading(f"{_agent_text(agent)}: {after} against {before}", report))
     console.print(list_table(("MEASURE", before, after, "CHANGE", ""), map(_change_row, changes)))
     worse = sum(1 for change in changes if change.worse)
     noun = "measure" if worse == 1 else "measures"
+    allowance = f"{WORSE_BY * 100:.0f} %"
     console.print()
     console.print(
-        Text(f"{worse} {noun} worse by more than 10 %.", style="bold red")
+        Text(f"{worse} {noun} worse by more than {allowance}.", style="bold red")
         if worse
-        else Text("Nothing got worse by more than 10 %.", style="green")
+        else Text(f"Nothing got worse by more than {allowance}.", style="green")
     )
 
 
