@@ -128,6 +128,8 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
             )
         )
     for name in sorted(set(before["metrics"]) | set(after["metrics"])):
+        if _metric(before, name) is None and _metric(after, name) is None:
+            continue  # a metric of values has no mean to compare
         changes.append(
             Change("metrics", f"{name} mean", _metric(before, name), _metric(after, name), None)
         )

@@ -105,7 +105,8 @@ class RollupKeeper:
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Remake every call's tally from its facts, then every rollup from the tallies.
-        Returns the number of calls tallied. ``progress(done, total)`` is told as it goes."""
+        Returns the number of calls looked at (one in progress or redacted has no tally);
+        ``progress(done, total)`` is told as it goes."""
         c = schema.calls.c
         with self._engine.connect() as connection:
             total = connection.execute(select(func.count()).select_from(schema.calls)).scalar()
@@ -248,8 +249,8 @@ def _rollup_everything(engine: Engine) -> None:
     )
     for grain in GRAINS:
         with engine.connect() as reader, engine.begin() as writer:
+            _take_rebuild_lock(writer)  # first: no keeper is between its lock and its insert
             writer.execute(schema.analytics_rollups.delete().where(r.grain == grain))
-            _take_rebuild_lock(writer)
             rows = reader.execution_options(yield_per=5000).execute(source)
             parts = (
                 (floor(as_utc(start), grain), agent, dep, tally)
