@@ -303,8 +303,12 @@ def openline_answer(engine: Engine) -> tuple[dict, dict[tuple[str, str], dict]]:
 def _sql(dialect: str) -> dict[str, str]:
     if dialect == "sqlite":
         day = "substr(c.start_time, 1, 10)"
-        # SQLite's date functions work in milliseconds; the float of julianday does not
-        duration = "round((julianday(c.end_time) - julianday(c.start_time)) * 86400000.0) / 1000.0"
+        # SQLite parses fractional seconds into whole milliseconds, now and then one off:
+        # whole minutes from julianday, the seconds from the text
+        duration = (
+            "round((julianday(substr(c.end_time, 1, 16)) - julianday(substr(c.start_time, 1, 16)))"
+            " * 1440) * 60 + substr(c.end_time, 18) - substr(c.start_time, 18)"
+        )
         is_number = "json_type(m.value) IN ('integer', 'real')"
         number = "json_extract(m.value, '$')"
         value = "m.value"
