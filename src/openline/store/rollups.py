@@ -2,10 +2,11 @@
 
 A call's end queues it (``analytics_queue``, in the transaction that ends it, due once
 its last facts are in); so does its redaction. ``RollupKeeper`` takes due rows, makes (or
-removes) each call's tally, then refreshes the rollups above it: each minute from its
-calls' tallies, each hour from its minutes, each day from its hours. A refresh recomputes
-a rollup from its parts rather than adding to it, so it is idempotent, order-free and
-self-healing, and the same code serves a call's end, a redaction and ``rebuild``.
+removes) each call's tally, then refreshes the rollups above it: the minute, the hour
+and the day. A call tallied for the first time is merged into them (merging is exact and
+order-free); when a call already tallied changes or leaves (a redaction, a second pass),
+its rollups are recomputed from their parts: a minute from its calls' tallies, an hour
+from its minutes, a day from its hours.
 
 Several processes on one PostgreSQL: queue rows are claimed with ``SKIP LOCKED``, and a
 rollup is locked before its parts are read, in one global order (minutes, then hours,
@@ -99,8 +100,7 @@ class RollupKeeper:
         with self._engine.begin() as connection:
             call_ids = connection.execute(taken).scalars().all()
             _share_rebuild_lock(connection)
-            touched = _retally(connection, sorted(set(call_ids)))
-            refresh(connection, touched)
+            refresh(connection, *_retally(connection, sorted(set(call_ids))))
         return len(call_ids)
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
@@ -128,18 +128,20 @@ class RollupKeeper:
         return done
 
 
-def _retally(connection: Connection, call_ids: Sequence[str]) -> set[Key]:
+def _retally(connection: Connection, call_ids: Sequence[str]) -> tuple[dict[Key, Tally], set[Key]]:
     """Make the tallies of these calls as their facts are now (none for a call still in
-    progress or redacted); returns the minutes whose rollups they change."""
+    progress or redacted). Returns the minutes they change: those that only gain calls
+    (with the new calls' tallies merged), and those where a tallied call changed or left."""
     if not call_ids:
-        return set()
+        return {}, set()
     c, t = schema.calls.c, schema.call_tallies.c
     old = connection.execute(  # a write first (SQLite: the write lock before any read)
         schema.call_tallies.delete()
         .where(t.call_id.in_(call_ids))
         .returning(t.start_time, t.agent_id, t.deployment_id)
     )
-    touched = {(floor(as_utc(start), "minute"), agent, dep) for start, agent, dep in old}
+    changed = {(floor(as_utc(start), "minute"), agent, dep) for start, agent, dep in old}
+    added: dict[Key, Tally] = {}
     calls = connection.execute(
         select(schema.calls).where(
             c.id.in_(call_ids), c.status != CallStatus.STARTED.value, c.redacted_at.is_(None)
@@ -163,34 +165,51 @@ def _retally(connection: Connection, call_ids: Sequence[str]) -> set[Key]:
                 "tally": json.dumps(tally.to_json(), separators=(",", ":")),
             }
         )
-        touched.add((floor(start, "minute"), call.agent_id, deployment))
+        added.setdefault((floor(start, "minute"), call.agent_id, deployment), Tally()).merge(tally)
     if rows:
         connection.execute(schema.call_tallies.insert(), rows)
-    return touched
+    return added, changed
 
 
-def refresh(connection: Connection, minutes: set[Key]) -> None:
-    """Recompute the rollups of these minutes, and of the hours and days holding them."""
-    keys = minutes
+def refresh(connection: Connection, added: dict[Key, Tally], changed: set[Key]) -> None:
+    """Bring the rollups of these minutes, and of the hours and days holding them, up to
+    date: where calls were only added, by merging them into the stored rollup (a call's
+    cost does not grow with its minute's calls); where a tallied call changed or left, by
+    recomputing the rollup from its parts."""
     for grain in GRAINS:
-        for key in sorted(keys):
-            _lock(connection, grain, key)
-            parts = _parts(connection, grain, key)
-            _store(connection, grain, key, Tally.merged(Tally.from_json(part) for part in parts))
+        for key in sorted(set(added) | changed):
+            stored = Tally.from_json(_lock(connection, grain, key))
+            if key in changed:
+                parts = _parts(connection, grain, key)
+                stored = Tally.merged(Tally.from_json(part) for part in parts)
+            else:
+                stored.merge(added[key])
+            _store(connection, grain, key, stored)
         if grain in _PARENT:
-            keys = {(floor(start, _PARENT[grain]), agent, dep) for start, agent, dep in keys}
+            parent = _PARENT[grain]
+            rolled_up: dict[Key, Tally] = {}
+            for (start, agent, dep), tally in added.items():
+                rolled_up.setdefault((floor(start, parent), agent, dep), Tally()).merge(tally)
+            added = rolled_up
+            changed = {(floor(start, parent), agent, dep) for start, agent, dep in changed}
 
 
-def _lock(connection: Connection, grain: Grain, key: Key) -> None:
-    """The rollup's row, made if need be and locked until this transaction ends."""
+_EMPTY = json.dumps(Tally().to_json(), separators=(",", ":"))
+
+
+def _lock(connection: Connection, grain: Grain, key: Key) -> str:
+    """The rollup's row, made if need be and locked until this transaction ends; returns
+    its stored tally (as it is after any other transaction that held the lock)."""
     r = schema.analytics_rollups
     start, agent, deployment = key
     row = {"grain": grain, "bucket_start": start, "agent_id": agent, "deployment_id": deployment}
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     connection.execute(
-        dialect.insert(r).values(row | {"calls": 0, "tally": "{}"}).on_conflict_do_nothing()
+        dialect.insert(r).values(row | {"calls": 0, "tally": _EMPTY}).on_conflict_do_nothing()
     )
-    connection.execute(select(r.c.calls).where(*_is(grain, key)).with_for_update())
+    return connection.execute(
+        select(r.c.tally).where(*_is(grain, key)).with_for_update()
+    ).scalar_one()
 
 
 def _parts(connection: Connection, grain: Grain, key: Key) -> list[str]:
@@ -302,16 +321,20 @@ def _write_rollups(connection: Connection, grain: Grain, parts) -> int:
     return written
 
 
+# Advisory locks are database-wide: keyed by the schema too, so an openline in another
+# schema of the same database (a test's, a second install's) never waits on this one.
+_SHARED = text("SELECT pg_advisory_xact_lock_shared(:id, hashtext(current_schema()))")
+_EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:id, hashtext(current_schema()))")
+
+
 def _share_rebuild_lock(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
-        connection.execute(
-            text("SELECT pg_advisory_xact_lock_shared(:id)"), {"id": _REBUILD_LOCK_ID}
-        )
+        connection.execute(_SHARED, {"id": _REBUILD_LOCK_ID})
 
 
 def _take_rebuild_lock(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _REBUILD_LOCK_ID})
+        connection.execute(_EXCLUSIVE, {"id": _REBUILD_LOCK_ID})
 
 
 def due_after(end_time: datetime, delay_s: float) -> datetime:
