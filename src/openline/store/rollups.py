@@ -178,11 +178,12 @@ def refresh(connection: Connection, added: dict[Key, Tally], changed: set[Key]) 
     recomputing the rollup from its parts."""
     for grain in GRAINS:
         for key in sorted(set(added) | changed):
-            stored = Tally.from_json(_lock(connection, grain, key))
+            current = _lock(connection, grain, key)
             if key in changed:
                 parts = _parts(connection, grain, key)
                 stored = Tally.merged(Tally.from_json(part) for part in parts)
             else:
+                stored = Tally.from_json(current)
                 stored.merge(added[key])
             _store(connection, grain, key, stored)
         if grain in _PARENT:
