@@ -14,6 +14,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
+    false,
     text,
     true,
 )
@@ -262,6 +264,10 @@ deployments = Table(
     Column("url", Text, nullable=True),  # where its process listens while it runs
     Column("pid", Integer, nullable=True),
     Column("restarts", Integer, nullable=False),
+    # The deploy gate (docs/testing.md#the-deploy-gate): a held deployment runs but takes
+    # no traffic until its scenarios pass; test_run is what they found.
+    Column("hold", Boolean, nullable=False, server_default=false()),
+    Column("test_run", Json, nullable=True),
     Index("ix_deployments_agent_id_id", "agent_id", "id"),
     # The database itself guarantees one live deployment per agent.
     Index(
@@ -338,4 +344,57 @@ analytics_rollups = Table(
     Column("deployment_id", String(64), primary_key=True),
     Column("calls", Integer, nullable=False),
     Column("tally", Text, nullable=False),
+)
+
+# -- evaluations (docs/evaluations.md) ------------------------------------------------------
+
+# A metric: a named question asked of each call of the agents it is attached to, by the
+# LLM judge (prompt), or by an offline rule (openline's extension).
+eval_metrics = Table(
+    "eval_metrics",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=True),
+    Column("prompt", Text, nullable=False),
+    Column("rule", Json, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+agent_metrics = Table(
+    "agent_metrics",
+    metadata,
+    Column("agent_id", String(64), primary_key=True),
+    Column("metric_id", String(64), primary_key=True),
+    Column("created_at", Timestamp, nullable=False),
+    Index("ix_agent_metrics_metric_id", "metric_id"),
+)
+
+# One (call, metric) pair: pending until judged; completed, or failed with a reason.
+# A failed result is retried until final. claimed_until is the lease of the process
+# judging it, so several processes never judge one pair at once.
+metric_results = Table(
+    "metric_results",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("call_id", String(64), nullable=False),
+    Column("metric_id", String(64), nullable=False),
+    Column("metric_name", String(200), nullable=False),
+    Column("agent_id", String(64), nullable=False),
+    Column("deployment_id", String(64), nullable=True),
+    Column("status", String(16), nullable=False),  # pending | completed | failed
+    Column("final", Boolean, nullable=False, server_default=false()),
+    Column("result", Text, nullable=True),
+    Column("value", Json, nullable=True),
+    Column("json_result", Json, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("passed", Boolean, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("claimed_until", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    UniqueConstraint("call_id", "metric_id", name="uq_metric_results_call_metric"),
+    Index("ix_metric_results_agent_id_id", "agent_id", "id"),
+    Index("ix_metric_results_metric_id_id", "metric_id", "id"),
+    Index("ix_metric_results_deployment_id_id", "deployment_id", "id"),
 )
