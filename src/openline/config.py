@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     analysis_llm_api_key: str | None = None
     analysis_llm_model: str = "gpt-4o-mini"
     analysis_retry_s: float = Field(default=30.0, gt=0)
+    judge_timeout_s: float = Field(
+        default=30.0, gt=0, description="How long the LLM judge may take over one metric."
+    )
     recordings_s3_bucket: str | None = Field(
         default=None,
         description="Keep call recordings in this S3-compatible bucket (needs openline[s3]); "

@@ -21,6 +21,8 @@ WEBHOOK = "agent_webhook_"
 DELIVERY = "whd_"
 PROCESS = "proc_"
 TALLY_DUE = "atq_"
+METRIC = "metric_"
+METRIC_RESULT = "metric_result_"
 
 
 def new_id(prefix: str, now_ms: int | None = None) -> str:

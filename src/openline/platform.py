@@ -13,7 +13,9 @@ from sqlalchemy import Engine
 
 from openline import ids
 from openline._data_dir import prepare as prepare_data_dir
-from openline.analysis.runner import AnalysisRunner
+from openline.analysis.evaluator import Evaluator
+from openline.analysis.judges import Judge
+from openline.analysis.runner import MAX_ATTEMPTS, AnalysisRunner
 from openline.analysis.summarizers import LlmSummarizer, OfflineSummarizer, Summarizer
 from openline.config import Settings
 from openline.deploy.settings import DeploySettings
@@ -27,6 +29,7 @@ from openline.store.db import make_engine, migrate
 from openline.store.delivery_log import DeliveryLog
 from openline.store.delivery_queue import DeliveryQueue
 from openline.store.deployments import DeploymentLogRepo, DeploymentRepo, EnvVarRepo
+from openline.store.evaluations import MetricRepo, ResultRepo
 from openline.store.feed import ChangeFeed
 from openline.store.journal import Journal, leftovers
 from openline.store.keys import KeyRepo
@@ -74,6 +77,8 @@ class Platform:
     lease: LeaseKeeper
     analytics: AnalyticsRepo
     rollups: RollupKeeper
+    metrics: MetricRepo
+    metric_results: ResultRepo
 
     @classmethod
     async def open(cls, settings: Settings) -> Platform:
@@ -122,7 +127,18 @@ class Platform:
             settings.webhook_timeout_s,
             settings.webhook_concurrency,
         )
-        analysis = AnalysisRunner(calls, _summarizer(settings), settings.analysis_retry_s, feed)
+        metrics, results = MetricRepo(engine), ResultRepo(engine)
+        judge = Judge(
+            settings.analysis_llm_base_url,
+            settings.analysis_llm_api_key,
+            settings.analysis_llm_model,
+            settings.judge_timeout_s,
+        )
+        # A lease outlives the judge's timeout, so only a dead process's lease runs out.
+        evaluator = Evaluator(results, judge, 2 * settings.judge_timeout_s + 5, MAX_ATTEMPTS)
+        analysis = AnalysisRunner(
+            calls, _summarizer(settings), evaluator, settings.analysis_retry_s, feed
+        )
         http = httpx.AsyncClient()
         started.push_async_callback(http.aclose)
         harness = Harness(
@@ -173,6 +189,8 @@ class Platform:
             lease=lease,
             analytics=AnalyticsRepo(engine),
             rollups=RollupKeeper(engine),
+            metrics=metrics,
+            metric_results=results,
         )
         dispatcher.start()
         started.push_async_callback(dispatcher.close)

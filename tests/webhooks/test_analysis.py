@@ -101,7 +101,10 @@ async def test_llm_summary_failure_is_recorded_then_retried(settings, agent_url,
         await all_arrived(server, receiver.receiver, webhook["id"], [call_id])
         check_delivered_once_in_order(server, receiver.receiver, webhook["id"], [call_id])
         expected = " ".join(SUMMARY.split())
-        assert receiver.receiver.of_call(call_id)[-1]["analysis"] == {"summary": expected}
+        assert receiver.receiver.of_call(call_id)[-1]["analysis"] == {
+            "summary": expected,
+            "metric_results": [],
+        }
         done = calls.get(call_id)
         assert (done["analysis_status"], done["analysis_error"]) == ("done", None)
         assert done["analysis_attempts"] == 2

@@ -1,9 +1,10 @@
 """Runs post-call analysis after each call, off the call's path, and retries failures.
 
-A call ends with ``analysis_status = pending``. The runner summarizes it, then stores
-the summary and queues the ``post_call_analysis`` webhook in one transaction. Failures
-are recorded on the call and retried by a periodic sweep, which also picks up calls
-whose analysis was interrupted by a restart.
+A call ends with ``analysis_status = pending``. The runner summarizes it and evaluates
+the metrics attached to its agent (``evaluator.py``); once every metric result is final
+it stores the summary and queues the ``post_call_analysis`` webhook, with the results,
+in one transaction. Failures are recorded on the call and retried by a periodic sweep,
+which also picks up calls whose analysis was interrupted by a restart.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from openline.analysis.evaluator import Evaluator
 from openline.analysis.summarizers import Summarizer
 from openline.domain.calls import TRANSCRIPT_KINDS
 from openline.domain.shapes import call_json
@@ -23,15 +25,21 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 
 
+class MetricsUnsettled(Exception):
+    """Some metric results are not final yet: the analysis is stored once they are."""
+
+
 class AnalysisRunner:
     def __init__(
         self,
         calls: CallRepo,
         summarizer: Summarizer,
+        evaluator: Evaluator,
         retry_s: float,
         feed: ChangeFeed | None = None,
     ) -> None:
         self._calls = calls
+        self._evaluator = evaluator
         self._feed = feed  # told when a summary is stored: wakes the dispatcher and tails
         self._summarizer = summarizer
         self._retry_s = retry_s
@@ -64,12 +72,20 @@ class AnalysisRunner:
         call, facts = await asyncio.to_thread(self._calls.with_facts, call_id, TRANSCRIPT_KINDS)
         if call is None:
             raise LookupError(f"no call with id {call_id!r}")
+        shaped = call_json(call, facts)
         try:
-            summary = await self._summarizer.summarize(call_json(call, facts))
+            summary = await self._summarizer.summarize(shaped)
         except Exception as error:
             message = f"{type(error).__name__}: {error}"
             await asyncio.to_thread(self._calls.analysis_failed, call_id, message)
             raise
+        evaluation = await self._evaluator.evaluate(call, shaped)
+        if evaluation.retrying:
+            message = f"metric results failed and will be retried: {', '.join(evaluation.retrying)}"
+            await asyncio.to_thread(self._calls.analysis_failed, call_id, message)
+            raise MetricsUnsettled(message)
+        if not evaluation.settled:  # another process is judging some: it stores the analysis
+            raise MetricsUnsettled("metric results are being judged by another process")
         stored = await asyncio.to_thread(self._calls.save_analysis, call_id, summary, unless_done)
         if stored and self._feed is not None:  # the call changed, and an outbox row was added
             self._feed.publish({call_id, table_topic(webhook_deliveries.name)})
@@ -78,6 +94,8 @@ class AnalysisRunner:
     async def _run_logged(self, call_id: str) -> None:
         try:
             await self.analyze(call_id, unless_done=True)
+        except MetricsUnsettled as unsettled:
+            log.info("analysis of %s waits: %s", call_id, unsettled)
         except Exception:
             log.warning("analysis of %s failed; it will be retried", call_id, exc_info=True)
 

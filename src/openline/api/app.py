@@ -15,6 +15,7 @@ from openline.api import (
     calls,
     deployments,
     errors,
+    metrics,
     stream,
     tokens,
     twilio,
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tokens.router)
     app.include_router(calls.router)  # before /agents/{agent_id}, which would shadow it
     app.include_router(analytics.router)  # so is this
+    app.include_router(metrics.router)  # and /agents/metrics
     app.include_router(webhooks.router)
     app.include_router(deployments.router)  # before /agents/{agent_id} too
     app.include_router(agents.router)

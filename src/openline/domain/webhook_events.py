@@ -39,7 +39,9 @@ def turn_event(call_id: str, agent_id: str, webhook_id: str, turn: dict[str, Any
     return envelope(CALL_TURN, call_id, agent_id, webhook_id, turn=turn)
 
 
-def analysis_event(call_id: str, agent_id: str, webhook_id: str, summary: str) -> dict:
-    return envelope(
-        POST_CALL_ANALYSIS, call_id, agent_id, webhook_id, analysis={"summary": summary}
-    )
+def analysis_event(
+    call_id: str, agent_id: str, webhook_id: str, summary: str, metric_results: list[dict]
+) -> dict:
+    """``analysis``: the summary, then openline's ``metric_results`` (the API's shape)."""
+    analysis = {"summary": summary, "metric_results": metric_results}
+    return envelope(POST_CALL_ANALYSIS, call_id, agent_id, webhook_id, analysis=analysis)

@@ -27,12 +27,14 @@ from sqlalchemy import (
 )
 
 from openline.domain.calls import CallStatus, Fact, LogRecord
+from openline.domain.evaluations import result_json
 from openline.domain.shapes import call_json
 from openline.domain.time import as_utc, utcnow
 from openline.domain.webhook_events import CALL_FAILED, ENVELOPE_KEYS, analysis_event, call_event
 from openline.store import schema
 from openline.store.db import snapshot
 from openline.store.delivery_queue import STARTED, after, announced, last_fact_rev, queue
+from openline.store.evaluations import shown_of_call
 from openline.store.facts import TABLE_OF, from_row, read_facts
 from openline.store.pagination import Page, PageRequest, paginate
 from openline.store.rollups import queue_tallies
@@ -251,8 +253,9 @@ class CallRepo:
         return self.get(call_id)
 
     def save_analysis(self, call_id: str, summary: str, unless_done: bool = False) -> bool:
-        """Store the summary and queue ``post_call_analysis`` for the endpoint that was told
-        of this call's start, after its other events, in one transaction.
+        """Store the summary and queue ``post_call_analysis`` (with the call's metric
+        results) for the endpoint that was told of this call's start, after its other
+        events, in one transaction.
 
         ``unless_done``: only if no analysis was stored meanwhile (two processes' sweeps may
         both pick a call up; the first to finish wins). Returns whether it was stored."""
@@ -274,9 +277,12 @@ class CallRepo:
             )
             if not stored.rowcount:
                 return False
+            results = [result_json(row, summary) for row in shown_of_call(connection, call_id)]
+            if results:  # their pass rates join the call's tally
+                queue_tallies(connection, [call_id], utcnow())
             last_fact = last_fact_rev(connection, call_id)
             for webhook_id, (agent_id, last_position) in announced(connection, call_id).items():
-                payload = analysis_event(call_id, agent_id, webhook_id, summary)
+                payload = analysis_event(call_id, agent_id, webhook_id, summary, results)
                 queue(connection, webhook_id, after(last_position, last_fact), payload)
         return True
 
