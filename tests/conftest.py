@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from openline.config import Settings
+from tests.support.receiver import Receiver, ReceiverServer
 from tests.support.servers import HERE, RunningServer, agent_process, openline_server
+from tests.webhooks.helpers import SECRET
 
 PG_BASE_URL = os.environ.get(
     "OPENLINE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -84,3 +86,11 @@ def agent_id(server, agent_url) -> str:
         system_prompt="be terse",
         introduction="hi",
     )
+
+
+@pytest.fixture
+def receiver() -> Iterator[ReceiverServer]:
+    """A webhook receiver on loopback checking the shared secret ``SECRET``."""
+    server = ReceiverServer(Receiver(SECRET)).start()
+    yield server
+    server.stop()

@@ -24,7 +24,7 @@ from tests.support.crashes import (
     endings,
     talk_until_killed,
 )
-from tests.support.receiver import Receiver, ReceiverServer
+from tests.support.receiver import Receiver
 from tests.webhooks.helpers import SECRET, wait_for
 
 CALLS = 20
@@ -75,13 +75,6 @@ def _endings_queued(database_url: str, call_ids: list[str]) -> Counter:
             return Counter(queued.scalars())
     finally:
         engine.dispose()
-
-
-@pytest.fixture
-def receiver():
-    server = ReceiverServer(Receiver(SECRET)).start()
-    yield server
-    server.stop()
 
 
 async def _announced_failed_once(receiver: Receiver, call_ids: list[str]) -> None:

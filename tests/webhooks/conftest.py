@@ -11,9 +11,8 @@ import pytest
 
 from openline.config import Settings
 from tests.conftest import BACKENDS, TEST_KEY, pg_schema
-from tests.support.receiver import Receiver, ReceiverServer
 from tests.support.servers import RunningServer, openline_server
-from tests.webhooks.helpers import FAST, SECRET
+from tests.webhooks.helpers import FAST
 
 
 @contextlib.contextmanager
@@ -42,10 +41,3 @@ def fault_server(request, tmp_path_factory) -> Iterator[RunningServer]:
         openline_server(settings) as running,
     ):
         yield running
-
-
-@pytest.fixture
-def receiver() -> Iterator[ReceiverServer]:
-    server = ReceiverServer(Receiver(SECRET)).start()
-    yield server
-    server.stop()

@@ -3,18 +3,12 @@ and retried by the sweep; the model's summary is stored and sent as post_call_an
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from tests.support.servers import free_port, openline_server, wait_http
+from tests.support.fake_llm import FakeLlm, serve_llm
+from tests.support.servers import openline_server
 from tests.webhooks.helpers import (
     FAST,
     all_arrived,
@@ -27,52 +21,25 @@ from tests.webhooks.helpers import (
 SUMMARY = "The caller asked about order K1.  The agent said it had shipped,\nthen hung up."
 
 
-@dataclass
-class FakeModel:
-    """Chat completions the way OpenAI-compatible servers answer them."""
+class FakeModel(FakeLlm):
+    """Answers with SUMMARY, after failing the next ``fail_next`` requests."""
 
-    fail_next: int = 0
-    requests: list[dict] = field(default_factory=list)
+    def __init__(self) -> None:
+        super().__init__(self._answer)
+        self.fail_next = 0
 
-    async def complete(self, request: Request) -> JSONResponse:
-        body = await request.json()
-        self.requests.append(body | {"_auth": request.headers.get("authorization")})
+    def _answer(self, _: dict) -> str | int:
         if self.fail_next:
             self.fail_next -= 1
-            return JSONResponse({"error": {"message": "overloaded"}}, status_code=500)
-        return JSONResponse(
-            {
-                "id": "chatcmpl-1",
-                "object": "chat.completion",
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": SUMMARY},
-                        "finish_reason": "stop",
-                    }
-                ],
-            }
-        )
+            return 500
+        return SUMMARY
 
 
 @pytest.fixture
 def model() -> Iterator[tuple[FakeModel, str]]:
     fake = FakeModel()
-    port = free_port()
-    app = Starlette(
-        routes=[
-            Route("/v1/chat/completions", fake.complete, methods=["POST"]),
-            Route("/status", lambda _: JSONResponse({"ok": True})),
-        ]
-    )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_http(f"http://127.0.0.1:{port}/status")
-    yield fake, f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(10)
+    with serve_llm(fake) as base_url:
+        yield fake, base_url
 
 
 async def test_llm_summary_failure_is_recorded_then_retried(settings, agent_url, receiver, model):
