@@ -66,19 +66,15 @@ class AnalysisRunner:
         task.add_done_callback(lambda _: self._running.discard(call_id))
 
     async def analyze(self, call_id: str, unless_done: bool = False) -> str:
-        """Summarize a call now; raises when it cannot (the failure is recorded).
+        """Evaluate and summarize a call now; raises when it cannot (a failure is recorded).
         ``unless_done``: keep (and announce) the summary only if no other process stored
         one meanwhile; asked for explicitly, a call is analysed again."""
         call, facts = await asyncio.to_thread(self._calls.with_facts, call_id, TRANSCRIPT_KINDS)
         if call is None:
             raise LookupError(f"no call with id {call_id!r}")
         shaped = call_json(call, facts)
-        try:
-            summary = await self._summarizer.summarize(shaped)
-        except Exception as error:
-            message = f"{type(error).__name__}: {error}"
-            await asyncio.to_thread(self._calls.analysis_failed, call_id, message)
-            raise
+        # Metrics first: while some are judged elsewhere or due again, a summary would be
+        # made for nothing (an LLM's costs money).
         evaluation = await self._evaluator.evaluate(call, shaped)
         if evaluation.retrying:
             message = f"metric results failed and will be retried: {', '.join(evaluation.retrying)}"
@@ -86,6 +82,12 @@ class AnalysisRunner:
             raise MetricsUnsettled(message)
         if not evaluation.settled:  # another process is judging some: it stores the analysis
             raise MetricsUnsettled("metric results are being judged by another process")
+        try:
+            summary = await self._summarizer.summarize(shaped)
+        except Exception as error:
+            message = f"{type(error).__name__}: {error}"
+            await asyncio.to_thread(self._calls.analysis_failed, call_id, message)
+            raise
         stored = await asyncio.to_thread(self._calls.save_analysis, call_id, summary, unless_done)
         if stored and self._feed is not None:  # the call changed, and an outbox row was added
             self._feed.publish({call_id, table_topic(webhook_deliveries.name)})
