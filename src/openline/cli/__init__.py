@@ -9,6 +9,7 @@ import typer
 
 from openline.cli import _client, agents, analytics, calls, chat, deploy, stats, up, webhooks
 from openline.cli.init_cmd import init_project
+from openline.cli.metrics import app as metrics_app
 
 app = typer.Typer(
     name="openline",
@@ -24,6 +25,7 @@ app.add_typer(webhooks.app, name="webhooks")
 app.command("chat")(chat.chat)
 app.command("stats")(stats.stats)
 app.add_typer(analytics.app, name="analytics")
+app.add_typer(metrics_app, name="metrics")
 deploy.register(app)  # deploy, deployments, env, logs
 
 

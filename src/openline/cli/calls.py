@@ -29,6 +29,7 @@ from openline.cli._errors import CliError, cli_errors
 from openline.cli._live import FactPrinter, TimeOrder
 from openline.cli._output import JsonFlag, console, err_console, parse_since, print_json
 from openline.cli._views import call_view, calls_table, end_reason_text
+from openline.cli.metrics import results_table
 from openline.cli.transcripts import EXPORT_FORMATS, TRANSCRIPT_FORMATS, ExportWriter, render
 from openline.domain.calls import CallStatus, EndReason
 from openline.domain.log_levels import LEVELS, at_least
@@ -135,13 +136,28 @@ def list_calls(
 @app.command("get")
 @cli_errors
 def get(ctx: typer.Context, call: CallId, as_json: JsonFlag = False) -> None:
-    """Show a call: its outcome, then the transcript with tool calls, events and metrics."""
+    """Show a call: outcome, transcript (tool calls, events, metrics), metric results.
+
+    --json prints exactly the API's call; its metric results: openline metrics results
+    --call CALL --json.
+    """
     with Api(target(ctx)) as api:
         found = api.get(f"/agents/calls/{segment(call)}")
-    if as_json:
-        print_json(found)
-        return
+        if as_json:
+            print_json(found)
+            return
+        results = api.get("/agents/metrics/results", call_id=found["id"], limit=PAGE_MAX)
     console.print(call_view(found))
+    if results["data"]:
+        rows = sorted(results["data"], key=lambda result: result["metricName"])
+        console.print()
+        console.print(Text("Metric results", style="bold underline"))
+        console.print(results_table(rows, with_call=False))
+        if results.get("has_more"):
+            err_console.print(
+                f"[dim]The first {PAGE_MAX}; all of them: openline metrics results --call "
+                f"{found['id']}[/]"
+            )
 
 
 def _format_for(
