@@ -72,7 +72,12 @@ class Macros(Protocol):
         self, call: dict, deliveries: list[dict], webhooks: dict[str, dict], csrf_token: str
     ) -> Markup: ...
     def analysis_panel(
-        self, call: dict, metrics: list[LogMetric], stats: dict[str, int], csrf_token: str
+        self,
+        call: dict,
+        metrics: list[LogMetric],
+        stats: dict[str, int],
+        csrf_token: str,
+        evaluations: dict[str, Any] | None = None,
     ) -> Markup: ...
 
 

@@ -458,7 +458,25 @@ def call_context(
         "webhooks": hooks,
         "metrics": sorted(metrics, key=lambda metric: (metric.timestamp, metric.seq)),
         "stats": stats,
+        "evaluations": _evaluations(ol, call),
         "recording_url": f"/console/api/agents/calls/{call_id}/audio" if has_recording else None,
+    }
+
+
+def _evaluations(ol: Platform, call: dict) -> dict[str, Any]:
+    """The call's judged metric results, by metric name, each with its metric's display
+    name; and how many metrics its agent has attached now (for the empty state)."""
+    results = ol.metric_results.of_call(call["id"])
+    names: dict[str, str | None] = {}
+    for result in results:
+        if result["metric_id"] not in names:
+            metric = ol.metrics.get(result["metric_id"])
+            names[result["metric_id"]] = metric.get("display_name") if metric else None
+    return {
+        "results": [
+            result | {"display_name": names.get(result["metric_id"])} for result in results
+        ],
+        "attached": len(ol.metrics.of_agent(call["agent_id"])),
     }
 
 
@@ -525,7 +543,9 @@ def call_live(
             macros.deliveries_panel(call, context["deliveries"], context["webhooks"], token)
         )
         body["analysis"] = str(
-            macros.analysis_panel(call, context["metrics"], context["stats"], token)
+            macros.analysis_panel(
+                call, context["metrics"], context["stats"], token, context["evaluations"]
+            )
         )
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
