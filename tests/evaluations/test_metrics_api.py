@@ -194,3 +194,23 @@ def test_bad_result_queries_are_refused(server):
         assert both.status_code == 422
         assert http.get("/agents/metrics/results", params={"limit": 101}).status_code == 422
         assert http.get("/agents/metrics/results", params={"start_date": "soon"}).status_code == 422
+
+
+async def test_redaction_keeps_whether_metrics_passed_not_what_was_said(server, agent_id):
+    with api(server) as http:
+        metric = make_metric(http, "said_shipped", RULES["said_shipped"])
+        assert http.post(f"/agents/{agent_id}/metrics/{metric['id']}").status_code == 204
+        call_id = await scored_call(server, agent_id, 3, "K1")
+        analysed(http, call_id)
+        (before,) = results(http, call_id=call_id)["data"]
+        assert before["reason"] and before["jsonResult"]["matches"] == ["Order K1 has shipped."]
+        assert http.delete(f"/agents/calls/{call_id}").status_code == 200
+        (after,) = results(http, call_id=call_id)["data"]
+    assert (after["status"], after["passed"]) == ("completed", True)
+    assert (after["reason"], after["jsonResult"], after["value"], after["result"]) == (
+        None,
+        None,
+        None,
+        "",
+    )
+    assert after["summary"] == ""

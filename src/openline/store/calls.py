@@ -34,7 +34,7 @@ from openline.domain.webhook_events import CALL_FAILED, ENVELOPE_KEYS, analysis_
 from openline.store import schema
 from openline.store.db import snapshot
 from openline.store.delivery_queue import STARTED, after, announced, last_fact_rev, queue
-from openline.store.evaluations import shown_of_call
+from openline.store.evaluations import redact_results, shown_of_call
 from openline.store.facts import TABLE_OF, from_row, read_facts
 from openline.store.pagination import Page, PageRequest, paginate
 from openline.store.rollups import queue_tallies
@@ -237,6 +237,7 @@ class CallRepo:
             for delivery_id, payload in stored.all():
                 envelope = {key: payload.get(key) for key in ENVELOPE_KEYS} | {"redacted": True}
                 connection.execute(d.update().where(d.c.id == delivery_id), {"payload": envelope})
+            redact_results(connection, call_id)
             connection.execute(
                 schema.calls.update()
                 .where(schema.calls.c.id == call_id)

@@ -257,6 +257,25 @@ class ResultRepo:
                 after = rows[-1]["id"]
 
 
+def redact_results(connection: Connection, call_id: str) -> None:
+    """Keep whether each of the call's metrics passed, not what the judge said of it (a
+    reason may quote the caller). A pair still being judged is closed: its lease holder
+    can no longer write."""
+    connection.execute(
+        r.update()
+        .where(r.c.call_id == call_id)
+        .values(
+            result=None,
+            value=None,
+            json_result=None,
+            reason=None,
+            final=True,
+            claimed_until=None,
+            updated_at=utcnow(),
+        )
+    )
+
+
 def shown_of_call(connection: Connection, call_id: str) -> list[dict]:
     """A call's judged results (with the call's summary), by metric name."""
     query = _shown(ResultFilter(call_id=call_id)).order_by(r.c.metric_name)
