@@ -81,7 +81,9 @@ async def test_analytics_count_real_calls_exactly(server, agent_id):
     # every line the caller typed was answered: score, tool, bye (x4) and crash's none
     assert totals["latency_s"]["response"]["count"] >= 12
     assert totals["duration_s"]["sum"] > 0
-    assert found["filters"] == {"agent_id": agent_id, "deployment_id": None, "metadata": {}}
+    assert found["filters"] == {
+        "agent_id": agent_id, "deployment_id": None, "metadata": {}, "include_test_runs": False,
+    }  # fmt: skip
     assert sum(entry["calls"]["count"] for entry in found["series"]) == 5
 
     spring = analytics(base, agent_id=agent_id, metadata="campaign:spring")
@@ -119,6 +121,7 @@ def test_the_openapi_document_describes_the_reply(server):
     totals = document["components"]["schemas"]["Totals"]["properties"]
     assert set(totals) == {
         "calls", "duration_s", "turns", "tool_calls", "latency_s", "metrics", "events",
+        "evaluations",
     }  # fmt: skip
 
 

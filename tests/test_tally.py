@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from openline.domain.calls import LogEvent, LogMetric, Role, ToolCall, Turn, TurnEndReason
 from openline.domain.tally import Tally, response_latencies, tool_failed
@@ -87,3 +90,53 @@ def test_values_are_shown_top_20_with_the_rest_as_other():
     assert shown["count"] == sum(range(1, 31))
     assert len(shown["values"]) == 21 and shown["values"]["city-29"] == 30
     assert shown["values"]["other"] == sum(range(1, 11))
+
+
+RESULTS = [  # (metric name, status, passed) of one call's final results
+    ("scored-high", "completed", True),
+    ("confirmed", "completed", False),
+    ("polite", "failed", None),
+    ("mood", "completed", None),
+]
+
+
+def test_a_calls_final_results_count_per_metric_and_merge_into_pass_rates():
+    one = Tally.of_call("completed", T0, T0, None, [], RESULTS)
+    other = Tally.of_call("completed", T0, T0, None, [], [("scored-high", "completed", False)])
+    third = Tally.of_call("failed", T0, T0, "error", [], [("scored-high", "completed", True)])
+    stored = [Tally.from_json(t.to_json()) for t in (one, other, third)]
+    assert Tally.merged(stored).public()["evaluations"] == {
+        "confirmed": {"judged": 1, "passed": 0, "failed": 1, "errored": 0, "pass_rate": 0.0},
+        "mood": {"judged": 1, "passed": 0, "failed": 0, "errored": 0, "pass_rate": None},
+        "polite": {"judged": 1, "passed": 0, "failed": 0, "errored": 1, "pass_rate": None},
+        "scored-high": {
+            "judged": 3, "passed": 2, "failed": 1, "errored": 0, "pass_rate": pytest.approx(2 / 3),
+        },
+    }  # fmt: skip
+    assert one.public()["evaluations"]["scored-high"]["judged"] == 1  # parts never change
+
+
+def test_a_tally_stored_before_evaluations_were_counted_reads_as_none():
+    stored = Tally.of_call("completed", T0, T0, None, []).to_json()
+    assert "evals" not in stored  # nothing stored for a call without results
+    old = {key: value for key, value in stored.items() if key != "evals"}
+    assert Tally.from_json(json.dumps(old)).public()["evaluations"] == {}
+    merged = Tally.merged(
+        [Tally.from_json(old), Tally.of_call("completed", T0, T0, None, [], RESULTS[:1])]
+    )
+    assert merged.public()["evaluations"]["scored-high"]["pass_rate"] == 1.0
+
+
+def test_the_evaluations_delta_moves_a_merge_from_the_old_tally_to_the_new():
+    first = Tally.of_call("completed", T0, T0, None, [], RESULTS[:2])  # before the rest
+    later = Tally.of_call("completed", T0, T0, None, [], RESULTS[1:])  # one result gone
+    neighbour = Tally.of_call("completed", T0, T0, None, [], [("confirmed", "completed", True)])
+    rollup = Tally.merged([first, neighbour])
+    delta = later.evaluations_delta(first)
+    assert delta.calls == 0 and delta.evaluations == {
+        "scored-high": [-1, 0, 0, 0], "polite": [0, 0, 1, 0], "mood": [0, 0, 0, 1],
+    }  # fmt: skip
+    rollup.merge(Tally.from_json(delta.to_json()))
+    assert rollup.to_json() == Tally.merged([later, neighbour]).to_json()
+    assert "scored-high" not in rollup.evaluations  # counted nowhere any more
+    assert later.evaluations_delta(later).evaluations == {}

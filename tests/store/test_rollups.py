@@ -10,6 +10,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text as sql_text
 
 from openline.domain.analytics import AnalyticsFilter
 from openline.domain.calls import LogEvent, LogMetric, Role, ToolCall, Turn, TurnEndReason
@@ -272,3 +273,219 @@ def test_calls_that_ended_before_the_analytics_migration_are_queued_by_it(engine
     shown = totals(engine, T0, T0 + timedelta(hours=1))
     assert shown["calls"]["count"] == 3
     assert shown["metrics"]["score"]["count"] == 3
+
+
+# -- evaluations and test runs --------------------------------------------------------
+
+VERDICTS = {"pass": ("completed", True), "fail": ("completed", False), "error": ("failed", None)}
+
+
+def store_results(engine, call_id: str, **verdicts: str) -> None:
+    """Final metric results of a call: metric name (``_`` for ``-``) → pass | fail | error."""
+    now = utcnow()
+    rows = [
+        {
+            "id": f"metric_result_{call_id}_{name}",
+            "call_id": call_id,
+            "metric_id": f"metric_{name}",
+            "metric_name": name.replace("_", "-"),
+            "agent_id": "agent_a",
+            "status": VERDICTS[verdict][0],
+            "final": True,
+            "passed": VERDICTS[verdict][1],
+            "created_at": now,
+            "updated_at": now,
+        }
+        for name, verdict in verdicts.items()
+    ]
+    with engine.begin() as connection:
+        connection.execute(schema.metric_results.insert(), rows)
+
+
+def evaluations(engine, start, end, where=EVERY_CALL, group_by=None) -> dict:
+    series = AnalyticsRepo(engine).series(start, end, "hour", where, group_by)
+    groups: dict = {}
+    for bucket in series:
+        for group, tally in bucket.groups.items():
+            groups.setdefault(group, Tally()).merge(tally)
+    return {group: tally.public()["evaluations"] for group, tally in groups.items()}
+
+
+def rate(passed: int, failed: int, errored: int = 0) -> dict:
+    judged = passed + failed
+    return {
+        "judged": judged + errored,
+        "passed": passed,
+        "failed": failed,
+        "errored": errored,
+        "pass_rate": round(passed / judged, 6) if judged else None,
+    }
+
+
+def test_pass_rates_per_metric_and_deployment_come_from_final_results_only(engine):
+    for n in range(1, 9):
+        store_call(engine, n, T0 + timedelta(minutes=n), "dep_1" if n <= 4 else "dep_2")
+        verdict = "pass" if n % 4 else "fail"  # dep_1: 3 of 4 pass; dep_2: 3 of 4
+        store_results(engine, f"call_{n:04d}", scored_high=verdict, judge="error")
+    store_results(engine, "call_0005", scored_high_v2="fail")
+    with engine.begin() as connection:  # still being judged: not counted
+        connection.execute(
+            schema.metric_results.update().where(schema.metric_results.c.call_id == "call_0006"),
+            {"final": False, "status": "pending", "passed": None},
+        )
+    drain(engine)
+    end = T0 + timedelta(hours=1)
+    assert evaluations(engine, T0, end, group_by="deployment_id") == {
+        "dep_1": {"judge": rate(0, 0, 4), "scored-high": rate(3, 1)},
+        "dep_2": {"judge": rate(0, 0, 3), "scored-high": rate(2, 1), "scored-high-v2": rate(0, 1)},
+    }
+    assert totals(engine, T0, end)["evaluations"]["scored-high"] == rate(5, 2)
+    spring = AnalyticsFilter(metadata=(("campaign", "spring"),))  # calls 1, 3, 5, 7
+    assert evaluations(engine, T0, end, spring)[None]["scored-high"] == rate(4, 0)
+
+
+def test_results_judged_after_the_first_tally_move_the_rollups_without_recomputing(
+    engine, monkeypatch
+):
+    for n in range(1, 41):
+        store_call(engine, n, T0 + timedelta(seconds=20 * n), f"dep_{n % 2}")
+    drain(engine)
+    assert totals(engine, T0, T0 + timedelta(hours=1))["evaluations"] == {}
+    for n in range(1, 41):
+        store_results(engine, f"call_{n:04d}", scored_high="pass" if n % 3 else "fail")
+    with engine.begin() as connection:  # what the analysis does once a call's are final
+        queue_tallies(connection, [f"call_{n:04d}" for n in range(1, 41)], T0)
+        queue_tallies(connection, ["call_0001"], T0)  # twice: a second pass changes nothing
+
+    def recomputed(*args):
+        raise AssertionError("a rollup was recomputed from its parts")
+
+    monkeypatch.setattr("openline.store.rollups._parts", recomputed)
+    drain(engine)
+    monkeypatch.undo()
+    shown = totals(engine, T0, T0 + timedelta(hours=1), "minute")
+    assert shown["evaluations"] == {"scored-high": rate(27, 13)}
+    assert shown["calls"]["count"] == 40
+    kept = rollups_of(engine)
+    RollupKeeper(engine).rebuild()
+    assert rollups_of(engine) == kept
+
+
+def test_a_changed_call_whose_results_came_too_is_recomputed(engine):
+    store_call(engine, 1, T0)
+    drain(engine)
+    store_results(engine, "call_0001", scored_high="fail")
+    with engine.begin() as connection:  # a late fact, and the results: recomputed
+        metric = LogMetric("call_0001", 99, 99, 9.0, "score", 50)
+        connection.execute(TABLE_OF[LogMetric].insert(), [to_row(metric)])
+        queue_tallies(connection, ["call_0001"], T0)
+    drain(engine)
+    shown = totals(engine, T0, T0 + timedelta(days=1), "day")
+    assert shown["metrics"]["score"]["count"] == 2
+    assert shown["evaluations"] == {"scored-high": rate(0, 1)}
+
+
+def test_test_runs_calls_are_left_out_unless_asked_for(engine):
+    for n in range(1, 7):
+        metadata = {"campaign": "spring" if n % 2 else "autumn"}
+        if n > 3:
+            metadata["test_run"] = "run_1"
+        store_call(engine, n, T0 + timedelta(minutes=10 * n), "dep_1", metadata=metadata)
+    store_call(engine, 7, T0 + timedelta(minutes=5), "dep_1", metadata={"test_run": None})
+    store_results(engine, "call_0002", scored_high="pass")
+    store_results(engine, "call_0005", scored_high="fail")
+    drain(engine)
+    start, end = T0, T0 + timedelta(days=1)
+    everything = AnalyticsFilter(include_test_runs=True)
+    assert totals(engine, start, end)["calls"]["count"] == 4  # 1, 2, 3 and 7
+    assert totals(engine, start, end, where=everything) == expected(engine, start, end)
+    assert totals(engine, start, end, where=everything)["calls"]["count"] == 7
+    assert totals(engine, start, end, where=everything)["evaluations"] == {
+        "scored-high": rate(1, 1)
+    }
+    assert totals(engine, start, end)["evaluations"] == {"scored-high": rate(1, 0)}
+    # a range edge inside a minute, by the minute, grouped: the same calls
+    edge = T0 + timedelta(minutes=40, seconds=30)
+    assert totals(engine, edge, end, "minute", everything)["calls"]["count"] == 2
+    assert totals(engine, edge, end, "minute")["calls"]["count"] == 0
+    grouped = AnalyticsRepo(engine).series(start, end, "day", everything, "deployment_id")
+    assert sum(t.calls for b in grouped for t in b.groups.values()) == 7
+    # a metadata filter: every call's tally, test runs out unless asked for or named
+    autumn = (("campaign", "autumn"),)  # calls 2, 4, 6
+    assert totals(engine, start, end, where=AnalyticsFilter(metadata=autumn))["calls"]["count"] == 1
+    also = AnalyticsFilter(metadata=autumn, include_test_runs=True)
+    assert totals(engine, start, end, where=also)["calls"]["count"] == 3
+    named = AnalyticsFilter(metadata=(("test_run", "run_1"),))
+    assert named.public()["include_test_runs"] is True
+    assert totals(engine, start, end, where=named)["calls"]["count"] == 3
+    # rebuilt, recomputed (a redaction) or redone: still out of the rollups
+    kept = rollups_of(engine)
+    assert sum(calls for (grain, *_), (calls, _) in kept.items() if grain == "day") == 4
+    RollupKeeper(engine).rebuild()
+    assert rollups_of(engine) == kept
+    CallRepo(engine).redact("call_0004")
+    CallRepo(engine).redact("call_0001")
+    drain(engine)
+    assert totals(engine, start, end)["calls"]["count"] == 3
+    assert totals(engine, start, end, where=everything)["calls"]["count"] == 5
+
+
+def test_migration_0012_counts_results_and_takes_test_runs_out(engine_at):
+    """Calls tallied at 0011 (no evaluations, test runs in the rollups) are queued by 0012,
+    and the keepers make them right."""
+    engine = engine_at("0011")
+    calls = {1: {}, 2: {"test_run": "run_9"}, 3: {}}
+    for n, metadata in calls.items():
+        store_call(engine, n, T0 + timedelta(minutes=n), queued=False, metadata=metadata)
+    store_results(engine, "call_0001", scored_high="pass")
+    store_results(engine, "call_0002", scored_high="fail")
+    tallies = {}
+    with engine.begin() as connection:  # the rows as 0011's keeper wrote them
+        for n, metadata in calls.items():
+            call_id = f"call_{n:04d}"
+            facts = facts_of(call_id, n)
+            start = T0 + timedelta(minutes=n)
+            tally = Tally.of_call("completed", start, start, None, facts)
+            tallies[n] = tally
+            connection.execute(
+                text_insert("call_tallies"),
+                {
+                    "call_id": call_id, "agent_id": "agent_a", "deployment_id": "",
+                    "start_time": start, "metadata": json.dumps(metadata),
+                    "tally": json.dumps(tally.to_json()),
+                },
+            )  # fmt: skip
+        day = Tally.merged(tallies.values())
+        for grain, at in (("minute", None), ("hour", T0.replace(minute=0, second=0)),
+                          ("day", T0.replace(hour=0, minute=0, second=0))):  # fmt: skip
+            rows = (
+                [(T0.replace(second=0) + timedelta(minutes=n), t) for n, t in tallies.items()]
+                if at is None
+                else [(at, day)]
+            )
+            for bucket_start, tally in rows:
+                connection.execute(
+                    schema.analytics_rollups.insert(),
+                    {
+                        "grain": grain, "bucket_start": bucket_start, "agent_id": "agent_a",
+                        "deployment_id": "", "calls": tally.calls,
+                        "tally": json.dumps(tally.to_json()),
+                    },
+                )  # fmt: skip
+    migrate(engine)
+    drain(engine)
+    shown = totals(engine, T0, T0 + timedelta(hours=1))
+    assert shown["calls"]["count"] == 2
+    assert shown["evaluations"] == {"scored-high": rate(1, 0)}
+    included = totals(
+        engine, T0, T0 + timedelta(hours=1), where=AnalyticsFilter(include_test_runs=True)
+    )
+    assert included["evaluations"] == {"scored-high": rate(1, 1)}
+
+
+def text_insert(table: str):
+    """An INSERT naming only the columns 0011 had (the declared table has more)."""
+    columns = ("call_id", "agent_id", "deployment_id", "start_time", "metadata", "tally")
+    return sql_text(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
+    )

@@ -1,5 +1,5 @@
-"""``GET /agents/analytics``: calls, latency, metrics and events across calls
-(docs/analytics.md), read from the rollups, never from the facts."""
+"""``GET /agents/analytics``: calls, latency, metrics, events and evaluation pass rates
+across calls (docs/analytics.md), read from the rollups, never from the facts."""
 
 from __future__ import annotations
 
@@ -82,6 +82,16 @@ class EventCounts(_Shape):
     levels: dict[str, int]
 
 
+class Evaluation(_Shape):
+    """One evaluation metric's final results over the calls (docs/evaluations.md)."""
+
+    judged: int  # every final result: passed + failed + errored + without a verdict
+    passed: int
+    failed: int  # completed, passed false
+    errored: int  # status failed (no judge, timeout, unparseable answer, …)
+    pass_rate: float | None  # passed / (passed + failed); null when both are 0
+
+
 class Totals(_Shape):
     """``T``: what analytics counts of a set of calls (quantiles within 1 %)."""
 
@@ -92,6 +102,7 @@ class Totals(_Shape):
     latency_s: dict[str, Latency]  # response, tts_ttfb, stt_ttfb
     metrics: dict[str, NumericMetric | ValueMetric]
     events: dict[str, EventCounts]
+    evaluations: dict[str, Evaluation]  # per evaluation metric name
 
 
 class SeriesEntry(Totals):
@@ -107,6 +118,7 @@ class Filters(_Shape):
     agent_id: str | None
     deployment_id: str | None
     metadata: dict[str, str]
+    include_test_runs: bool
 
 
 class AnalyticsReport(_Shape):
@@ -139,6 +151,13 @@ async def analytics(
     metadata: Annotated[list[Text] | None, Query(description="key:value, repeatable")] = None,
     group_by: GroupBy | None = None,
     bucket: Grain | None = None,
+    include_test_runs: Annotated[
+        bool,
+        Query(
+            description="Count test runs' calls (metadata.test_run) too; "
+            "a metadata filter on test_run includes them anyway"
+        ),
+    ] = False,
 ) -> dict:
     end = end or utcnow()
     start = start or end - DEFAULT_SPAN
@@ -150,7 +169,8 @@ async def analytics(
             422,
             f"{grain} buckets over this range are more than {MAX_BUCKETS}: use a coarser bucket",
         )
-    where = AnalyticsFilter(agent_id, deployment_id, tuple(_pair(text) for text in metadata or ()))
+    pairs = tuple(_pair(text) for text in metadata or ())
+    where = AnalyticsFilter(agent_id, deployment_id, pairs, include_test_runs)
 
     def answer() -> dict:  # reading and merging the tallies: a thread's job
         series = ol.analytics.series(start, end, grain, where, group_by)

@@ -1,7 +1,9 @@
 """The public reply of fleet analytics, and a comparison of two tallies (docs/analytics.md).
 
 ``report`` shapes ``GET /agents/analytics``; ``compare`` lines up two tallies' public
-JSON (two deployments, say) and marks what got worse, for the CLI and the console.
+JSON (two deployments, say) and marks what got worse, for the CLI and the console: a
+measure up by more than ``WORSE_BY`` (relative), or a pass rate down by more than
+``PASS_RATE_WORSE_BY`` (absolute).
 """
 
 from __future__ import annotations
@@ -18,17 +20,34 @@ GroupBy = Literal["deployment_id", "agent_id"]
 MAX_BUCKETS = 2000
 
 
+TEST_RUN = "test_run"  # the metadata key `openline test` marks its calls with
+
+
+def is_test_run(metadata: Any) -> bool:
+    """A test run's call (its metadata has ``test_run``, with a value other than null,
+    false or ""): left out of analytics unless asked for."""
+    return isinstance(metadata, dict) and metadata.get(TEST_RUN) not in (None, False, "")
+
+
 @dataclass(frozen=True)
 class AnalyticsFilter:
     agent_id: str | None = None
     deployment_id: str | None = None
     metadata: tuple[tuple[str, str], ...] = ()  # every key must have its value
+    include_test_runs: bool = False
+
+    @property
+    def test_runs(self) -> bool:
+        """Whether test runs' calls count: when asked, or when the metadata filter names
+        ``test_run`` (it could match nothing else)."""
+        return self.include_test_runs or any(key == TEST_RUN for key, _ in self.metadata)
 
     def public(self) -> dict[str, Any]:
         return {
             "agent_id": self.agent_id,
             "deployment_id": self.deployment_id,
             "metadata": dict(self.metadata),
+            "include_test_runs": self.test_runs,
         }
 
 
@@ -95,6 +114,10 @@ class Change:
 
 
 WORSE_BY = 0.10  # a relative change under 10 % is not called worse
+# A pass rate is worse when it fell by more than 10 points (absolute, not relative: a
+# rate is a share already, and a relative allowance would call 20 % → 17 % worse, a
+# call's difference among a few dozen, yet let 95 % → 86 % pass).
+PASS_RATE_WORSE_BY = WORSE_BY
 _BAD_LEVELS = ("error", "critical")
 
 
@@ -140,7 +163,26 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
         changes.append(
             _higher_is_worse("events", f"{name} per call", *per_call, direction=direction)
         )
+    evaluations = before.get("evaluations", {}), after.get("evaluations", {})
+    for name in sorted(set(evaluations[0]) | set(evaluations[1])):
+        rates = _pass_rate(evaluations[0], name), _pass_rate(evaluations[1], name)
+        if rates == (None, None):
+            continue  # only errors or results without a verdict: no rate to compare
+        changes.append(_lower_is_worse("evaluations", f"{name} pass rate", *rates))
     return changes
+
+
+def _lower_is_worse(
+    section: str, measure: str, before: float | None, after: float | None
+) -> Change:
+    worse = None
+    if before is not None and after is not None:
+        worse = before - after > PASS_RATE_WORSE_BY + 1e-9
+    return Change(section, measure, before, after, worse)
+
+
+def _pass_rate(evaluations: dict[str, Any], name: str) -> float | None:
+    return evaluations.get(name, {}).get("pass_rate")
 
 
 def _higher_is_worse(

@@ -5,12 +5,18 @@ A tally is made once per ended call and stored; the rollups of a minute, an hour
 day are merges of the tallies below them. Everything in it merges exactly (counts,
 sums, sketches), except that a metric keeps at most ``VALUES_KEPT`` distinct non-numeric
 values per tally, folding the rarest into ``other``.
+
+A call's evaluations (its final metric results, docs/evaluations.md) are counts per
+metric name: passed, failed, errored, and completed without a verdict. Counts subtract as
+exactly as they add, so ``evaluations_delta`` can move a rollup from a call's tally made
+before its results to the one made after, without recomputing the rollup.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -24,18 +30,38 @@ from openline.domain.calls import (
     Turn,
     TurnEndReason,
 )
+from openline.domain.evaluations import ResultStatus
 from openline.domain.sketch import Distribution
 
 LATENCIES = ("response", "tts_ttfb", "stt_ttfb")
 VALUES_KEPT = 200
 VALUES_SHOWN = 20
 UNSET_LEVEL = "unset"  # an event logged without a level
+# A metric's evaluation counts, in this order: passed, failed (completed with passed
+# false), errored (status failed), and completed with passed null (no verdict).
+PASSED, FAILED, ERRORED, NO_VERDICT = range(4)
 
 
 def tool_failed(call: ToolCall) -> bool:
     """A tool call is an error when it never returned, or returned an error text (the
     SDKs, ours and cartesia-line, answer a failed tool with ``"Error: …"``)."""
     return call.result is None or call.result.lstrip().lower().startswith("error")
+
+
+def verdict_of(status: str, passed: bool | None) -> int:
+    """Where one final metric result counts: ``PASSED``, ``FAILED``, ``ERRORED`` or
+    ``NO_VERDICT``."""
+    if status != ResultStatus.COMPLETED:
+        return ERRORED
+    if passed is None:
+        return NO_VERDICT
+    return PASSED if passed else FAILED
+
+
+def pass_rate(counts: list[int]) -> float | None:
+    """Passed among the results with a verdict (errors and no-verdict results left out)."""
+    judged = counts[PASSED] + counts[FAILED]
+    return counts[PASSED] / judged if judged else None
 
 
 def response_latencies(turns: list[Turn]) -> list[float]:
@@ -119,6 +145,7 @@ class Tally:
         "completed",
         "duration",
         "end_reasons",
+        "evaluations",
         "events",
         "failed",
         "interrupted",
@@ -140,13 +167,17 @@ class Tally:
         self.latency = {name: Distribution() for name in LATENCIES}
         self.metrics: dict[str, MetricTally] = {}
         self.events: dict[str, Counter[str]] = {}  # name → level → count
+        # metric name → [passed, failed, errored, no verdict] (``verdict_of``)
+        self.evaluations: dict[str, list[int]] = {}
 
     @classmethod
     def of_call(
         cls, status: str, start_time: datetime, end_time: datetime | None,
         end_reason: str | None, facts: list[Fact],
+        results: Iterable[tuple[str, str, bool | None]] = (),
     ) -> Tally:  # fmt: skip
-        """One ended call's tally, from its row's columns and its facts."""
+        """One ended call's tally, from its row's columns, its facts and its final metric
+        results (``(metric_name, status, passed)``)."""
         tally = cls()
         tally.calls = 1
         tally.completed = int(status == CallStatus.COMPLETED)
@@ -175,6 +206,8 @@ class Tally:
             elif isinstance(fact, LogEvent):
                 levels = tally.events.setdefault(fact.event, Counter())
                 levels[fact.level or UNSET_LEVEL] += 1
+        for name, result_status, passed in results:
+            tally.evaluations.setdefault(name, [0, 0, 0, 0])[verdict_of(result_status, passed)] += 1
         return tally
 
     def merge(self, other: Tally) -> None:
@@ -195,6 +228,25 @@ class Tally:
             self.metrics.setdefault(name, MetricTally()).merge(metric)
         for name, levels in other.events.items():
             self.events.setdefault(name, Counter()).update(levels)
+        for name, counts in other.evaluations.items():
+            mine = self.evaluations.setdefault(name, [0, 0, 0, 0])
+            for at, count in enumerate(counts):
+                mine[at] += count
+            if not any(mine):  # a delta took the call's results out again
+                del self.evaluations[name]
+
+    def evaluations_delta(self, before: Tally) -> Tally:
+        """A tally of no calls holding what the evaluations changed from ``before`` to this
+        one (negative where they fell): merged into a rollup that holds ``before``, it
+        gives the rollup holding this tally instead."""
+        delta = Tally()
+        for name in self.evaluations.keys() | before.evaluations.keys():
+            now = self.evaluations.get(name, [0, 0, 0, 0])
+            then = before.evaluations.get(name, [0, 0, 0, 0])
+            change = [a - b for a, b in zip(now, then, strict=True)]
+            if any(change):
+                delta.evaluations[name] = change
+        return delta
 
     @classmethod
     def merged(cls, tallies: Any) -> Tally:
@@ -214,7 +266,7 @@ class Tally:
             "latency": {name: d.to_json() for name, d in self.latency.items() if d.count},
             "metrics": {name: metric.to_json() for name, metric in self.metrics.items()},
             "events": {name: dict(levels) for name, levels in self.events.items()},
-        }
+        } | ({"evals": self.evaluations} if self.evaluations else {})
 
     @classmethod
     def from_json(cls, stored: dict[str, Any] | str) -> Tally:
@@ -229,6 +281,8 @@ class Tally:
             tally.latency[name] = Distribution.from_json(distribution)
         tally.metrics = {name: MetricTally.from_json(m) for name, m in shape["metrics"].items()}
         tally.events = {name: Counter(levels) for name, levels in shape["events"].items()}
+        # a tally stored before evaluations were counted has none
+        tally.evaluations = {name: list(c) for name, c in shape.get("evals", {}).items()}
         return tally
 
     def public(self) -> dict[str, Any]:
@@ -255,7 +309,22 @@ class Tally:
                 name: {"count": sum(levels.values()), "levels": dict(levels.most_common())}
                 for name, levels in sorted(self.events.items())
             },
+            "evaluations": {
+                name: evaluation_json(counts) for name, counts in sorted(self.evaluations.items())
+            },
         }
+
+
+def evaluation_json(counts: list[int]) -> dict[str, Any]:
+    """One metric's pass rate and the counts it is of; ``judged`` is every final result."""
+    rate = pass_rate(counts)
+    return {
+        "judged": sum(counts),
+        "passed": counts[PASSED],
+        "failed": counts[FAILED],
+        "errored": counts[ERRORED],
+        "pass_rate": None if rate is None else round(rate, 6),
+    }
 
 
 def _stats(

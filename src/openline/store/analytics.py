@@ -4,6 +4,9 @@ A range is read from the fewest rollups that cover it (``domain.buckets.cover``:
 days, hours and minutes) plus, for the parts shorter than a minute at its ends, the
 calls' own tallies; never from the facts. A metadata filter cannot use the rollups
 (they are per agent and deployment), so it reads the tallies of the range's calls.
+
+Test runs' calls are in no rollup: a query that includes them adds their own tallies
+(``call_tallies.test_run``, a partial index), so the usual query costs nothing more.
 """
 
 from __future__ import annotations
@@ -40,13 +43,17 @@ class AnalyticsRepo:
         cuts = buckets(start, end, grain)
         series = [Bucket(lower, upper) for lower, upper in cuts]
         starts = [bucket.start for bucket in series]
+        whole = [Piece(None, start, end)]
         with self._engine.connect() as connection:
             if where.metadata:
-                parts = self._tallies(connection, [Piece(None, start, end)], where)
+                parts = self._tallies(connection, whole, where, None if where.test_runs else False)
             else:
                 pieces = [piece for lower, upper in cuts for piece in cover(lower, upper)]
                 parts = self._rollups(connection, pieces, where)
-                parts += self._tallies(connection, [p for p in pieces if p.grain is None], where)
+                edges = [p for p in pieces if p.grain is None]
+                parts += self._tallies(connection, edges, where, test_run=False)
+                if where.test_runs:  # in no rollup: their own tallies, the whole range
+                    parts += self._tallies(connection, whole, where, test_run=True)
         for at, agent, deployment, encoded in parts:
             bucket = series[bisect.bisect_right(starts, at) - 1]
             group = None if group_by is None else agent if group_by == "agent_id" else deployment
@@ -74,13 +81,20 @@ class AnalyticsRepo:
             for at, agent, deployment, tally in connection.execute(query)
         ]
 
-    def _tallies(self, connection, pieces: list[Piece], where: AnalyticsFilter) -> list[tuple]:
+    def _tallies(
+        self, connection, pieces: list[Piece], where: AnalyticsFilter, test_run: bool | None
+    ) -> list[tuple]:
+        """The calls' own tallies in these pieces: only test runs' (``test_run`` True),
+        none of them (False), or all (None)."""
         if not pieces:
             return []
         t = schema.call_tallies.c
         spans = [and_(t.start_time >= p.start, t.start_time < p.end) for p in pieces]
+        conditions = [or_(*spans), *_scope(t, where)]
+        if test_run is not None:
+            conditions.append(t.test_run if test_run else t.test_run.is_(False))
         query = select(t.start_time, t.agent_id, t.deployment_id, t.tally, t.metadata).where(
-            or_(*spans), *_scope(t, where)
+            *conditions
         )
         return [
             (as_utc(at), agent, deployment or None, tally)

@@ -6,7 +6,10 @@ removes) each call's tally, then refreshes the rollups above it: the minute, the
 and the day. A call tallied for the first time is merged into them (merging is exact and
 order-free); when a call already tallied changes or leaves (a redaction, a second pass),
 its rollups are recomputed from their parts: a minute from its calls' tallies, an hour
-from its minutes, a day from its hours.
+from its minutes, a day from its hours. A call's tally counts its final metric results
+too, and its analysis queues it again once they are all in: a tally that only gained
+results moves its rollups by the difference, again without recomputing them. A test
+run's call (``metadata.test_run``) is tallied, marked ``test_run``, and in no rollup.
 
 Several processes on one PostgreSQL: queue rows are claimed with ``SKIP LOCKED``, and a
 rollup is locked before its parts are read, in one global order (minutes, then hours,
@@ -27,6 +30,7 @@ from sqlalchemy import Connection, Engine, exists, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from openline import ids
+from openline.domain.analytics import is_test_run
 from openline.domain.buckets import GRAINS, STEP, Grain, floor
 from openline.domain.calls import CallStatus, LogEvent, LogMetric, ToolCall, Turn
 from openline.domain.tally import Tally
@@ -119,7 +123,7 @@ class RollupKeeper:
                 break
             with self._engine.begin() as connection:
                 _take_rebuild_lock(connection)
-                _retally(connection, call_ids)
+                _retally(connection, call_ids, incremental=False)
             done += len(call_ids)
             after = call_ids[-1]
             if progress is not None:
@@ -128,33 +132,53 @@ class RollupKeeper:
         return done
 
 
-def _retally(connection: Connection, call_ids: Sequence[str]) -> tuple[dict[Key, Tally], set[Key]]:
-    """Make the tallies of these calls as their facts are now (none for a call still in
-    progress or redacted). Returns the minutes they change: those that only gain calls
-    (with the new calls' tallies merged), and those where a tallied call changed or left."""
+def _retally(
+    connection: Connection, call_ids: Sequence[str], incremental: bool = True
+) -> tuple[dict[Key, Tally], set[Key]]:
+    """Make the tallies of these calls as their facts and final metric results are now
+    (none for a call still in progress or redacted). Returns what this changes in the
+    minutes' rollups: tallies to merge into them (new calls; and, for a call whose tally
+    only gained evaluations, the difference), and the minutes to recompute from their parts
+    (a tallied call changed or left). A test run's call is tallied but in no rollup.
+
+    ``incremental=False`` (a rebuild, which recomputes every rollup after): what changed
+    is not worked out."""
     if not call_ids:
         return {}, set()
     c, t = schema.calls.c, schema.call_tallies.c
     old = connection.execute(  # a write first (SQLite: the write lock before any read)
         schema.call_tallies.delete()
         .where(t.call_id.in_(call_ids))
-        .returning(t.start_time, t.agent_id, t.deployment_id)
-    )
-    changed = {(floor(as_utc(start), "minute"), agent, dep) for start, agent, dep in old}
-    added: dict[Key, Tally] = {}
+        .returning(t.call_id, t.start_time, t.agent_id, t.deployment_id, t.test_run, t.tally)
+    ).all()
+    before = {
+        row.call_id: row
+        for row in old
+        if not row.test_run  # a test run's tally is in no rollup: nothing to take out
+    }
     calls = connection.execute(
         select(schema.calls).where(
             c.id.in_(call_ids), c.status != CallStatus.STARTED.value, c.redacted_at.is_(None)
         )
     ).all()
     facts = read_facts(connection, [call.id for call in calls], TALLIED_KINDS, -1)
+    results = _final_results(connection, [call.id for call in calls])
+    changed: set[Key] = set()
+    added: dict[Key, Tally] = {}
     rows = []
     for call in calls:
         start = as_utc(call.start_time)
         tally = Tally.of_call(
-            call.status, start, as_utc(call.end_time), call.end_reason, facts[call.id]
+            call.status,
+            start,
+            as_utc(call.end_time),
+            call.end_reason,
+            facts[call.id],
+            results.get(call.id, ()),
         )
         deployment = call.deployment_id or ""
+        test_run = is_test_run(call.metadata)
+        encoded = json.dumps(tally.to_json(), separators=(",", ":"))
         rows.append(
             {
                 "call_id": call.id,
@@ -162,13 +186,62 @@ def _retally(connection: Connection, call_ids: Sequence[str]) -> tuple[dict[Key,
                 "deployment_id": deployment,
                 "start_time": start,
                 "metadata": call.metadata,
-                "tally": json.dumps(tally.to_json(), separators=(",", ":")),
+                "test_run": test_run,
+                "tally": encoded,
             }
         )
-        added.setdefault((floor(start, "minute"), call.agent_id, deployment), Tally()).merge(tally)
+        if test_run:
+            continue
+        key = (floor(start, "minute"), call.agent_id, deployment)
+        was = before.pop(call.id, None)
+        if was is None:
+            added.setdefault(key, Tally()).merge(tally)
+        elif incremental and _key_of(was) == key:
+            change = _only_evaluations_changed(was.tally, encoded, tally)
+            if change is None:
+                changed.add(key)
+            elif change.evaluations:
+                added.setdefault(key, Tally()).merge(change)
+        else:
+            changed.add(_key_of(was))
+            changed.add(key)
+    changed.update(_key_of(was) for was in before.values())  # left: redacted, say
     if rows:
         connection.execute(schema.call_tallies.insert(), rows)
     return added, changed
+
+
+def _key_of(row) -> Key:
+    return (floor(as_utc(row.start_time), "minute"), row.agent_id, row.deployment_id)
+
+
+def _only_evaluations_changed(old: str, new: str, tally: Tally) -> Tally | None:
+    """When a call's new tally differs from its old one in its evaluations only (its
+    results were judged after it was first tallied), the difference (no evaluations: no
+    difference at all); else None."""
+    if old == new:
+        return Tally()
+    then, now = json.loads(old), json.loads(new)
+    then_evaluations, now_evaluations = then.pop("evals", None), now.pop("evals", None)
+    if then != now or then_evaluations == now_evaluations:
+        return None
+    return tally.evaluations_delta(Tally.from_json(old))
+
+
+def _final_results(
+    connection: Connection, call_ids: Sequence[str]
+) -> dict[str, list[tuple[str, str, bool | None]]]:
+    """Each call's final metric results: (metric name, status, passed)."""
+    found: dict[str, list[tuple[str, str, bool | None]]] = {}
+    if not call_ids:
+        return found
+    r = schema.metric_results.c
+    query = select(r.call_id, r.metric_name, r.status, r.passed).where(
+        r.call_id.in_(call_ids), r.final.is_(True)
+    )
+    for call_id, name, status, passed in connection.execute(query):
+        found.setdefault(call_id, []).append((name, status, passed))
+    return found
 
 
 def refresh(connection: Connection, added: dict[Key, Tally], changed: set[Key]) -> None:
@@ -223,6 +296,7 @@ def _parts(connection: Connection, grain: Grain, key: Key) -> list[str]:
             t.deployment_id == deployment,
             t.start_time >= start,
             t.start_time < end,
+            t.test_run.is_(False),
         )
     else:
         r = schema.analytics_rollups.c
@@ -264,8 +338,10 @@ def _rollup_everything(engine: Engine) -> None:
     """Every rollup from the call tallies: each grain in one sorted pass over the grain
     below it (streamed, so memory stays flat), committed before the next grain reads it."""
     t, r = schema.call_tallies.c, schema.analytics_rollups.c
-    source = select(t.start_time, t.agent_id, t.deployment_id, t.tally).order_by(
-        t.agent_id, t.deployment_id, t.start_time
+    source = (
+        select(t.start_time, t.agent_id, t.deployment_id, t.tally)
+        .where(t.test_run.is_(False))
+        .order_by(t.agent_id, t.deployment_id, t.start_time)
     )
     for grain in GRAINS:
         with engine.connect() as reader, engine.begin() as writer:

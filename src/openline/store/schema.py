@@ -320,6 +320,8 @@ analytics_queue = Table(
 )
 
 # One ended call's counts and distributions (domain.tally.Tally, stored as JSON text).
+# A test run's call (metadata.test_run, set by `openline test`) is tallied but never
+# merged into the rollups; a query that includes test runs reads these tallies.
 call_tallies = Table(
     "call_tallies",
     metadata,
@@ -329,8 +331,15 @@ call_tallies = Table(
     Column("start_time", Timestamp, nullable=False),
     Column("metadata", Json, nullable=True),
     Column("tally", Text, nullable=False),
+    Column("test_run", Boolean, nullable=False, server_default=false()),
     Index("ix_call_tallies_scope", "agent_id", "deployment_id", "start_time"),
     Index("ix_call_tallies_start_time", "start_time"),
+    Index(
+        "ix_call_tallies_test_runs",
+        "start_time",
+        sqlite_where=text("test_run = 1"),
+        postgresql_where=text("test_run"),
+    ),
 )
 
 # The tallies of a minute, an hour and a day merged, per agent and deployment: a minute's
