@@ -96,7 +96,7 @@ class MetricRule(_Rule):
     type: Literal["metric"]
     name: str = Field(min_length=1, max_length=200)
     op: Literal["<", "<=", "==", "!=", ">=", ">"]
-    value: float = Field(allow_inf_nan=False)
+    value: int | float = Field(allow_inf_nan=False)
 
     def check(self, call: dict[str, Any]) -> Verdict:
         values = [m["value"] for m in _system(call, "log_metric") if m["name"] == self.name]
