@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 
 import httpx
 
 from tests.conftest import TEST_KEY
+from tests.evaluations.support import analysed
 from tests.support.calls import TextCall
 
 HEADERS = {"Authorization": f"Bearer {TEST_KEY}"}
@@ -51,17 +51,6 @@ async def scored_call(server, agent_id: str, score: int, order: str) -> str:
     await call.say("bye")
     await call.closed()
     return call.call_id
-
-
-def analysed(http: httpx.Client, call_id: str) -> dict:
-    """The call once its analysis (summary and every metric result) is stored."""
-    deadline = time.monotonic() + 30
-    while True:
-        call = http.get(f"/agents/calls/{call_id}").json()
-        if call["summary"] is not None:
-            return call
-        assert time.monotonic() < deadline, f"call {call_id} was never analysed"
-        time.sleep(0.1)
 
 
 def results(http: httpx.Client, **params) -> dict:
@@ -131,8 +120,8 @@ async def test_rule_metrics_are_judged_after_each_call(server, agent_id):
             assert http.post(f"/agents/{agent_id}/metrics/{metric['id']}").status_code == 204
         high = await scored_call(server, agent_id, 7, "K1")
         low = await scored_call(server, agent_id, 2, "Q9")
-        call = analysed(http, high)
-        analysed(http, low)
+        call = await analysed(server.base_url, high)
+        await analysed(server.base_url, low)
 
         of_high = {r["metricName"]: r for r in results(http, call_id=high, limit=100)["data"]}
         assert set(of_high) == set(RULES)
@@ -201,7 +190,7 @@ async def test_redaction_keeps_whether_metrics_passed_not_what_was_said(server, 
         metric = make_metric(http, "said_shipped", RULES["said_shipped"])
         assert http.post(f"/agents/{agent_id}/metrics/{metric['id']}").status_code == 204
         call_id = await scored_call(server, agent_id, 3, "K1")
-        analysed(http, call_id)
+        await analysed(server.base_url, call_id)
         (before,) = results(http, call_id=call_id)["data"]
         assert before["reason"] and before["jsonResult"]["matches"] == ["Order K1 has shipped."]
         assert http.delete(f"/agents/calls/{call_id}").status_code == 200

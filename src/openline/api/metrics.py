@@ -70,16 +70,27 @@ def list_metrics(
     return {"data": data, "has_more": page.has_more, "next_page": page.next_page}
 
 
-# Before /metrics/{metric_id}, which would take "results" for an id.
-@router.get("/metrics/results")
-def list_results(
-    ol: PlatformDep,
+def _filter(
     agent_id: Text | None = None,
     call_id: Text | None = None,
     deployment_id: Text | None = None,
     metric_id: Text | None = None,
     start_date: UtcTime | None = None,
     end_date: UtcTime | None = None,
+) -> ResultFilter:
+    if start_date and end_date and start_date > end_date:
+        raise ApiError(422, "start_date is after end_date")
+    return ResultFilter(agent_id, call_id, deployment_id, metric_id, start_date, end_date)
+
+
+ResultQuery = Annotated[ResultFilter, Depends(_filter)]
+
+
+# Before /metrics/{metric_id}, which would take "results" for an id.
+@router.get("/metrics/results")
+def list_results(
+    ol: PlatformDep,
+    where: ResultQuery,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     starting_after: Text | None = None,
     ending_before: Text | None = None,
@@ -87,7 +98,6 @@ def list_results(
     """Judged results, newest first (pending ones are not shown)."""
     if starting_after and ending_before:
         raise ApiError(422, "give starting_after or ending_before, not both")
-    where = _filter(agent_id, call_id, deployment_id, metric_id, start_date, end_date)
     page = ol.metric_results.list(
         where, PageRequest(limit=limit, starting_after=starting_after, ending_before=ending_before)
     )
@@ -100,17 +110,8 @@ def list_results(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}, "description": "the results as CSV"}},
 )
-def export_results(
-    ol: PlatformDep,
-    agent_id: Text | None = None,
-    call_id: Text | None = None,
-    deployment_id: Text | None = None,
-    metric_id: Text | None = None,
-    start_date: UtcTime | None = None,
-    end_date: UtcTime | None = None,
-) -> StreamingResponse:
+def export_results(ol: PlatformDep, where: ResultQuery) -> StreamingResponse:
     """Every matching result as CSV, newest first, streamed as it is read."""
-    where = _filter(agent_id, call_id, deployment_id, metric_id, start_date, end_date)
     return StreamingResponse(
         _csv(ol.metric_results.export(where)),
         media_type="text/csv; charset=utf-8",
@@ -154,12 +155,6 @@ def remove_from_agent(agent_id: Text, metric_id: Text, ol: PlatformDep) -> Respo
 def _agent(ol: Platform, agent_id: str) -> None:
     if ol.agents.get(agent_id) is None:
         raise not_found("agent", agent_id)
-
-
-def _filter(agent_id, call_id, deployment_id, metric_id, start_date, end_date) -> ResultFilter:
-    if start_date and end_date and start_date > end_date:
-        raise ApiError(422, "start_date is after end_date")
-    return ResultFilter(agent_id, call_id, deployment_id, metric_id, start_date, end_date)
 
 
 def _csv(rows: Iterator[dict]) -> Iterator[str]:
