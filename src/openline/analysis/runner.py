@@ -25,6 +25,16 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 
 
+def analysis_awaited(call: dict) -> bool:
+    """Whether an ended call's analysis is still to come (being made, or to be retried)."""
+    return (
+        call["status"] != "started"
+        and call["redacted_at"] is None
+        and call["analysis_status"] in ("pending", "failed")
+        and call["analysis_attempts"] < MAX_ATTEMPTS
+    )
+
+
 class MetricsUnsettled(Exception):
     """Some metric results are not final yet: the analysis is stored once they are."""
 

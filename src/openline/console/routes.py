@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from markupsafe import Markup
 from starlette.routing import Route
 
+from openline.analysis.runner import analysis_awaited
 from openline.api.auth import client_address
 from openline.api.errors import ApiError
 from openline.console import _passthrough, fleet, views
@@ -547,6 +548,8 @@ def call_live(
                 call, context["metrics"], context["stats"], token, context["evaluations"]
             )
         )
+        # The summary and metric results come after the end: the page asks again.
+        body["analysis_awaited"] = analysis_awaited(call)
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 

@@ -2,6 +2,9 @@
 // session) says that the call changed; /console/calls/{id}/live says what, as HTML
 // rendered exactly like the page, which is put in place by key and in time order.
 
+const ANALYSIS_POLL_MS = 2000;
+const ANALYSIS_POLLS = 60;
+
 export function followCall({ callId, root, rev = -1, logsAfter = 0, level = '', liveLogs = true,
                              follow = false, onStatus = () => {}, onEnd = () => {} }) {
   const entries = root.querySelector('[data-live="entries"]');
@@ -12,6 +15,7 @@ export function followCall({ callId, root, rev = -1, logsAfter = 0, level = '', 
   let again = false;
   let ended = false;
   let closed = false;
+  let analysisPolls = 0;
 
   const tail = new EventSource(
     `/console/api/agents/calls/${encodeURIComponent(callId)}/stream?since_rev=${rev}`);
@@ -43,10 +47,17 @@ export function followCall({ callId, root, rev = -1, logsAfter = 0, level = '', 
           tail.close();
           break;
         }
-        apply(await reply.json());
+        const data = await reply.json();
+        apply(data);
         if (final && !closed) {
           closed = true;
           onEnd();
+        }
+        // After the end the analysis (summary, metric results) is still being made: look
+        // again every 2 s, for at most 2 minutes.
+        if (final && data.analysis_awaited && analysisPolls < ANALYSIS_POLLS) {
+          analysisPolls += 1;
+          setTimeout(refresh, ANALYSIS_POLL_MS);
         }
       } while (again);
     } finally {
