@@ -61,6 +61,25 @@ RULES = [
         planted="from openline.store import schema",
     ),
     Rule(
+        "openline.scenarios",
+        "a client of the REST and websocket API, beside the CLI (which may import it)",
+        never=tuple(
+            f"openline.{name}"
+            for name in (
+                "api",
+                "console",
+                "cli",
+                "harness",
+                "deploy",
+                "store",
+                "webhooks",
+                "analysis",
+                "platform",
+            )
+        ),
+        planted="from openline.store.calls import CallRepo",
+    ),
+    Rule(
         "openline.sdk",
         "an agent installs only the SDK; it runs apart from the platform",
         only=("openline.sdk",),

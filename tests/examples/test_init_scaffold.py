@@ -17,6 +17,7 @@ def test_scaffold_writes_files_and_its_test_passes(tmp_path):
         "README.md",
         "main.py",
         "pyproject.toml",
+        "scenarios/greets.yaml",
         "tests/test_agent.py",
     ]
     assert 'name = "my-agent"' in (project / "pyproject.toml").read_text()
@@ -42,5 +43,5 @@ def test_scaffold_refuses_to_overwrite(tmp_path):
     assert (tmp_path / "main.py").read_text() == "# mine\n"
     assert not (tmp_path / "README.md").exists()  # nothing written
     written = init_project(tmp_path, name="x", force=True)
-    assert len(written) == 4
+    assert len(written) == 5
     assert "AgentApp(agent" in (tmp_path / "main.py").read_text()

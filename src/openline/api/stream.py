@@ -1,4 +1,7 @@
-"""``WS /agents/stream/{agent_id}``: the client call protocol (docs/api.md)."""
+"""``WS /agents/stream/{agent_id}``: the client call protocol (docs/api.md).
+
+The call goes to the agent's live deployment, or to the agent's own URL; with
+``?deployment_id=`` to that deployment of the agent, live or not, if its process runs."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from openline.api.errors import ApiError
 from openline.api.start_deadline import call_started
+from openline.deploy.routing import Lease
+from openline.deploy.supervisor import NotRunning
 from openline.harness.session import CallSession, ClientChannel
 from openline.platform import Platform
 from openline.protocol.client import ClientStart, error_event
@@ -44,7 +49,7 @@ class _WebSocketChannel:
 
 
 @router.websocket("/agents/stream/{agent_id}")
-async def call_agent(websocket: WebSocket, agent_id: str) -> None:
+async def call_agent(websocket: WebSocket, agent_id: str, deployment_id: str | None = None) -> None:
     await websocket.accept()
     try:
         await websocket.app.state.auth.check(websocket)
@@ -52,7 +57,13 @@ async def call_agent(websocket: WebSocket, agent_id: str) -> None:
         await refuse(websocket, str(error))
         return
     channel = _WebSocketChannel(websocket)
-    await serve_call(websocket, agent_id, channel, lambda: _read_start(websocket, channel))
+    await serve_call(
+        websocket,
+        agent_id,
+        channel,
+        lambda: _read_start(websocket, channel),
+        deployment_id=deployment_id,
+    )
 
 
 async def serve_call(
@@ -61,6 +72,7 @@ async def serve_call(
     channel: ClientChannel,
     read_start: Callable[[], Awaitable[ClientStart | None]],
     connection_type: str = "websocket",
+    deployment_id: str | None = None,
 ) -> None:
     """Run one call on an accepted, authenticated websocket, whatever its dialect."""
     ol: Platform = websocket.app.state.platform
@@ -68,9 +80,17 @@ async def serve_call(
     if agent is None:
         await refuse(websocket, f"no agent with id {agent_id!r}")
         return
-    # The agent's live deployment takes the call (and keeps running until it ends);
-    # an agent without one is called at its own URL.
-    lease = await ol.deployments.lease(agent_id)
+    # The deployment takes the call (and keeps running until it ends): the one asked
+    # for, else the live one; an agent without one is called at its own URL.
+    lease: Lease | None
+    if deployment_id is not None:
+        try:
+            lease = await ol.deployments.lease_deployment(agent_id, deployment_id)
+        except NotRunning as error:
+            await refuse(websocket, str(error))
+            return
+    else:
+        lease = await ol.deployments.lease(agent_id)
     try:
         if lease is None and not agent["self_hosted_deployment_url"]:
             await refuse(

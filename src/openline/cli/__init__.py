@@ -10,6 +10,7 @@ import typer
 from openline.cli import _client, agents, analytics, calls, chat, deploy, stats, up, webhooks
 from openline.cli.init_cmd import init_project
 from openline.cli.metrics import app as metrics_app
+from openline.cli.test_cmd import run_tests
 
 app = typer.Typer(
     name="openline",
@@ -26,6 +27,7 @@ app.command("chat")(chat.chat)
 app.command("stats")(stats.stats)
 app.add_typer(analytics.app, name="analytics")
 app.add_typer(metrics_app, name="metrics")
+app.command("test")(run_tests)
 deploy.register(app)  # deploy, deployments, env, logs
 
 
@@ -35,7 +37,7 @@ def init(
     name: Annotated[str | None, typer.Option(help="Project name (default: the folder's).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
 ) -> None:
-    """Create a new agent project: main.py, pyproject.toml, README.md and a test."""
+    """Create a new agent project: main.py, pyproject.toml, README.md, a test and a scenario."""
     try:
         written = init_project(directory, name=name, force=force)
     except FileExistsError as error:

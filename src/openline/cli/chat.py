@@ -6,13 +6,14 @@ printed. With ``--events`` the command also follows the call's live tail
 (``/agents/calls/{id}/stream``) and shows the whole timeline from it: tool calls, log
 events, metrics and log lines as they are recorded.
 
-Turn-taking — when is the agent done answering a line (or greeting)? When the server says
-so: ``agent_done`` naming the line's id (any ``agent_done`` for the greeting), sent when
-the agent's ``response_end`` arrives. An agent that never sends ``response_end`` is
-waited for until it has done nothing for ``--reply-timeout`` seconds (before its
-greeting's first output, ``--greeting-timeout``: longer by default, since a deployment's
-first call may take seconds to start; 0 for agents that wait for the caller to speak
-first). Only then is the next line read (piped input) or the prompt shown (terminal).
+Turn-taking (``openline.scenarios.caller``, which scenario runs share) — when is the agent
+done answering a line (or greeting)? When the server says so: ``agent_done`` naming the
+line's id, sent when the agent's ``response_end`` arrives. An agent that never sends
+``response_end`` is waited for until it has done nothing for ``--reply-timeout`` seconds
+(before its greeting's first output, ``--greeting-timeout``: longer by default, since a
+deployment's first call may take seconds to start; 0 for agents that wait for the caller
+to speak first). Only then is the next line read (piped input) or the prompt shown
+(terminal).
 Until the agent starts greeting, a spinner (a plain line when stderr is not a terminal)
 says so.
 """
@@ -25,21 +26,20 @@ import json
 import signal
 import sys
 import threading
-import uuid
 from typing import Annotated, Any
 
 import typer
 import websockets
 from rich.status import Status
 from rich.text import Text
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
-from openline.cli._client import AgentRef, Api, Target, segment, tail_events, target, unreachable
+from openline.cli._client import AgentRef, Api, Target, tail_events, target, unreachable
 from openline.cli._errors import CliError, cli_errors
 from openline.cli._live import CLIENT_VISIBLE_SIGNALS, FactPrinter, TimeOrder
 from openline.cli._output import compact, console, err_console, parse_json_object
+from openline.scenarios.caller import CallRefused, CallSocket, Replies, Unreachable, open_call
 
-START_TIMEOUT_S = 30.0  # the server gives the agent 10 s to answer, by default
 END_WAIT_S = 5.0  # after the call ends, how long to wait for the tail to deliver the rest
 CATCH_UP_S = 2.0  # with --events: how long an answer's last facts may take to be shown
 PROMPT = "you> "
@@ -146,11 +146,6 @@ class LineReader:
 # -- the call ------------------------------------------------------------------------------------
 
 
-def _line_id(number: int) -> str | None:
-    """The id line ``number`` is sent with (0: the greeting, which answers no line)."""
-    return f"line-{number}" if number else None
-
-
 class ChatSession:
     def __init__(
         self,
@@ -170,15 +165,13 @@ class ChatSession:
         self.reply_timeout = reply_timeout
         self.greeting_timeout = greeting_timeout
         self.interactive = interactive
-        self.stream_id = "cli-" + uuid.uuid4().hex[:12]
         self.call_id: str | None = None
-        self.done: list[str | None] = []  # agent_done events so far: what each answered
-        self.activity_at = float("-inf")  # loop time the agent last did something
+        self.replies = Replies()
         self.batches = 0  # live-tail batches shown so far (--events)
         self.said_no_done = False  # the note about an agent without response_end is out
         self.printer = FactPrinter(skip_signals=CLIENT_VISIBLE_SIGNALS)
         self.ordered = TimeOrder(self._say)
-        self.changed = asyncio.Event()  # something happened: re-check what we wait for
+        self.changed = asyncio.Event()  # the tail showed more, or ended: re-check
         self.closed = asyncio.Event()  # the call's socket is closed
         self.hangup = asyncio.Event()  # the user asked to hang up (Ctrl-C)
         self.tail_ended = asyncio.Event()
@@ -197,16 +190,16 @@ class ChatSession:
         loop = asyncio.get_running_loop()
         self._trap_ctrl_c(loop)
         try:
-            socket = await self._open()
-            tasks = [asyncio.create_task(self._read_socket(socket))]
+            call = await self._open()
+            tasks = [asyncio.create_task(self._read_socket(call.socket))]
             if self.show_events:
                 tasks.append(asyncio.create_task(self._follow_tail()))
             else:
                 self.tail_ended.set()
             reader = LineReader(loop, self.interactive)
             try:
-                await self._converse(socket, reader)
-                await self._finish(socket)
+                await self._converse(call, reader)
+                await self._finish(call.socket)
             finally:
                 reader.stop()
                 for task in tasks:
@@ -221,42 +214,20 @@ class ChatSession:
         def on_ctrl_c() -> None:
             self.hangup.set()
             self.changed.set()
+            self.replies.poke()
             loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C interrupts for real
 
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGINT, on_ctrl_c)
 
-    async def _open(self) -> ClientConnection:
-        uri = f"{self.target.ws_url}/agents/stream/{segment(self.agent['id'])}"
+    async def _open(self) -> CallSocket:
         try:
-            socket = await connect(
-                uri, additional_headers=self.target.headers, max_size=None, open_timeout=10
-            )
-        except websockets.InvalidStatus as error:
-            status = error.response.status_code
-            raise CliError(f"the server refused the call (HTTP {status})") from None
-        except (OSError, TimeoutError, websockets.InvalidHandshake) as error:
-            raise unreachable(self.target.url, error) from None
-        start = {"event": "start", "stream_id": self.stream_id, "metadata": self.metadata}
-        try:
-            await socket.send(json.dumps(start))
-            while True:
-                event = json.loads(await asyncio.wait_for(socket.recv(), START_TIMEOUT_S))
-                if event.get("event") == "ack":
-                    self.call_id = event.get("call_id")
-                    break
-                if event.get("event") == "error":
-                    self.errors.append(str(event.get("message")))
-                    self.call_id = event.get("call_id") or self.call_id
-        except TimeoutError:
-            await socket.close()
-            raise CliError(f"the call did not start within {START_TIMEOUT_S:.0f}s") from None
-        except websockets.ConnectionClosed as closed:
-            reason = "; ".join(self.errors) or (closed.rcvd.reason if closed.rcvd else "")
-            recorded = f" (recorded as {self.call_id})" if self.call_id else ""
-            raise CliError(
-                f"the call could not start: {reason or 'the server hung up'}{recorded}"
-            ) from None
+            call = await open_call(self.target, self.agent["id"], self.metadata)
+        except CallRefused as error:
+            raise CliError(str(error)) from None
+        except Unreachable as error:
+            raise unreachable(self.target.url, error.error) from None
+        self.call_id, self.errors = call.call_id, call.errors
         console.print(
             Text.assemble(
                 ("Calling ", "dim"),
@@ -265,9 +236,9 @@ class ChatSession:
                 ("Ctrl-D or Ctrl-C hangs up." if self.interactive else "", "dim"),
             )
         )
-        return socket
+        return call
 
-    async def _converse(self, socket: ClientConnection, reader: LineReader) -> None:
+    async def _converse(self, call: CallSocket, reader: LineReader) -> None:
         if self.greeting_timeout > 0:
             self._show_waiting()
             try:
@@ -284,14 +255,8 @@ class ChatSession:
             if not self.interactive and not self.show_events:
                 self._say(Text.assemble(("you: ", "bold green"), line))
             lines_sent += 1
-            text = {
-                "event": "user_text",
-                "stream_id": self.stream_id,
-                "id": _line_id(lines_sent),
-                "text": line,
-            }
             try:
-                await socket.send(json.dumps(text))
+                await call.say(line, lines_sent)
             except websockets.ConnectionClosed:
                 break
             await self._wait_reply(lines_sent, self.reply_timeout)
@@ -326,26 +291,13 @@ class ChatSession:
             self.ordered.flush()
 
     async def _wait_reply_done(self, lines_sent: int, start_timeout: float) -> None:
-        """Until ``agent_done`` for the line (any, for the greeting), or the agent has
-        done nothing for ``start_timeout`` seconds (``reply_timeout`` once it has begun)."""
-        loop = asyncio.get_running_loop()
-        sent_at = loop.time()
-        answered = _line_id(lines_sent)
-        while not self.closed.is_set() and not self.hangup.is_set():
-            self.changed.clear()
-            if (answered in self.done) if lines_sent else self.done:
-                await self._catch_up()
-                return
-            if self.activity_at >= sent_at:
-                deadline = self.activity_at + self.reply_timeout
-            else:
-                deadline = sent_at + start_timeout
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                self._note_no_done(lines_sent)
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), remaining)
+        outcome = await self.replies.wait(
+            lines_sent, start_timeout, self.reply_timeout, stop=self.hangup
+        )
+        if outcome == "done":
+            await self._catch_up()
+        elif outcome == "quiet":
+            self._note_no_done(lines_sent)
 
     async def _catch_up(self) -> None:
         """With --events, let the tail show the answer's last facts before going on."""
@@ -362,7 +314,7 @@ class ChatSession:
                 await asyncio.wait_for(self.changed.wait(), remaining)
 
     def _note_no_done(self, lines_sent: int) -> None:
-        if self.activity_at == float("-inf") or self.said_no_done:
+        if self.replies.active_at == float("-inf") or self.said_no_done:
             return  # the agent said nothing: no answer is not a missing response_end
         self.said_no_done = True
         what = "answer" if lines_sent else "greeting"
@@ -392,21 +344,19 @@ class ChatSession:
                     event = json.loads(raw)
                 except ValueError:
                     continue
+                self.replies.on_event(event)
                 self._on_call_event(event)
         except websockets.ConnectionClosed:
             pass
         finally:
             self.closed.set()
             self.changed.set()
+            self.replies.close()
             self.close_code, self.close_reason = socket.close_code, socket.close_reason or ""
 
     def _on_call_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
-        if kind == "agent_done":
-            self.done.append(event.get("responding_to"))
-            self.changed.set()
-        elif kind == "agent_text":
-            self._agent_active()
+        if kind == "agent_text":
             if not self._text_from_tail():
                 self._say(Text.assemble(("agent: ", "bold cyan"), str(event.get("text", ""))))
         elif kind == "error":
@@ -415,13 +365,10 @@ class ChatSession:
             if not event.get("call_id"):  # with call_id: the call failed, said at the end
                 err_console.print(Text(f"error: {message}", style="red"))
         elif kind == "dtmf":
-            self._agent_active()
             self._say(Text(f"agent pressed {event.get('dtmf')}", style="yellow"))
         elif kind == "custom":
-            self._agent_active()
             self._say(Text(f"agent sent custom {compact(event.get('metadata'))}", style="yellow"))
         elif kind == "transfer_call":
-            self._agent_active()
             self._say(
                 Text(f"agent transfers the call: {compact(event.get('transfer'))}", style="yellow")
             )
@@ -466,7 +413,7 @@ class ChatSession:
     def _on_fact(self, fact: dict[str, Any]) -> None:
         is_user_turn = fact.get("kind") == "turn" and fact.get("role") == "user"
         if not is_user_turn:
-            self._agent_active()  # a slow tool call is the agent at work, too
+            self.replies.active()  # a slow tool call is the agent at work, too
         lines = self.printer.apply(fact)
         if not (is_user_turn and self.interactive):
             self.ordered.add(lines)
@@ -476,10 +423,6 @@ class ChatSession:
     def _text_from_tail(self) -> bool:
         """With --events the whole conversation is printed from the tail, in recorded order."""
         return self.show_events and not self.tail_failed
-
-    def _agent_active(self) -> None:
-        self.activity_at = asyncio.get_running_loop().time()
-        self.changed.set()
 
     def _show_waiting(self) -> None:
         name = self.agent.get("name") or self.agent["id"]

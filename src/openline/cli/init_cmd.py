@@ -20,7 +20,8 @@ def project_name(directory: Path) -> str:
 
 
 def init_project(directory: Path, name: str | None = None, force: bool = False) -> list[Path]:
-    """Write main.py, pyproject.toml, README.md and tests/test_agent.py into `directory`.
+    """Write main.py, pyproject.toml, README.md, tests/test_agent.py and
+    scenarios/greets.yaml into `directory`.
 
     Refuses (FileExistsError, nothing written) when any of them exists, unless
     `force`. Returns the paths written.

@@ -102,6 +102,12 @@ class Runner:
     def stopping(self) -> bool:
         return self._stopping
 
+    @property
+    def serving(self) -> bool:
+        """Its process is up and was healthy, and nobody is stopping it: calls can go to it."""
+        alive = self.process is not None and self.process.returncode is None
+        return alive and self.url is not None and not self._stopping
+
     async def start(self) -> float:
         """Start the process and wait until it is healthy; returns the seconds that took.
         Raises one of ``CANNOT_START`` (a process it started is stopped then)."""

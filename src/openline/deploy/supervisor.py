@@ -54,6 +54,14 @@ class CannotPromote(Exception):
     """The deployment cannot become live; ``str()`` says why."""
 
 
+class NotRunning(Exception):
+    """A call asked for a deployment that cannot take it; ``str()`` says why."""
+
+
+# Where a deployment's process may run, as another openline process would record it.
+_RUNS = (Status.DEPLOYED, Status.INACTIVE)  # inactive: still draining
+
+
 class Supervisor:
     def __init__(
         self,
@@ -233,6 +241,23 @@ class Supervisor:
             return Lease(row["id"], row["url"])
         return None
 
+    async def lease_deployment(self, agent_id: str, deployment_id: str) -> Lease:
+        """Where a new call to this deployment of the agent goes, live or not (draining):
+        its process, if it runs. Raises :class:`NotRunning` otherwise."""
+        row = await asyncio.to_thread(self.repo.get, deployment_id)
+        if row is None or row["agent_id"] != agent_id:
+            raise NotRunning(f"agent {agent_id} has no deployment {deployment_id!r}")
+        runner = self._runners.get(deployment_id)
+        if runner is not None and runner.serving:
+            assert runner.url is not None  # serving
+            return self.inflight.take(deployment_id, runner.url)
+        if runner is None and row["url"] and row["status"] in _RUNS:  # another openline's
+            return Lease(deployment_id, row["url"])
+        raise NotRunning(
+            f"deployment {deployment_id} is not running ({row['status']}): "
+            "a call to a given deployment needs its process up"
+        )
+
     def give_back(self, lease: Lease | None) -> None:
         if lease is not None:
             self.inflight.give_back(lease)
@@ -392,9 +417,7 @@ class Supervisor:
         as it is: rolling back to it is instant."""
         drain = self._draining.pop(deployment_id, None)
         runner = self._runners.get(deployment_id)
-        if drain is None or runner is None or runner.url is None or runner.stopping:
-            return None
-        if runner.process is None or runner.process.returncode is not None:
+        if drain is None or runner is None or not runner.serving:
             return None
         drain.cancel()
         runner.log.note("info", "promoted while still running: live again, same process")
