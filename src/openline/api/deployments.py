@@ -4,6 +4,9 @@
   tar.gz (or plain tar) archive; ``git_commit_hash`` may be given as a query parameter.
 - ``GET /agents/{agent_id}/deployments`` (a bare list, newest first),
   ``GET /agents/deployments/{id}``, ``POST /agents/deployments/{id}/promote``.
+- The deploy gate: ``?hold=true`` on the upload keeps the new deployment from going live;
+  ``POST /agents/deployments/{id}/test_run`` records its scenarios' results, and refuses
+  it when one failed (docs/testing.md#the-deploy-gate).
 - ``GET /agents/deployments/{id}/logs`` and ``…/logs/stream`` (server-sent events).
 - ``GET|PATCH /agents/{agent_id}/env``, ``DELETE /agents/{agent_id}/env/{name}``: names
   only ever go out; values come in.
@@ -22,15 +25,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from openline.api import _sse as sse
 from openline.api._params import Cursor, Text, UtcTime
 from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
 from openline.deploy.states import Status
-from openline.deploy.supervisor import CannotPromote, DeploymentsDisabled
+from openline.deploy.supervisor import CannotPromote, DeploymentsDisabled, NotHeld
 from openline.domain.log_levels import LogLevel, at_least
-from openline.domain.time import rfc3339
+from openline.domain.time import rfc3339, utcnow
 from openline.platform import Platform
 from openline.store.deployments import LogQuery
 
@@ -65,7 +69,29 @@ def deployment_json(row: dict) -> dict[str, Any]:
         # Variables belong to the agent; a deployment reads them when its process starts.
         "env_var_collection_id": "envc_" + row["agent_id"].removeprefix("agent_"),
         "restarts": row["restarts"],
+        # openline's deploy gate: held (running, not live) until its test run passes.
+        "hold": bool(row["hold"]),
+        "test_run": row["test_run"],
     }
+
+
+class ScenarioResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    file: str | None = Field(default=None, max_length=1000)
+    passed: bool
+    failures: list[Annotated[str, Field(max_length=4000)]] = Field(default=[], max_length=100)
+    call_id: str | None = Field(default=None, max_length=64)
+
+
+class TestRunResults(BaseModel):
+    """What ``openline deploy --test`` (or any runner) found, scenario by scenario."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str = Field(min_length=1, max_length=64)
+    scenarios: list[ScenarioResult] = Field(min_length=1, max_length=1000)
 
 
 def log_json(row: dict) -> dict[str, Any]:
@@ -98,6 +124,22 @@ async def promote_deployment(deployment_id: Text, ol: PlatformDep) -> dict:
     except DeploymentsDisabled as error:
         raise ApiError(409, str(error)) from None
     except CannotPromote as error:
+        raise ApiError(409, str(error)) from None
+    if row is None:
+        raise not_found("deployment", deployment_id)
+    return deployment_json(row)
+
+
+@router.post("/deployments/{deployment_id}/test_run")
+async def record_test_run(deployment_id: Text, body: TestRunResults, ol: PlatformDep) -> dict:
+    """Record a held deployment's test run. When a scenario failed the deployment is
+    refused: its process stops, and it is a ``deploy_error`` naming the failed scenarios
+    (the live one goes on). When all passed, promote it to make it live."""
+    failed = [scenario.name for scenario in body.scenarios if not scenario.passed]
+    test_run = body.model_dump() | {"passed": not failed, "recorded_at": rfc3339(utcnow())}
+    try:
+        row = await ol.deployments.record_test_run(deployment_id, test_run, failed)
+    except NotHeld as error:
         raise ApiError(409, str(error)) from None
     if row is None:
         raise not_found("deployment", deployment_id)
@@ -200,9 +242,13 @@ async def create_deployment(
     request: Request,
     ol: PlatformDep,
     git_commit_hash: Annotated[Text | None, Query(max_length=64)] = None,
+    hold: Annotated[
+        bool, Query(description="Build and start it, but keep it from going live (held)")
+    ] = False,
 ) -> dict:
     """Upload the agent directory as a tar.gz request body; it is queued, built and, once
-    healthy, made live."""
+    healthy, made live — or, with ``hold``, held: running for calls that ask for it by
+    ``deployment_id``, until it is promoted."""
     if await asyncio.to_thread(ol.agents.get, agent_id) is None:
         raise not_found("agent", agent_id)
     if not ol.deployments.settings.enabled:
@@ -211,7 +257,7 @@ async def create_deployment(
         raise ApiError(415, "send the archive itself as the body (Content-Type: application/gzip)")
     upload, sha256, size = await _receive(request, ol)
     try:
-        row = await ol.deployments.submit(agent_id, upload, sha256, size, git_commit_hash)
+        row = await ol.deployments.submit(agent_id, upload, sha256, size, git_commit_hash, hold)
     finally:
         await asyncio.to_thread(upload.unlink, missing_ok=True)
     return deployment_json(row)

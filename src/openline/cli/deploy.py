@@ -1,5 +1,9 @@
 """``openline deploy``, ``openline deployments``, and (registered from here) ``openline env``
-and ``openline logs``."""
+and ``openline logs``.
+
+``openline deploy DIR --test SCENARIOS`` is the deploy gate (docs/testing.md): the new
+deployment is held (running, not live), the scenarios run against it, the result is
+recorded on it, and it is promoted only if every scenario passed."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from rich.text import Text
 
 from openline.cli import _deploy_env, _deploy_logs
 from openline.cli._client import AgentRef, Api, Target, segment, target
-from openline.cli._errors import CliError, cli_errors
+from openline.cli._errors import CliError, cli_errors, report
 from openline.cli._output import (
     JsonFlag,
     console,
@@ -24,14 +28,27 @@ from openline.cli._output import (
     print_list,
     when,
 )
+from openline.cli.test_cmd import (
+    EXIT_BAD_INPUT,
+    Jobs,
+    Junit,
+    ReplyTimeout,
+    Timeout,
+    print_outcomes,
+    run_scenarios,
+    write_junit,
+)
 from openline.deploy.archive import pack
 from openline.deploy.states import SETTLED
+from openline.scenarios.run import Options
+from openline.scenarios.spec import Scenario, SpecError, load_path
 
 MAX_ARCHIVE_BYTES = 50 << 20  # the server's default cap (OPENLINE_DEPLOY_MAX_ARCHIVE_BYTES)
 STATUS_STYLES = {
     "queued": "yellow",
     "building": "yellow",
     "deployed": "green",
+    "held": "yellow",
     "build_error": "bold red",
     "deploy_error": "bold red",
     "inactive": "dim",
@@ -71,8 +88,25 @@ def deploy(
     ] = Path("."),
     detach: Detach = False,
     as_json: JsonFlag = False,
+    test: Annotated[
+        Path | None,
+        typer.Option(
+            "--test",
+            help="Scenarios (a file or folder) the new deployment must pass before it "
+            "goes live; else the live one stays.",
+            show_default=False,
+        ),
+    ] = None,
+    jobs: Jobs = 4,
+    junit_path: Junit = None,
+    timeout: Timeout = 60.0,
+    reply_timeout: ReplyTimeout = 15.0,
 ) -> None:
-    """Upload an agent directory, build it, and make it the agent's live deployment."""
+    """Upload an agent directory, build it, and make it the agent's live deployment
+    (with --test, only once its scenarios pass)."""
+    scenarios = _scenarios(test) if test is not None else None
+    if scenarios is not None and detach:
+        raise CliError("--test waits for the deployment to run its scenarios: drop --detach")
     if not directory.is_dir():
         raise CliError(f"{directory} is not a directory")
     if not (directory / "main.py").is_file():
@@ -82,6 +116,9 @@ def deploy(
     except (ValueError, OSError) as error:
         raise CliError(str(error)) from None
     where = target(ctx)
+    params = {k: v for k, v in {"git_commit_hash": _git_commit(directory)}.items() if v}
+    if scenarios is not None:
+        params["hold"] = "true"  # not live until its scenarios pass
     with Api(where) as api:
         agent_id = api.agent_id(agent)
         row = api.request(
@@ -89,7 +126,7 @@ def deploy(
             f"/agents/{segment(agent_id)}/deployments",
             content=archive,
             headers={"Content-Type": "application/gzip"},
-            params={k: v for k, v in {"git_commit_hash": _git_commit(directory)}.items() if v},
+            params=params,
         )
     if not as_json:
         err_console.print(f"Uploaded {_size(len(archive))} → {row['id']} (agent {agent_id})")
@@ -97,9 +134,46 @@ def deploy(
         _report(row, as_json, follow_with=f"openline logs {row['id']} -f")
         return
     final = watch(where, row, as_json)
+    if scenarios is not None and final["status"] == "held":
+        options = Options(final["id"], reply_timeout, timeout)
+        final = _gate(where, final, scenarios, options, jobs, junit_path, as_json)
     _report(final, as_json)
-    if final["status"] != "deployed":
+    if final["status"] != "deployed" or not final["is_live"]:
         raise typer.Exit(1)
+
+
+def _scenarios(path: Path) -> list[Scenario]:
+    """The gate's scenarios, read before anything is uploaded (bad ones: exit code 2)."""
+    try:
+        return load_path(path)
+    except SpecError as error:
+        report(str(error))
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def _gate(
+    where: Target,
+    held: dict,
+    scenarios: list[Scenario],
+    options: Options,
+    jobs: int,
+    junit_path: Path | None,
+    as_json: bool,
+) -> dict:
+    """Run the scenarios against the held deployment and record what they found; promote
+    it if every one passed. Returns the deployment as it is then."""
+    plan = [(scenario, held["agent_id"]) for scenario in scenarios]
+    run_id, outcomes = run_scenarios(where, plan, options, jobs)
+    print_outcomes(where, outcomes, run_id, err_console if as_json else console)
+    if junit_path is not None:
+        write_junit(junit_path, outcomes, run_id, where)
+    results = {"run_id": run_id, "scenarios": [outcome.json() for outcome in outcomes]}
+    with Api(where) as api:
+        row = api.post(f"/agents/deployments/{segment(held['id'])}/test_run", results)
+    if row["status"] != "held":  # refused
+        err_console.print(f"{row['id']} did not pass: the agent's live deployment is unchanged.")
+        return row
+    return _promote(where, row["id"], as_json)
 
 
 def watch(where: Target, row: dict, as_json: bool, after: int = 0) -> dict:
@@ -145,6 +219,8 @@ def _report(row: dict, as_json: bool, follow_with: str | None = None) -> None:
         err_console.print(f"[bold red]Error:[/] {row['id']}: {escape(row['deployment_error'])}")
     elif status == "deployed" and row["is_live"]:
         console.print(f"[green]✓[/] {row['id']} is live: new calls to {row['agent_id']} go to it")
+    elif status == "held":
+        console.print(f"{row['id']} is held: it runs, but takes only the calls that ask for it")
     elif status in ("build_error", "deploy_error"):
         reason = row.get("build_error") or row.get("deployment_error") or "see the logs"
         err_console.print(
@@ -209,18 +285,23 @@ def promote(
 ) -> None:
     """Make a deployment the agent's live one again (roll back or forward); the live one
     is restarted with the agent's current env vars."""
-    where = target(ctx)
+    final = _promote(target(ctx), deployment, as_json, detach)
+    _report(final, as_json)
+    if detach:
+        return
+    if not (final["status"] == "deployed" and final["is_live"]) or final.get("deployment_error"):
+        raise typer.Exit(1)
+
+
+def _promote(where: Target, deployment: str, as_json: bool, detach: bool = False) -> dict:
+    """Make the deployment live, following its log until it is (unless ``detach``)."""
     with Api(where) as api:
         path = f"/agents/deployments/{segment(deployment)}"
         seen = api.get(f"{path}/logs", tail=True, limit=1)["data"]  # show only what follows
         row = api.request("POST", f"{path}/promote")
     if detach or (row["is_live"] and row["status"] == "deployed"):
-        _report(row, as_json)
-        return
-    final = watch(where, row, as_json, after=seen[-1]["seq"] if seen else 0)
-    _report(final, as_json)
-    if not (final["status"] == "deployed" and final["is_live"]) or final.get("deployment_error"):
-        raise typer.Exit(1)
+        return row
+    return watch(where, row, as_json, after=seen[-1]["seq"] if seen else 0)
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.text import Text
 
 from openline.cli._client import Api, Target, segment, target
@@ -87,12 +88,7 @@ def run_tests(
     run_id, outcomes = run_scenarios(where, plan, options, jobs)
     print_outcomes(where, outcomes, run_id)
     if junit_path is not None:
-        try:
-            junit.write(junit_path, outcomes, run_id, where)
-        except OSError as error:
-            report(f"cannot write {junit_path}: {error.strerror or error}")
-            raise typer.Exit(EXIT_FAILED) from None
-        console.print(f"JUnit report: {junit_path}")
+        write_junit(junit_path, outcomes, run_id, where)
     if not all(outcome.passed for outcome in outcomes):
         raise typer.Exit(EXIT_FAILED)
 
@@ -144,7 +140,18 @@ def run_scenarios(
     return run_id, outcomes
 
 
-def print_outcomes(where: Target, outcomes: list[Outcome], run_id: str) -> None:
+def write_junit(path: Path, outcomes: list[Outcome], run_id: str, where: Target) -> None:
+    try:
+        junit.write(path, outcomes, run_id, where)
+    except OSError as error:
+        report(f"cannot write {path}: {error.strerror or error}")
+        raise typer.Exit(EXIT_FAILED) from None
+    err_console.print(f"JUnit report: {path}")
+
+
+def print_outcomes(
+    where: Target, outcomes: list[Outcome], run_id: str, out: Console = console
+) -> None:
     """The summary table, what each failed scenario found, then one line of totals."""
     rows = [
         (
@@ -155,19 +162,19 @@ def print_outcomes(where: Target, outcomes: list[Outcome], run_id: str) -> None:
         )
         for outcome in outcomes
     ]
-    console.print(list_table(("SCENARIO", "RESULT", "FAILURES", "CALL"), rows))
+    out.print(list_table(("SCENARIO", "RESULT", "FAILURES", "CALL"), rows))
     for outcome in outcomes:
         if not outcome.passed:
-            console.print()
+            out.print()
             heading = f"✗ {outcome.scenario.name} ({outcome.scenario.file})"
-            console.print(Text(heading, style="bold red"))
+            out.print(Text(heading, style="bold red"))
             for problem in outcome.problems:
-                console.print(Text(f"  - {problem}"))
+                out.print(Text(f"  - {problem}"))
     passed = sum(outcome.passed for outcome in outcomes)
     failed = len(outcomes) - passed
     style = "bold red" if failed else "bold green"
-    console.print()
-    console.print(Text(f"{passed} passed, {failed} failed (test run {run_id})", style=style))
+    out.print()
+    out.print(Text(f"{passed} passed, {failed} failed (test run {run_id})", style=style))
 
 
 def _result(outcome: Outcome) -> Text:

@@ -1,5 +1,9 @@
 """The deployment supervisor: queue → build → start → health → live → drain → stop.
 
+A deployment created with ``hold`` stops short of live: its process runs (``held``) and
+takes only the calls that ask for it (``lease_deployment``) until it is promoted, or its
+test run fails (the deploy gate, docs/testing.md#the-deploy-gate).
+
 One agent's deployments are handled one at a time, in the order they were asked for;
 an upload still waiting when a newer one arrives is ``skipped``. Builds of different
 agents run side by side (a few at once). Switching the live deployment is one database
@@ -58,8 +62,12 @@ class NotRunning(Exception):
     """A call asked for a deployment that cannot take it; ``str()`` says why."""
 
 
+class NotHeld(Exception):
+    """A test run was recorded for a deployment that is not held for one."""
+
+
 # Where a deployment's process may run, as another openline process would record it.
-_RUNS = (Status.DEPLOYED, Status.INACTIVE)  # inactive: still draining
+_RUNS = (Status.DEPLOYED, Status.HELD, Status.INACTIVE)  # inactive: still draining
 
 
 class Supervisor:
@@ -105,6 +113,14 @@ class Supervisor:
             if not row["is_live"]:  # was draining when openline died: nothing to go back to
                 await asyncio.to_thread(kill_stale, row["pid"], self.paths(row["id"]).venv)
                 await self._save(row["id"], url=None, pid=None)
+        for row in await asyncio.to_thread(self.repo.with_status, Status.HELD):
+            await self._settle(
+                row["id"],
+                status=Status.DEPLOY_ERROR,
+                deployment_error="openline restarted while it was held for its tests: deploy "
+                "it again",
+                hold=False,
+            )
         for row in await asyncio.to_thread(self.repo.all_live):
             await self._resume_live(row)
         for row in pending:
@@ -134,9 +150,16 @@ class Supervisor:
     # -- requests ------------------------------------------------------------------------
 
     async def submit(
-        self, agent_id: str, upload: Path, sha256: str, size: int, git_commit_hash: str | None
+        self,
+        agent_id: str,
+        upload: Path,
+        sha256: str,
+        size: int,
+        git_commit_hash: str | None,
+        hold: bool = False,
     ) -> dict:
-        """Register an uploaded archive as a new deployment and queue it."""
+        """Register an uploaded archive as a new deployment and queue it (to be held, not
+        made live, with ``hold``)."""
         if not self.settings.enabled:
             raise DeploymentsDisabled("this openline process does not run deployments")
         deployment_id = ids.new_id(ids.DEPLOYMENT)
@@ -151,10 +174,12 @@ class Supervisor:
                 "source_sha256": sha256,
                 "source_bytes": size,
                 "git_commit_hash": git_commit_hash,
+                "hold": hold,
             },
         )
         sink = await self._sink(deployment_id)
-        sink.note("info", f"queued: {size} bytes uploaded (sha256 {sha256[:12]}…)")
+        held = ", to be held for its tests" if hold else ""
+        sink.note("info", f"queued: {size} bytes uploaded (sha256 {sha256[:12]}…){held}")
         self._schedule(deployment_id, agent_id)
         return row
 
@@ -172,8 +197,8 @@ class Supervisor:
         if row["build_completed_at"] is None or row["build_error"]:
             raise CannotPromote(f"{deployment_id} never built successfully; deploy again instead")
         sink = await self._sink(deployment_id)
-        sink.note("info", "promoted: making it live again")
-        await self._save(deployment_id, status=Status.QUEUED, deployment_error=None)
+        sink.note("info", "promoted: making it live")
+        await self._save(deployment_id, status=Status.QUEUED, deployment_error=None, hold=False)
         self._schedule(deployment_id, row["agent_id"])
         return await asyncio.to_thread(self.repo.get, deployment_id)
 
@@ -258,6 +283,42 @@ class Supervisor:
             "a call to a given deployment needs its process up"
         )
 
+    async def record_test_run(
+        self, deployment_id: str, test_run: dict, failed: list[str]
+    ) -> dict | None:
+        """Keep a held deployment's test run; when scenarios ``failed``, refuse it: its
+        process stops and it is a ``deploy_error`` naming them (the live one stays)."""
+        row = await asyncio.to_thread(self.repo.get, deployment_id)
+        if row is None:
+            return None
+        if row["status"] != Status.HELD:
+            raise NotHeld(
+                f"{deployment_id} is not held for its tests ({row['status']}): create it "
+                "with ?hold=true"
+            )
+        if not failed:
+            await self._save(deployment_id, test_run=test_run)
+            return await asyncio.to_thread(self.repo.get, deployment_id)
+        reason = f"refused by the deploy gate: {len(failed)} scenario(s) failed: " + ", ".join(
+            failed
+        )
+        sink = await self._sink(deployment_id)
+        sink.note("error", reason)
+        runner = self._runners.pop(deployment_id, None)
+        if runner is not None:
+            await runner.stop("its test run failed")
+        await self._settle(
+            deployment_id,
+            status=Status.DEPLOY_ERROR,
+            deployment_error=reason,
+            deployment_completed_at=utcnow(),
+            test_run=test_run,
+            hold=False,
+            url=None,
+            pid=None,
+        )
+        return await asyncio.to_thread(self.repo.get, deployment_id)
+
     def give_back(self, lease: Lease | None) -> None:
         if lease is not None:
             self.inflight.give_back(lease)
@@ -297,7 +358,7 @@ class Supervisor:
                 return
             try:
                 if await self._build(row, sink):
-                    await self._go_live(row, sink)
+                    await (self._hold(row, sink) if row["hold"] else self._go_live(row, sink))
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # a bug must fail this deployment only, and say so
@@ -371,34 +432,51 @@ class Supervisor:
         )
         await build(project, paths.venv, paths.work, tools, sink.build)
 
-    async def _go_live(self, row: dict, sink: DeploymentLog) -> None:
-        deployment_id, agent_id = row["id"], row["agent_id"]
+    async def _start(self, row: dict, sink: DeploymentLog) -> Runner | None:
+        """Its process, running and healthy: one that runs already (draining, or held),
+        else a new one. None when it cannot start (it is a ``deploy_error`` then)."""
+        deployment_id = row["id"]
         await self._save(
             deployment_id,
             status=Status.BUILDING,
             deployment_started_at=utcnow(),
             deployment_error=None,
         )
-        runner = self._undrain(deployment_id)
+        runner = self._undrain(deployment_id) or self._unhold(deployment_id)
+        if runner is not None:
+            return runner
+        runner = self._runner(row, sink)
+        self._runners[deployment_id] = runner
+        try:
+            await runner.start()
+        except CANNOT_START as error:
+            self._runners.pop(deployment_id, None)
+            reason = f"cannot start: {error!r}" if isinstance(error, OSError) else str(error)
+            sink.note("error", f"deploy failed: {reason}")
+            await self._settle(
+                deployment_id,
+                status=Status.DEPLOY_ERROR,
+                deployment_error=_with_last_output(reason, sink),
+                deployment_completed_at=utcnow(),
+                url=None,
+                pid=None,
+            )
+            return None
+        runner.supervise(running=True)
+        return runner
+
+    async def _hold(self, row: dict, sink: DeploymentLog) -> None:
+        """Run it without making it live: calls reach it only by asking for it."""
+        if await self._start(row, sink) is None:
+            return
+        sink.note("info", "held: running, but no call goes to it unless it asks for it")
+        await self._settle(row["id"], status=Status.HELD)
+
+    async def _go_live(self, row: dict, sink: DeploymentLog) -> None:
+        deployment_id, agent_id = row["id"], row["agent_id"]
+        runner = await self._start(row, sink)
         if runner is None:
-            runner = self._runner(row, sink)
-            self._runners[deployment_id] = runner
-            try:
-                await runner.start()
-            except CANNOT_START as error:
-                self._runners.pop(deployment_id, None)
-                reason = f"cannot start: {error!r}" if isinstance(error, OSError) else str(error)
-                sink.note("error", f"deploy failed: {reason}")
-                await self._settle(
-                    deployment_id,
-                    status=Status.DEPLOY_ERROR,
-                    deployment_error=_with_last_output(reason, sink),
-                    deployment_completed_at=utcnow(),
-                    url=None,
-                    pid=None,
-                )
-                return
-            runner.supervise(running=True)
+            return
         sink.note("info", "live: new calls to the agent go to this deployment")
         await self._flush(sink)
         previous = await asyncio.to_thread(self.repo.make_live, deployment_id, agent_id, self._feed)
@@ -421,6 +499,14 @@ class Supervisor:
             return None
         drain.cancel()
         runner.log.note("info", "promoted while still running: live again, same process")
+        return runner
+
+    def _unhold(self, deployment_id: str) -> Runner | None:
+        """A held deployment whose tests passed goes live as it is, same process."""
+        runner = self._runners.get(deployment_id)
+        if runner is None or runner.live or not runner.serving:
+            return None
+        runner.log.note("info", "promoted while held: live now, same process")
         return runner
 
     async def _drain(self, runner: Runner, successor: str) -> None:

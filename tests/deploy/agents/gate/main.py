@@ -3,11 +3,15 @@
 It greets with its version (version.txt beside it), answers each line with
 "<version>: <line>" and says when each answer is over (response_end), and hangs up on
 "bye". Deployed as "good" it passes the gate's scenarios; as "bad" it answers wrongly.
+A call whose metadata has `release_url` is greeted only once a GET of that URL has been
+answered: a test holds a scenario's call open that way while it checks what happens
+meanwhile.
 """
 
 import asyncio
 import json
 import os
+import urllib.request
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -34,6 +38,11 @@ def process_request(connection, request):
     return None
 
 
+def wait_for_release(url):
+    with urllib.request.urlopen(url, timeout=120):
+        pass
+
+
 async def handle_call(ws):
     heard = []
 
@@ -45,6 +54,9 @@ async def handle_call(ws):
         message = json.loads(raw)
         kind = message.get("type")
         if kind == "start":
+            release_url = (message.get("metadata") or {}).get("release_url")
+            if release_url:
+                await asyncio.to_thread(wait_for_release, release_url)
             await answer(f"hello from {VERSION}")
         elif kind == "message":
             heard.append(message.get("content", ""))
