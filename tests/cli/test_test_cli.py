@@ -25,7 +25,6 @@ LOOKUP = """\
       - event: {name: order_processed, metadata: {level: info}}
       - metric: {name: orders_looked_up, equals: 1, min: 1, max: 1}
       - end_reason: client_hangup
-      - max_latency: 10
     """
 
 HANGUP = """\
@@ -221,3 +220,34 @@ def test_metric_passes_reads_the_calls_evaluation_results(cli, server, agent_id,
         "- metric_passes: metric 'said_bye' did not pass: no user turn matched /bye/",
         "- metric_passes: no result for metric 'never_attached': is it attached to the agent?",
     ]
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+def test_a_call_the_server_refuses_is_an_error(cli, server, tmp_path):
+    server.create_agent("Nowhere")  # no deployment, no agent server URL
+    path = write(tmp_path, "hangup.yaml", HANGUP.replace("agent: Scripted", "agent: Nowhere"))
+    report = tmp_path / "junit.xml"
+    result = cli("test", str(path), "--junit", str(report))
+    assert result.exit_code == 1, result.output
+    assert "hangs up  ERROR" in result.stdout
+    assert "has no live deployment and no agent server URL" in result.stdout
+    suite = ET.parse(report).getroot()
+    assert (suite.get("failures"), suite.get("errors")) == ("0", "1")
+    assert "no live deployment" in suite.find("testsuite/testcase/error").get("message")
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+def test_a_failed_call_fails_its_scenario(cli, agent_id, tmp_path):
+    crash = """\
+        name: crashes
+        agent: Scripted
+        caller: [crash]
+        expect: [{assistant_says: {text: hello, turn: 0}}]
+        """
+    write(tmp_path, "crash.yaml", crash)
+    result = cli("test", str(tmp_path))
+    assert result.exit_code == 1, result.output
+    assert "- the call failed: " in result.stdout
+    expected = crash.replace("expect: [", "expect: [{end_reason: error}, ")
+    write(tmp_path, "crash.yaml", expected)
+    assert cli("test", str(tmp_path)).exit_code == 0

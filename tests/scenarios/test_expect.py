@@ -198,3 +198,13 @@ def test_every_unmet_expectation_is_reported_in_order():
         "end_reason",
         "metric",
     ]
+
+
+def test_a_failed_call_fails_the_scenario_unless_it_expects_the_error():
+    failed = CALL | {"status": "failed", "end_reason": "error", "error_message": "agent crashed"}
+    scenario = Scenario.model_validate(
+        {"name": "s", "caller": LINES, "expect": [{"metric": "csat"}]}
+    )
+    assert check(scenario, failed, None) == ["the call failed: agent crashed"]
+    expected = Scenario.model_validate({"name": "s", "expect": [{"end_reason": "error"}]})
+    assert check(expected, failed, None) == []

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from openline.domain.calls import EndReason
 from openline.domain.rules import EndReasonRule, EventRule, MetricRule, ToolRule
 from openline.scenarios.spec import (
     AssistantMatches,
@@ -34,8 +35,12 @@ _THIRD_PERSON = {"contain": "contains", "match": "matches"}
 
 
 def check(scenario: Scenario, call: Call, results: Results) -> list[str]:
-    """What the call shows that the scenario did not expect; empty: it passed."""
+    """What the call shows that the scenario did not expect; empty: it passed. A call that
+    failed (the agent crashed, refused, went away) fails the scenario, unless it expects
+    ``end_reason: error``."""
     failures = []
+    if call.get("status") == "failed" and not _expects_error(scenario):
+        failures.append(f"the call failed: {call.get('error_message') or 'no reason given'}")
     for expectation in scenario.expect:
         for problem in _CHECKS[type(expectation)](expectation, scenario, call, results):
             failures.append(f"{expectation.KIND}: {problem}")
@@ -192,6 +197,10 @@ def _passes(e: MetricPasses, _s: Scenario, _c: Call, results: Results) -> list[s
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+def _expects_error(scenario: Scenario) -> bool:
+    return any(isinstance(e, EndReasonIn) and EndReason.ERROR in e.any_of for e in scenario.expect)
 
 
 def _tool_calls(call: Call) -> list[dict[str, Any]]:

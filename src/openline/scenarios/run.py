@@ -3,9 +3,9 @@
 A scenario's call carries ``metadata.test_run`` (the run's id: analytics leave test runs
 out) and ``metadata.scenario``. The caller waits for the agent's greeting, says each line
 once the agent has answered the one before (``caller.Replies``), and hangs up after the
-last. The record is read once the call has
-been analysed (its ``summary`` is set): every fact is stored by then, and every evaluation
-result is final. Scenarios run side by side, ``jobs`` at a time.
+last. The record is read once the call has been analysed (its ``summary`` is set): every
+fact is stored by then, and every evaluation result is final. Scenarios run side by side,
+``jobs`` at a time.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class Outcome:
         return self.failures + ([self.error] if self.error else [])
 
     def json(self) -> dict[str, Any]:
-        """What a deployment's test run records of it (docs/api.md)."""
+        """What a deployment's test run records of it (docs/testing.md#the-deploy-gate)."""
         return {
             "name": self.scenario.name,
             "file": str(self.scenario.file),
@@ -128,7 +128,8 @@ async def run_one(
         await _converse(server, scenario, agent_id, run_id, options, outcome)
         assert outcome.call_id is not None  # an ack without a call id is no openline server
         call, analysed = await _record(http, outcome.call_id, options.record_timeout)
-        results = await _results(http, outcome.call_id) if analysed else None
+        wanted = analysed and scenario.needs_results
+        results = await _results(http, outcome.call_id) if wanted else None
         outcome.failures += expect.check(scenario, call, results)
     except CallRefused as error:
         outcome.call_id = outcome.call_id or error.call_id

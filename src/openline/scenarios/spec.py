@@ -192,7 +192,7 @@ class Scenario(_Model):
 
     @property
     def needs_results(self) -> bool:
-        """It checks evaluation results, which are final only once the call is analysed."""
+        """It checks evaluation results (``metric_passes``), which are read from the API."""
         return any(isinstance(e, MetricPasses) for e in self.expect)
 
     @model_validator(mode="after")
