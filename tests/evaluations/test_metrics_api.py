@@ -82,6 +82,7 @@ def test_metrics_are_made_listed_and_validated(server):
             ({"type": "metric", "name": "score", "op": "~", "value": 1}, "op"),
             ({"type": "end_reason", "in": ["lunch_break"]}, "in"),
             ({"type": "event", "name": "x", "surprise": 1}, "surprise"),
+            ({"type": "event", "name": "x", "metadata": {"k": "a\u0000"}}, "NUL"),
         ):
             refused = http.post("/agents/metrics", json={"name": "r", "prompt": "p", "rule": rule})
             assert refused.status_code == 422 and says in refused.text, refused.text

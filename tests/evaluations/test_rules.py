@@ -20,7 +20,10 @@ CALL = {
         {
             "role": "system",
             "text": "",
-            "log_event": {"event": "booked", "metadata": {"slot": "9am"}},
+            "log_event": {
+                "event": "booked",
+                "metadata": {"slot": "9am", "metadata": {"day": "tue", "n": 2}},
+            },
         },
         {"role": "system", "text": "", "log_metric": {"name": "score", "value": 3}},
         {"role": "system", "text": "", "log_metric": {"name": "score", "value": 8.5}},
@@ -42,6 +45,16 @@ def check(rule: dict):
     ("rule", "passed", "reason"),
     [
         ({"type": "event", "name": "booked"}, True, "event 'booked' found 1 time"),
+        (
+            {"type": "event", "name": "booked", "metadata": {"metadata": {"day": "tue"}}},
+            True,
+            "event 'booked' with {'metadata': {'day': 'tue'}} found 1 time",
+        ),
+        (
+            {"type": "event", "name": "booked", "metadata": {"metadata": {"day": "wed"}}},
+            False,
+            "event 'booked' with {'metadata': {'day': 'wed'}} never found",
+        ),
         (
             {"type": "event", "name": "booked", "metadata": {"slot": "10am"}},
             False,

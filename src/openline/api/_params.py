@@ -39,7 +39,7 @@ def _storable(value: str) -> str:
     return value
 
 
-def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
+def storable_json(value: dict[str, Any]) -> dict[str, Any]:
     pending: list[Any] = [value]
     while pending:  # a loop, not recursion: bodies may nest as deep as the JSON parser allows
         item = pending.pop()
@@ -55,5 +55,5 @@ def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
 Text = Annotated[str, AfterValidator(_storable)]
 """A string both databases can store and compare against (ids, search text, fields)."""
 
-JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(storable_json)]
 """A JSON object whose strings, keys included, the databases can store."""

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from openline.api._params import Text, UtcTime
+from openline.api._params import Text, UtcTime, storable_json
 from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
 from openline.domain.evaluations import (
@@ -47,6 +47,13 @@ class MetricCreate(BaseModel):
         if problem := metric_name_problem(name):
             raise ValueError(problem)
         return name
+
+    @field_validator("rule")
+    @classmethod
+    def _storable_rule(cls, rule: Rule | None) -> Rule | None:
+        if rule is not None:
+            storable_json(rule_json(rule))  # a NUL anywhere in it: PostgreSQL cannot store it
+        return rule
 
 
 @router.post("/metrics", status_code=201)

@@ -57,11 +57,12 @@ class _Rule(BaseModel):
 
 
 class EventRule(_Rule):
-    """The agent logged this event (with at least this metadata)."""
+    """The agent logged this event (with at least this metadata; nested objects, such as
+    the ``metadata`` inside an SDK ``LogMessage``'s, match by their keys too)."""
 
     type: Literal["event"]
     name: str = Field(min_length=1, max_length=200)
-    metadata: dict[str, str] = {}
+    metadata: dict[str, Any] = {}
 
     def check(self, call: dict[str, Any]) -> Verdict:
         found = [
@@ -195,7 +196,15 @@ def _tool_calls(call: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def _contains(actual: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    return all(key in actual and actual[key] == value for key, value in wanted.items())
+    """Every wanted key is in ``actual`` with its value; a wanted object is matched by its
+    own keys, the same way."""
+    return all(key in actual and _matches(actual[key], value) for key, value in wanted.items())
+
+
+def _matches(actual: Any, wanted: Any) -> bool:
+    if isinstance(wanted, dict):
+        return isinstance(actual, dict) and _contains(actual, wanted)
+    return actual == wanted
 
 
 def _is_number(value: Any) -> bool:
