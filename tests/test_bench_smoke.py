@@ -32,6 +32,16 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
             r"^postgresql\s+500 ",
         ],
     ),
+    "evaluations.py": (
+        ["--calls", "30", "--llm", "1"],
+        [
+            r"database\s+phase\s+calls\s+metrics \|\s+ms p50 .* \| calls/s results/s \|\s+ratio",
+            r"^\s+sqlite\s+baseline\s+30\s+0 \|",
+            r"^\s+sqlite\s+rules\s+30\s+5 \| .* \| ok",
+            r"^\s+sqlite\s+llm\s+30\s+1 \| .* \| ok",
+            r"^postgresql\s+rules\s+30\s+5 \| .* \| ok",
+        ],
+    ),
     "ingest.py": (
         ["--rows", "2000", "--calls", "10", "--repeat", "1", "--upkeep"],
         [
