@@ -50,6 +50,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from _databases import scratch_database
 from _procs import free_port, load_average, process, run_load, wait_http
 from analytics import EVENTS, PG_URL, TOOLS, generate
@@ -255,11 +256,19 @@ class Phase:
         return self.calls / self.wall_s if self.wall_s else 0.0
 
 
-def make_runner(engine: Engine, judge_url: str | None) -> AnalysisRunner:
+def make_runner(engine: Engine, judge_url: str | None, http: httpx.AsyncClient) -> AnalysisRunner:
     """As ``platform.py`` builds it, without the change feed (nothing listens here)."""
-    judge = Judge(judge_url, "bench-key" if judge_url else None, "bench-model", JUDGE_TIMEOUT_S)
+    key = "bench-key" if judge_url else None
+    judge = Judge(http, judge_url, key, "bench-model", JUDGE_TIMEOUT_S)
     evaluator = Evaluator(ResultRepo(engine), judge, 2 * JUDGE_TIMEOUT_S + 5, MAX_ATTEMPTS)
     return AnalysisRunner(CallRepo(engine), OfflineSummarizer(), evaluator, retry_s=30.0)
+
+
+async def analyze_phase(
+    engine: Engine, judge_url: str | None, call_ids: list[str], phase: Phase, profile: bool
+) -> None:
+    async with httpx.AsyncClient() as http:
+        await analyze_all(make_runner(engine, judge_url, http), call_ids, phase, profile)
 
 
 async def analyze_all(
@@ -361,8 +370,7 @@ def run_phase(
     metric_ids = reset(engine, metrics)
     phase = Phase(name, len(metrics))
     print(f"    {name}: {len(metrics)} metrics, load average {load_average()}", flush=True)
-    runner = make_runner(engine, judge_url)
-    run_load(lambda: analyze_all(runner, call_ids, phase, profile))
+    run_load(lambda: analyze_phase(engine, judge_url, call_ids, phase, profile))
     check(engine, phase, metrics, metric_ids, expected)
     print(
         f"    {name}: {phase.calls:,} calls in {phase.wall_s:.1f} s, {phase.p50:.2f} ms p50, "

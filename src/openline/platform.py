@@ -127,8 +127,11 @@ class Platform:
             settings.webhook_timeout_s,
             settings.webhook_concurrency,
         )
+        http = httpx.AsyncClient()
+        started.push_async_callback(http.aclose)
         metrics, results = MetricRepo(engine), ResultRepo(engine)
         judge = Judge(
+            http,
             settings.analysis_llm_base_url,
             settings.analysis_llm_api_key,
             settings.analysis_llm_model,
@@ -137,10 +140,8 @@ class Platform:
         # A lease outlives the judge's timeout, so only a dead process's lease runs out.
         evaluator = Evaluator(results, judge, 2 * settings.judge_timeout_s + 5, MAX_ATTEMPTS)
         analysis = AnalysisRunner(
-            calls, _summarizer(settings), evaluator, settings.analysis_retry_s, feed
+            calls, _summarizer(settings, http), evaluator, settings.analysis_retry_s, feed
         )
-        http = httpx.AsyncClient()
-        started.push_async_callback(http.aclose)
         harness = Harness(
             settings,
             writer,
@@ -262,9 +263,10 @@ def _blob_store(settings: Settings) -> BlobStore:
     return LocalBlobStore(settings.data_dir / "blobs")
 
 
-def _summarizer(settings: Settings) -> Summarizer:
+def _summarizer(settings: Settings, http: httpx.AsyncClient) -> Summarizer:
     if settings.analysis_llm_base_url:
         return LlmSummarizer(
+            http,
             settings.analysis_llm_base_url,
             settings.analysis_llm_api_key,
             settings.analysis_llm_model,

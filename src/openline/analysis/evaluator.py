@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from openline.analysis.judges import Judge, JudgeFailed
-from openline.store.evaluations import Claim, ResultRepo
+from openline.store.evaluations import Claim, Outcome, ResultRepo
 
 log = logging.getLogger(__name__)
 
@@ -37,23 +37,17 @@ class Evaluator:
         await asyncio.to_thread(self._results.open_pairs, call)
         claims = await asyncio.to_thread(self._results.claim, call["id"], self._lease_s)
         outcomes = await asyncio.gather(*(self._judge_one(claim, shaped) for claim in claims))
-        retrying = [name for name in outcomes if name is not None]
-        settled = await asyncio.to_thread(self._results.settled, call["id"])
+        settled = await asyncio.to_thread(self._results.settle, call["id"], outcomes)
+        retrying = [o.claim.metric["name"] for o in outcomes if o.verdict is None and not o.final]
         return Evaluation(settled, retrying)
 
-    async def _judge_one(self, claim: Claim, shaped: dict[str, Any]) -> str | None:
-        """Judge and record one pair; the metric's name if it failed and will be retried."""
+    async def _judge_one(self, claim: Claim, shaped: dict[str, Any]) -> Outcome:
         try:
-            verdict = await self._judge.judge(claim.metric, shaped)
+            return Outcome(claim, await self._judge.judge(claim.metric, shaped))
         except Exception as error:  # noqa: BLE001 - any failure is a failed result, never lost
             failure = error if isinstance(error, JudgeFailed) else _unexpected(error)
             final = not failure.retry or claim.attempts + 1 >= self._max_attempts
-            kept = await asyncio.to_thread(
-                self._results.record_failure, claim, failure.reason, final
-            )
-            return claim.metric["name"] if kept and not final else None
-        await asyncio.to_thread(self._results.record, claim, verdict)
-        return None
+            return Outcome(claim, None, failure.reason, final)
 
 
 def _unexpected(error: Exception) -> JudgeFailed:

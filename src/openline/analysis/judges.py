@@ -39,7 +39,15 @@ class JudgeFailed(Exception):
 class Judge:
     """Judges a metric by its rule if it has one, else by asking the LLM."""
 
-    def __init__(self, base_url: str | None, api_key: str | None, model: str, timeout_s: float):
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str | None,
+        api_key: str | None,
+        model: str,
+        timeout_s: float,
+    ) -> None:
+        self._http = http  # the platform's: one client, not one (and its TLS setup) per question
         self._url = base_url.rstrip("/") + "/chat/completions" if base_url else None
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._model = model
@@ -74,8 +82,9 @@ class Judge:
         assert self._url is not None
         body = {"model": self._model, "messages": messages, "temperature": 0}
         try:
-            async with httpx.AsyncClient(timeout=self._timeout_s) as http:
-                reply = await http.post(self._url, headers=self._headers, json=body)
+            reply = await self._http.post(
+                self._url, headers=self._headers, json=body, timeout=self._timeout_s
+            )
         except httpx.TimeoutException as error:
             raise JudgeFailed(
                 f"the judge did not answer within {self._timeout_s:g} s", True

@@ -66,7 +66,15 @@ def _join(names: list[str]) -> str:
 class LlmSummarizer:
     """Any OpenAI-compatible chat-completions endpoint."""
 
-    def __init__(self, base_url: str, api_key: str | None, model: str, timeout_s: float = 30.0):
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        api_key: str | None,
+        model: str,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self._http = http
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._model = model
@@ -83,18 +91,18 @@ class LlmSummarizer:
             "in one or two sentences. End reason: "
             f"{call.get('end_reason')}.\n\n" + "\n".join(lines)[:50_000]
         )
-        async with httpx.AsyncClient(timeout=self._timeout_s) as http:
-            reply = await http.post(
-                self._url,
-                headers=self._headers,
-                json={
-                    "model": self._model,
-                    "messages": [{"role": "user", "content": prompt}],
-                    "temperature": 0,
-                },
-            )
-            reply.raise_for_status()
-            text = reply.json()["choices"][0]["message"]["content"]
+        reply = await self._http.post(
+            self._url,
+            headers=self._headers,
+            json={
+                "model": self._model,
+                "messages": [{"role": "user", "content": prompt}],
+                "temperature": 0,
+            },
+            timeout=self._timeout_s,
+        )
+        reply.raise_for_status()
+        text = reply.json()["choices"][0]["message"]["content"]
         if not isinstance(text, str) or not text.strip():
             raise ValueError("the model returned an empty summary")
         return " ".join(text.split())

@@ -11,12 +11,13 @@ for a reason retrying cannot change, or failed too often.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from openline import ids
@@ -53,6 +54,35 @@ class Claim:
     metric: dict
     until: datetime
     attempts: int  # failed attempts so far
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What judging a claimed pair came to: a verdict, or a failure and its reason."""
+
+    claim: Claim
+    verdict: Verdict | None
+    failure: str = ""
+    final: bool = True  # a failure that will not be retried
+
+
+def _values(outcome: Outcome) -> dict[str, Any]:
+    verdict = outcome.verdict
+    if verdict is None:
+        return {
+            "status": ResultStatus.FAILED,
+            "final": outcome.final,
+            "reason": outcome.failure[:2000],
+        }
+    return {
+        "status": ResultStatus.COMPLETED,
+        "final": True,
+        "result": verdict.result,
+        "value": verdict.value,
+        "json_result": verdict.details,
+        "reason": verdict.reason,
+        "passed": verdict.passed,
+    }
 
 
 class MetricRepo:
@@ -125,7 +155,7 @@ class ResultRepo:
 
     def open_pairs(self, call: dict) -> None:
         """Make a pending result for each metric attached to the call's agent that has
-        none yet (two processes doing it at once make each once)."""
+        none yet, in one statement (two processes doing it at once make each once)."""
         a = schema.agent_metrics
         query = (
             select(m.c.id, m.c.name)
@@ -137,9 +167,11 @@ class ResultRepo:
         )
         with self._engine.connect() as connection:
             missing = connection.execute(query).all()
+        if not missing:
+            return
         now = utcnow()
-        for metric_id, name in missing:
-            row = {
+        rows = [
+            {
                 "id": ids.new_id(ids.METRIC_RESULT),
                 "call_id": call["id"],
                 "metric_id": metric_id,
@@ -150,89 +182,65 @@ class ResultRepo:
                 "created_at": now,
                 "updated_at": now,
             }
-            try:
-                with self._engine.begin() as connection:
-                    connection.execute(r.insert(), row)
-            except IntegrityError:
-                pass  # another process made it first
+            for metric_id, name in missing
+        ]
+        # Its own transaction, writing first: on SQLite a read turned write fails at once
+        # when another connection wrote meanwhile.
+        with self._engine.begin() as connection:
+            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+            connection.execute(dialect.insert(r).values(rows).on_conflict_do_nothing())
 
     def claim(self, call_id: str, lease_s: float) -> builtins.list[Claim]:
-        """Take the lease of each of the call's unfinished pairs that nobody holds."""
+        """Take, in one UPDATE, the lease of each of the call's unfinished pairs that
+        nobody holds (a pair another process is taking at the same moment is its)."""
         now = utcnow()
         until = now + timedelta(seconds=lease_s)
         free = or_(r.c.claimed_until.is_(None), r.c.claimed_until < now)
-        with self._engine.connect() as connection:
-            open_ = (
+        with self._engine.begin() as connection:
+            taken = (
                 connection.execute(
-                    select(r.c.id).where(r.c.call_id == call_id, r.c.final.is_(False), free)
+                    r.update()
+                    .where(r.c.call_id == call_id, r.c.final.is_(False), free)
+                    .values(claimed_until=until)
+                    .returning(r.c.id)
                 )
                 .scalars()
                 .all()
             )
+            if not taken:
+                return []
+            rows = connection.execute(
+                select(r.c.id.label("result_id"), r.c.attempts, m)
+                .join(m, m.c.id == r.c.metric_id)
+                .where(r.c.id.in_(taken))
+            ).all()
         claims = []
-        for result_id in open_:
-            with self._engine.begin() as connection:
-                taken = connection.execute(
-                    r.update()
-                    .where(r.c.id == result_id, r.c.final.is_(False), free)
-                    .values(claimed_until=until)
-                )
-                if not taken.rowcount:
-                    continue  # another process took it between the read and here
-                row = connection.execute(
-                    select(r.c.attempts, m)
-                    .join(m, m.c.id == r.c.metric_id)
-                    .where(r.c.id == result_id)
-                ).one()
+        for row in rows:
             fields = dict(row._mapping)
-            attempts = fields.pop("attempts")
+            result_id, attempts = fields.pop("result_id"), fields.pop("attempts")
             claims.append(Claim(result_id, fields, until, attempts))
         return claims
 
-    def record(self, claim: Claim, verdict: Verdict) -> bool:
-        return self._settle(
-            claim,
-            status=ResultStatus.COMPLETED,
-            final=True,
-            result=verdict.result,
-            value=verdict.value,
-            json_result=verdict.details,
-            reason=verdict.reason,
-            passed=verdict.passed,
-        )
-
-    def record_failure(self, claim: Claim, reason: str, final: bool) -> bool:
-        return self._settle(
-            claim,
-            status=ResultStatus.FAILED,
-            final=final,
-            result=None,
-            value=None,
-            json_result=None,
-            reason=reason[:2000],
-            passed=None,
-        )
-
-    def _settle(self, claim: Claim, **values: Any) -> bool:
-        """Write a result while the lease is still ours; False if it was lost meanwhile."""
+    def settle(self, call_id: str, outcomes: Sequence[Outcome]) -> bool:
+        """Write each outcome whose lease is still ours (one lost meanwhile is not
+        written), in one transaction; whether every pair of the call is final now."""
         with self._engine.begin() as connection:
-            done = connection.execute(
-                r.update()
-                .where(r.c.id == claim.result_id, r.c.claimed_until == claim.until)
-                .values(
-                    **values,
-                    attempts=r.c.attempts + 1,
-                    claimed_until=None,
-                    updated_at=utcnow(),
+            for outcome in outcomes:
+                connection.execute(
+                    r.update()
+                    .where(
+                        r.c.id == outcome.claim.result_id,
+                        r.c.claimed_until == outcome.claim.until,
+                    )
+                    .values(
+                        **_values(outcome),
+                        attempts=r.c.attempts + 1,
+                        claimed_until=None,
+                        updated_at=utcnow(),
+                    )
                 )
-            )
-        return bool(done.rowcount)
-
-    def settled(self, call_id: str) -> bool:
-        """Whether every pair of the call is final."""
-        query = select(r.c.id).where(r.c.call_id == call_id, r.c.final.is_(False)).limit(1)
-        with self._engine.connect() as connection:
-            return connection.execute(query).first() is None
+            unfinished = select(r.c.id).where(r.c.call_id == call_id, r.c.final.is_(False))
+            return connection.execute(unfinished.limit(1)).first() is None
 
     def of_call(self, call_id: str) -> builtins.list[dict]:
         with self._engine.connect() as connection:
