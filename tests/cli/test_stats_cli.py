@@ -15,8 +15,9 @@ from openline.cli import app
 from openline.cli.stats import sparkline
 from openline.domain.time import rfc3339, utcnow
 from openline.store import schema
+from openline.store.rollups import queue_tallies
 from tests.cli.support import make_call
-from tests.store.test_rollups import store_call
+from tests.store.test_rollups import store_call, store_results
 from tests.support.waiting import wait_until
 
 # Written calls: dep_a's are odd numbers, dep_b's even (see facts_of in test_rollups):
@@ -60,7 +61,10 @@ def two_deployments(server, agent_id) -> str:
 
 def row(output: str, first: str) -> list[str]:
     """The table row starting with ``first``, split on runs of two spaces or more."""
-    line = next(line for line in output.splitlines() if line.startswith(first))
+    return cells(next(line for line in output.splitlines() if line.startswith(first)))
+
+
+def cells(line: str) -> list[str]:
     return [cell.strip() for cell in line.split("  ") if cell.strip()]
 
 
@@ -271,3 +275,72 @@ def test_rebuild_needs_the_servers_database(tmp_path):
     assert refused.exit_code == 1
     assert "Error: no openline database at" in refused.stderr
     assert not (tmp_path / "nothing").exists()  # and it made none
+
+
+@pytest.fixture
+def evaluated_deployments(server, two_deployments) -> str:
+    """The two deployments' calls judged: ``scored-high`` passes all of dep_a's and half
+    of dep_b's, ``judge`` errs on every call; and a test run's call of dep_a that fails."""
+    engine = server.platform.engine
+    store_call(
+        engine, 9, utcnow() - timedelta(minutes=9), "dep_a", agent_id=two_deployments,
+        metadata={"test_run": "run_1"},
+    )  # fmt: skip
+    verdicts = {1: "pass", 3: "pass", 5: "pass", 7: "pass", 9: "fail"}
+    verdicts |= {10: "pass", 12: "pass", 14: "fail", 16: "fail"}
+    for n, verdict in verdicts.items():
+        store_results(engine, f"call_{n:04d}", scored_high=verdict, judge="error")
+    with engine.begin() as connection:  # as the analysis does once a call's are final
+        queue_tallies(connection, [f"call_{n:04d}" for n in verdicts], utcnow())
+
+    def judged() -> bool:
+        found = analytics(server, agent_id=two_deployments, include_test_runs="true")
+        return found["totals"]["evaluations"].get("scored-high", {}).get("judged") == 9
+
+    wait_until(judged, within=30, every=0.2)
+    return two_deployments
+
+
+def test_stats_shows_pass_rates_per_evaluation_and_deployment(cli, server, evaluated_deployments):
+    shown = cli("stats", "Scripted", "--by", "deployment")
+    assert shown.exit_code == 0, shown.output
+    out = shown.stdout
+    assert row(out, "EVALUATION") == [
+        "EVALUATION", "JUDGED", "PASSED", "FAILED", "ERRORED", "PASS RATE",
+    ]  # fmt: skip
+    assert row(out, "scored-high") == ["scored-high", "8", "6", "2", "0", "75.0 %"]
+    assert row(out, "judge") == ["judge", "8", "0", "0", "8", "-"]
+    by = out[out.index("Evaluations by deployment") :]
+    assert row(by, "DEPLOYMENT") == [
+        "DEPLOYMENT", "EVALUATION", "JUDGED", "PASSED", "FAILED", "ERRORED", "PASS RATE",
+    ]  # fmt: skip
+    rows = [cells(line) for line in by.splitlines()[2:] if line.startswith("dep_")]
+    assert ["dep_a", "scored-high", "4", "4", "0", "0", "100.0 %"] in rows
+    assert ["dep_b", "scored-high", "4", "2", "2", "0", "50.0 %"] in rows
+    assert ["dep_b", "judge", "4", "0", "0", "4", "-"] in rows
+
+    with_tests = cli("stats", "Scripted", "--include-test-runs").stdout
+    assert "test runs included" in with_tests.splitlines()[0]
+    assert row(with_tests, "calls ") == ["calls", "9"]
+    assert row(with_tests, "scored-high") == ["scored-high", "9", "6", "3", "0", "66.7 %"]
+    assert "test runs included" not in out.splitlines()[0]
+
+
+def test_compare_shows_pass_rates_side_by_side(cli, server, evaluated_deployments):
+    out = cli("stats", "Scripted", "--compare", "dep_a", "dep_b").stdout
+    assert row(out, "evaluation scored-high pass rate") == [
+        "evaluation scored-high pass rate", "100.0 %", "50.0 %", "-50.0 pts", "▲ worse",
+    ]  # fmt: skip
+    assert "evaluation judge" not in out  # only errors: no rate
+    assert "7 measures worse by more than 10 % (pass rates: 10 points)." in out
+    reverse = cli("stats", "Scripted", "--compare", "dep_b", "dep_a").stdout
+    assert row(reverse, "evaluation scored-high pass rate")[1:] == [
+        "50.0 %", "100.0 %", "+50.0 pts",
+    ]  # fmt: skip
+    compared = json.loads(cli("stats", "Scripted", "--compare", "dep_a", "dep_b", "--json").stdout)
+    changes = {change["measure"]: change for change in compared["changes"]}
+    assert changes["scored-high pass rate"] == {
+        "section": "evaluations", "measure": "scored-high pass rate",
+        "before": 1.0, "after": 0.5, "worse": True,
+    }  # fmt: skip
+    assert compared["after"]["evaluations"]["scored-high"]["pass_rate"] == 0.5

@@ -1,5 +1,5 @@
-"""``openline stats``: fleet analytics in the terminal (``GET /agents/analytics``), and two
-deployments of an agent compared measure by measure."""
+"""``openline stats``: fleet analytics in the terminal (``GET /agents/analytics``), with
+evaluation pass rates, and two deployments of an agent compared measure by measure."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from openline.cli._output import (
     print_json,
     when,
 )
-from openline.domain.analytics import WORSE_BY, Change, compare
+from openline.domain.analytics import PASS_RATE_WORSE_BY, WORSE_BY, Change, compare
 from openline.domain.tally import LATENCIES
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -105,15 +105,24 @@ def stats(
             show_default=False,
         ),
     ] = None,
+    include_test_runs: Annotated[
+        bool,
+        typer.Option(
+            "--include-test-runs",
+            help="Count test runs' calls too (metadata test_run, made by openline test).",
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the API's reply (with --compare: the comparison).")
     ] = False,
 ) -> None:
     """Fleet analytics over a time range: calls, failures, latency, duration, turns, tools,
-    metrics, events, and their series; or two deployments side by side (--compare)."""
+    metrics, events, evaluation pass rates, and their series; or two deployments side by
+    side (--compare)."""
     query: dict[str, Any] = _range(since, start, end) | {
         "metadata": metadata or None,
         "bucket": bucket.value if bucket else None,
+        "include_test_runs": "true" if include_test_runs else None,
     }
     if deployments is not None:
         if agent is None:
@@ -226,6 +235,8 @@ def _print_report(report: dict, agent: dict | None, names: dict[str, str]) -> No
         _section("Metric values", _valued_metrics_table(valued))
     if totals["events"]:
         _section("Events", _events_table(totals))
+    if totals.get("evaluations"):
+        _section("Evaluations", _evaluations_table(totals["evaluations"]))
     _print_series(report)
     if report["group_by"]:
         _print_groups(report, names)
@@ -238,6 +249,8 @@ def _heading(title: str, report: dict) -> Text:
     pairs = report["filters"]["metadata"]
     if pairs:
         heading.append("  metadata " + ", ".join(f"{k}:{v}" for k, v in pairs.items()))
+    if report["filters"].get("include_test_runs"):
+        heading.append("  test runs included")
     return heading
 
 
@@ -305,6 +318,25 @@ def _numeric_metrics_table(metrics: dict[str, dict]) -> Table:
 def _valued_metrics_table(metrics: dict[str, dict]) -> Table:
     rows = [(name, str(m["count"]), counts(m["values"])) for name, m in metrics.items()]
     return list_table(("METRIC", "COUNT", "VALUES (MOST FREQUENT FIRST)"), rows)
+
+
+_EVALUATION_COLUMNS = ("JUDGED", "PASSED", "FAILED", "ERRORED", "PASS RATE")
+
+
+def _evaluation_cells(evaluation: dict) -> tuple[Cell, ...]:
+    return (
+        str(evaluation["judged"]),
+        str(evaluation["passed"]),
+        _errors(evaluation["failed"]),
+        _errors(evaluation["errored"]),
+        percent(evaluation["pass_rate"]),
+    )
+
+
+def _evaluations_table(evaluations: dict[str, dict]) -> Table:
+    """Per evaluation metric: its final results and pass rate (passed of passed + failed)."""
+    rows = [(name, *_evaluation_cells(e)) for name, e in evaluations.items()]
+    return list_table(("EVALUATION", *_EVALUATION_COLUMNS), rows)
 
 
 def _events_table(totals: dict) -> Table:
@@ -394,6 +426,16 @@ def _print_groups(report: dict, names: dict[str, str]) -> None:
         f"Latency by {noun}",
         list_table((heading, *latency_columns, "STT_TTFB P95"), latency_rows),
     )
+    evaluation_rows = [
+        (label(group[key]), name, *_evaluation_cells(evaluation))
+        for group in report["groups"]
+        for name, evaluation in group.get("evaluations", {}).items()
+    ]
+    if evaluation_rows:
+        _section(
+            f"Evaluations by {noun}",
+            list_table((heading, "EVALUATION", *_EVALUATION_COLUMNS), evaluation_rows),
+        )
 
 
 def _group_label(key: str, names: dict[str, str]) -> Callable[[str | None], str]:
@@ -415,6 +457,7 @@ _SECTION_NAMES = {
     "tool_calls": "tool",
     "metrics": "metric",
     "events": "event",
+    "evaluations": "evaluation",
 }
 
 
@@ -449,6 +492,8 @@ def _print_comparison(report: dict, agent: dict, before: str, after: str, *, as_
     worse = sum(1 for change in changes if change.worse)
     noun = "measure" if worse == 1 else "measures"
     allowance = f"{WORSE_BY * 100:.0f} %"
+    if any(change.section == "evaluations" for change in changes):
+        allowance += f" (pass rates: {PASS_RATE_WORSE_BY * 100:.0f} points)"
     console.print()
     console.print(
         Text(f"{worse} {noun} worse by more than {allowance}.", style="bold red")
@@ -465,7 +510,9 @@ def _change_row(change: Change) -> tuple[Cell, ...]:
         Text(f"{section} {change.measure}", style=style),
         shown(change.before),
         shown(change.after),
-        _relative(change.before, change.after),
+        _points(change.before, change.after)
+        if change.section == "evaluations"
+        else _relative(change.before, change.after),
         Text("▲ worse", style="bold red") if change.worse else Text(""),
     )
 
@@ -476,6 +523,14 @@ def _format_of(change: Change) -> Callable[[float | None], str]:
     if change.section in ("latency_s", "duration_s"):
         return seconds
     return number
+
+
+def _points(before: float | None, after: float | None) -> str:
+    """A pass rate's change in percentage points (what its worse allowance is in)."""
+    if before is None or after is None:
+        return "-"
+    change = (after - before) * 100
+    return "±0 pts" if abs(change) < 0.05 else f"{change:+.1f} pts"
 
 
 def _relative(before: float | None, after: float | None) -> str:
