@@ -1,7 +1,7 @@
 """Fleet analytics in Chromium: the overview and an agent's dashboard over real calls
 (totals, bars, and each bar's link landing on exactly the calls it counts), two
-deployments compared over calls written with known numbers, and bad input answered on
-the page."""
+deployments compared over calls written with known numbers (and their evaluations' pass
+rates), and bad input answered on the page."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from openline.store.facts import TABLE_OF, to_row
 from openline.store.rollups import queue_tallies
 from tests.console.conftest import signed_in_client
 from tests.console.support import screenshot, text_call, wait_for
+from tests.store.test_rollups import store_results
 
 SCORES = (1, 2, 2, 4)
 
@@ -269,4 +270,60 @@ def test_bad_range_and_unknown_deployment_in_the_browser(console: Page, scored):
     console.goto(f"/console/agents/{agent}/compare")
     expect(console.get_by_role("alert")).to_have_text(
         "Comparing needs two deployments with calls in this range."
+    )
+
+
+def test_evaluations_panel_and_pass_rates_compared(console: Page, console_server):
+    """Two deployments' calls with known results: A passes all four, B one of three with
+    a verdict (and one error)."""
+    ol = console_server.platform
+    agent = ol.agents.create(name="Judged")["id"]
+    verdicts = {"a": ("pass",) * 4, "b": ("pass", "fail", "fail", "error")}
+    for side, results in verdicts.items():
+        for n, verdict in enumerate(results):
+            call_id = f"call_ev_{side}{n}"
+            store_results(ol.engine, call_id, scored_high=verdict)
+            store_call(ol.engine, call_id, agent, f"dep_ev_{side}", False, 0.2, 5)
+    tallied(console_server, agent, 8)
+
+    console.goto(f"/console/agents/{agent}/analytics?range=1h")
+    overall = chart(console, "evaluations")
+    expect(overall.locator("rect.bar.completed")).to_have_count(1)
+    expect(overall.locator("rect.bar.failed")).to_have_count(1)
+    expect(overall.locator("text.value")).to_have_text(["71%"])  # 5 of 7
+    expect(console.locator("#evaluations ul.legend")).to_have_text(re.compile("passed 5.*failed 2"))
+    by_deployment = chart(console, "evaluation-scored-high")
+    expect(by_deployment.locator("text.label")).to_have_text(["dep_ev_a", "dep_ev_b"])
+    expect(by_deployment.locator("text.value")).to_have_text(["100%", "33%"])
+    totals = console.locator("section.totals")
+    expect(totals.locator("tr", has_text="scored-high")).to_contain_text("71.4% · 1 errored")
+    rows = console.locator("table.evaluations tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0).locator("td")).to_have_text(
+        ["scored-high", "dep_ev_a", "4", "4", "0", "0", "100.0%"]
+    )
+    expect(rows.nth(1).locator("td")).to_have_text(
+        ["scored-high", "dep_ev_b", "4", "1", "2", "1", "33.3%"]
+    )
+    screenshot(console, "35-agent-analytics-evaluations")
+    by_deployment.get_by_role("link", name=re.compile("failed of 3")).click()
+    assert listed_calls(console) == {f"call_ev_b{n}" for n in range(4)}
+    console.go_back()
+    rows.nth(0).get_by_role("link", name="dep_ev_a").click()
+    assert listed_calls(console) == {f"call_ev_a{n}" for n in range(4)}
+
+    console.goto(f"/console/agents/{agent}/compare?range=1h&a=dep_ev_a&b=dep_ev_b")
+    compared = console.locator("table.compare tbody tr:not(.group)")
+    rate = compared.filter(has_text="scored-high pass rate")
+    expect(rate).to_have_class(re.compile("worse"))
+    expect(rate.locator("td")).to_have_text(["100.0%", "33.3%", "-67 pts", "▲ worse"])
+    expect(console.locator("table.compare tr.group", has_text="evaluations")).to_have_count(1)
+    expect(console.locator(".verdict")).to_contain_text("a pass rate more than 10 points down")
+    screenshot(console, "36-compare-pass-rates")
+
+    console.goto("/console/?range=1h")  # the fleet's: by agent
+    expect(console.get_by_role("heading", name="Evaluations by agent")).to_be_visible()
+    judged = console.locator("table.evaluations tbody tr", has_text="Judged")
+    expect(judged.locator("td")).to_have_text(
+        ["scored-high", "Judged", "8", "5", "2", "1", "71.4%"]
     )

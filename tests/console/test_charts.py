@@ -75,6 +75,31 @@ def test_bars_are_as_long_as_their_share_of_the_longest():
     assert float(parsed(svg).attrib["viewBox"].split()[3]) == 2 * TOP + 2 * charts.BAR_ROW
 
 
+def test_shares_split_one_length_by_each_rows_own_total():
+    svg = charts.shares(
+        "Pass rate",
+        [
+            Column("scored-high", (mark(3, "completed", "/p"), mark(1, "failed", "/f"))),
+            Column("confirmed", (mark(0, "completed"), mark(2, "failed", "/g"))),
+            Column("asked-the-judge", (mark(0, "completed"), mark(0, "failed"))),
+        ],
+        ["75%", "0%", "—"],
+    )
+    room = charts.WIDTH - charts.LABEL_W - charts.VALUE_W
+    found = [(r["class"], float(r["x"]), float(r["width"])) for r in rects(svg)]
+    expected = [
+        ("bar completed", charts.LABEL_W, room * 0.75),
+        ("bar failed", charts.LABEL_W + room * 0.75, room * 0.25),
+        ("bar failed", charts.LABEL_W, room),
+    ]  # zero marks, and a row of no verdicts, draw nothing
+    assert [f[0] for f in found] == [e[0] for e in expected]
+    for got, want in zip(found, expected, strict=True):
+        assert got[1:] == pytest.approx(want[1:], abs=0.06)
+    assert links(svg) == ["/p", "/f", "/g"]
+    texts = [t.text for t in parsed(svg).iter(f"{SVG}text")]
+    assert texts == ["scored-high", "75%", "confirmed", "0%", "asked-the-judge", "—"]
+
+
 def test_lines_break_where_a_value_is_missing_and_every_point_links():
     points = (mark(10, "p50", "/0"), None, mark(20, "p50", "/2"), mark(40, "p50", "/3"))
     svg = charts.lines("Latency", ["a", "b", "c", "d"], [Line("p50", points)])

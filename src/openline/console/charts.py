@@ -1,4 +1,5 @@
-"""Charts drawn on the server as inline SVG: stacked columns, labelled bars, lines.
+"""Charts drawn on the server as inline SVG: stacked columns, labelled bars, shares of a
+bar (pass rates), lines.
 
 Drawn here rather than by a JavaScript library: the page shows its charts without
 scripts, the geometry is plain data a unit test can check, and there is nothing to build
@@ -98,6 +99,27 @@ def bars(title: str, rows: Sequence[Column]) -> Markup:
                 left += length
         total = sum(m.value for m in row.marks)
         parts.append(_text(left + 6, middle, number(total), "start", "value"))
+    return _svg(title, TOP * 2 + BAR_ROW * len(rows), parts)
+
+
+def shares(title: str, rows: Sequence[Column], notes: Sequence[str]) -> Markup:
+    """Horizontal bars of one length, one a row, labelled on the left: each row's marks
+    split it by their share of the row's total (a pass rate: passed, then failed), its
+    note on the right. A row without a total has no bar."""
+    room = WIDTH - LABEL_W - VALUE_W
+    parts = []
+    for i, (row, note) in enumerate(zip(rows, notes, strict=True)):
+        y = TOP + i * BAR_ROW
+        middle = y + BAR_ROW / 2
+        parts.append(_text(LABEL_W - 8, middle, _short(row.label), "end", "label"))
+        total = sum(m.value for m in row.marks)
+        left = float(LABEL_W)
+        for mark in row.marks:
+            if mark.value > 0 and total > 0:
+                length = room * mark.value / total
+                parts.append(_link(mark, _rect(left, y + 4, length, BAR_ROW - 8, mark.kind)))
+                left += length
+        parts.append(_text(LABEL_W + room + 6, middle, note, "start", "value"))
     return _svg(title, TOP * 2 + BAR_ROW * len(rows), parts)
 
 

@@ -1,6 +1,6 @@
 """Two deployments of an agent side by side over a range: every measure ``compare``
-lines up (calls, failure rate, latency quantiles, tools, metrics, events), the ones that
-got worse from A to B marked."""
+lines up (calls, failure rate, latency quantiles, tools, metrics, events, evaluation pass
+rates), the ones that got worse from A to B marked."""
 
 from __future__ import annotations
 
@@ -10,11 +10,16 @@ from typing import Any
 from openline.console import charts
 from openline.console.dashboard import CallLinks
 from openline.console.time_range import TimeRange
-from openline.domain.analytics import AnalyticsFilter, Change, compare
+from openline.domain.analytics import PASS_RATE_WORSE_BY, WORSE_BY, AnalyticsFilter, Change, compare
 from openline.domain.tally import Tally
 from openline.platform import Platform
 
-_RATES = ("failure rate", "interrupted share", "error rate")
+_RATES = ("failure rate", "interrupted share", "error rate", "pass rate")
+# What the page says "worse" means.
+WORSE_MEANS = (
+    f"worse: more than {WORSE_BY:.0%} up; a pass rate more than "
+    f"{PASS_RATE_WORSE_BY * 100:.0f} points down"
+)
 
 
 @dataclass
@@ -35,6 +40,7 @@ class Comparison:
     rows: list[Row]
     calls: dict[str, str]  # each side's calls list
     problem: str = ""
+    worse_means: str = WORSE_MEANS
 
 
 def comparison(ol: Platform, agent_id: str, span: TimeRange, a: str, b: str) -> Comparison:
@@ -76,7 +82,9 @@ def _row(change: Change) -> Row:
         change.measure,
         _shown(change, change.before),
         _shown(change, change.after),
-        _relative(change.before, change.after),
+        _points(change.before, change.after)
+        if change.section == "evaluations"
+        else _relative(change.before, change.after),
         change.worse,
     )
 
@@ -93,6 +101,12 @@ def _shown(change: Change, value: float | None) -> str:
     if change.section == "events":
         return f"{value:.2f}"
     return charts.number(value)
+
+
+def _points(before: float | None, after: float | None) -> str:
+    if before is None or after is None:
+        return ""
+    return f"{(after - before) * 100:+.0f} pts"
 
 
 def _relative(before: float | None, after: float | None) -> str:

@@ -2,7 +2,11 @@
 agent or all of them, read from ``platform.analytics`` (the rollups), never the facts.
 
 Every bar and point links to the calls list filtered to what it counts: the agent, its
-bucket's time range, and its status, end reason, event name or metric value range.
+bucket's time range, and its status, end reason, event name or metric value range (a
+pass rate's bars: the calls of its agent or deployment in the range).
+
+An agent's dashboard groups its numbers by deployment, the fleet's by agent: the
+Evaluations panel shows each metric's pass rate overall and per group.
 """
 
 from __future__ import annotations
@@ -20,10 +24,18 @@ from openline.console import charts
 from openline.console.charts import Column, Line, Mark
 from openline.console.time_range import TimeRange
 from openline.console.time_range import field as input_field
-from openline.domain.analytics import AnalyticsFilter, Bucket
+from openline.domain.analytics import AnalyticsFilter, Bucket, GroupBy
 from openline.domain.calls import EndReason
 from openline.domain.sketch import Distribution
-from openline.domain.tally import VALUES_SHOWN, MetricTally, Tally
+from openline.domain.tally import (
+    FAILED,
+    PASSED,
+    VALUES_SHOWN,
+    MetricTally,
+    Tally,
+    evaluation_json,
+    pass_rate,
+)
 from openline.platform import Platform
 
 QUANTILES = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
@@ -41,6 +53,24 @@ class Chart:
 
 
 @dataclass
+class EvaluationRow:
+    metric: str
+    group: str  # the deployment id or agent name it is of
+    counts: dict[str, Any]  # judged, passed, failed, errored, pass_rate
+    calls_url: str
+
+
+@dataclass
+class Evaluations:
+    """Pass rates per evaluation metric: a chart of them, a chart per metric by group
+    (when more than one group has results), and a row per metric and group."""
+
+    grouped_by: str  # "deployment" or "agent"
+    charts: list[Chart]
+    rows: list[EvaluationRow]
+
+
+@dataclass
 class Dashboard:
     span: TimeRange
     totals: dict[str, Any]  # the public tally of the whole range
@@ -48,16 +78,23 @@ class Dashboard:
     metric_charts: list[Chart]
     by_agent: list[dict[str, Any]]  # per agent: its tally and name (fleet page)
     calls_url: str  # the calls this dashboard counts
+    evaluations: Evaluations | None = None  # None: no metric results in the range
+
+
+NO_DEPLOYMENT = "(no deployment)"  # calls through an agent's own server URL
 
 
 def dashboard(ol: Platform, span: TimeRange, agent_id: str | None = None) -> Dashboard:
+    group_by: GroupBy = "deployment_id" if agent_id else "agent_id"
     series = ol.analytics.series(
-        span.start, span.end, span.grain, AnalyticsFilter(agent_id), "agent_id"
+        span.start, span.end, span.grain, AnalyticsFilter(agent_id), group_by
     )
     per_bucket = [Tally.merged(bucket.groups.values()) for bucket in series]
     totals = Tally.merged(per_bucket)
     links = CallLinks(span, agent_id)
     labels = [span.label(bucket.start) for bucket in series]
+    per_group = _per_group(series)
+    names = {agent["id"]: agent["name"] for agent in ol.agents.list()} if not agent_id else {}
     return Dashboard(
         span=span,
         totals=totals.public(),
@@ -72,8 +109,9 @@ def dashboard(ol: Platform, span: TimeRange, agent_id: str | None = None) -> Das
             for name in sorted(totals.metrics)
             for chart in _metric_charts(name, totals.metrics[name], links)
         ],
-        by_agent=_by_agent(ol, series),
+        by_agent=[] if agent_id else _by_agent(per_group, names),
         calls_url=links.calls(),
+        evaluations=_evaluations(totals, per_group, links, group_by, names),
     )
 
 
@@ -236,14 +274,91 @@ def _range_note(numbers: Distribution) -> str:
     )
 
 
-def _by_agent(ol: Platform, series: list[Bucket]) -> list[dict[str, Any]]:
-    per_agent: dict[str | None, Tally] = {}
+def _per_group(series: list[Bucket]) -> dict[str | None, Tally]:
+    """The range's tally per group (agent or deployment), most calls first."""
+    merged: dict[str | None, Tally] = {}
     for bucket in series:
-        for agent_id, tally in bucket.groups.items():
-            per_agent.setdefault(agent_id, Tally()).merge(tally)
-    names = {agent["id"]: agent["name"] for agent in ol.agents.list()}
-    rows = [
+        for group, tally in bucket.groups.items():
+            merged.setdefault(group, Tally()).merge(tally)
+    return dict(sorted(merged.items(), key=lambda item: (-item[1].calls, item[0] or "")))
+
+
+def _by_agent(per_agent: dict[str | None, Tally], names: dict[str, str]) -> list[dict[str, Any]]:
+    return [
         {"agent_id": agent_id, "name": names.get(agent_id or ""), "tally": tally.public()}
         for agent_id, tally in per_agent.items()
     ]
-    return sorted(rows, key=lambda row: (-row["tally"]["calls"]["count"], row["agent_id"] or ""))
+
+
+def _evaluations(
+    totals: Tally,
+    per_group: dict[str | None, Tally],
+    links: CallLinks,
+    group_by: GroupBy,
+    names: dict[str, str],
+) -> Evaluations | None:
+    if not totals.evaluations:
+        return None
+    noun = group_by.removesuffix("_id")
+
+    def label(group: str | None) -> str:
+        if group_by == "agent_id":
+            return names.get(group or "", group or "")
+        return group or NO_DEPLOYMENT
+
+    def calls_of(group: str | None) -> str:
+        if group_by == "agent_id":
+            return links.calls(agent=group or "")
+        return links.calls(deployment=group) if group else links.calls()
+
+    overall = []
+    found = Evaluations(noun, [], [])
+    for name, counts in sorted(totals.evaluations.items()):
+        overall.append(_rate_row(name, counts, links.calls(), name))
+        of_groups = [
+            (group, tally.evaluations[name])
+            for group, tally in per_group.items()
+            if name in tally.evaluations
+        ]
+        for group, group_counts in of_groups:
+            found.rows.append(
+                EvaluationRow(name, label(group), evaluation_json(group_counts), calls_of(group))
+            )
+        if len(of_groups) > 1:
+            rows = [
+                _rate_row(label(group), c, calls_of(group), f"{name}, {label(group)}")
+                for group, c in of_groups
+            ]
+            title = f"{name}: pass rate by {noun}"
+            found.charts.append(Chart(f"evaluation-{name}", title, _shares(title, rows)))
+    title = "Evaluations: pass rate"
+    found.charts.insert(
+        0,
+        Chart(
+            "evaluations",
+            title,
+            _shares(title, overall),
+            legend=[
+                ("completed", "passed", str(sum(c[PASSED] for c in totals.evaluations.values()))),
+                ("failed", "failed", str(sum(c[FAILED] for c in totals.evaluations.values()))),
+            ],
+            note="Pass rate: passed of passed and failed; errors and results without a "
+            "verdict are counted, not rated.",
+        ),
+    )
+    return found
+
+
+def _shares(title: str, rows: list[tuple[Column, str]]) -> Markup:
+    return charts.shares(title, [column for column, _ in rows], [note for _, note in rows])
+
+
+def _rate_row(label: str, counts: list[int], href: str, what: str) -> tuple[Column, str]:
+    """A shares row (passed, then failed) and its note, the pass rate."""
+    passed, failed = counts[PASSED], counts[FAILED]
+    marks = (
+        Mark(passed, "completed", href, f"{passed} passed of {passed + failed}: {what}"),
+        Mark(failed, "failed", href, f"{failed} failed of {passed + failed}: {what}"),
+    )
+    rate = pass_rate(counts)
+    return Column(label, marks), "—" if rate is None else f"{rate:.0%}"
