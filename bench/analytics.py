@@ -14,12 +14,19 @@ afterwards). Then, per database, in the same run:
   fetched values on SQLite, ``percentile_disc`` on PostgreSQL), median of
   ``--scan-repeat`` runs.
 
+Each call also has ``--evaluations`` (2) final metric results, drawn from their own
+random stream (the facts are the same whatever their number): per deployment, some pass
+less often than others; some fail to be judged, some have no verdict. ``--test-runs``
+(1 %) of the calls are a test run's (``metadata.test_run``): left out of both answers, and
+``with test runs`` times the same report with ``include_test_runs``.
+
 The two answers are compared cell by cell (day x deployment): counts exactly, sums and
 means to 1e-6, quantiles within 2 %.
 
     python bench/analytics.py                       # 1,000,000 calls, both databases
     python bench/analytics.py --quick               # 20,000 calls
     python bench/analytics.py --calls 200000 --backends sqlite
+    python bench/analytics.py --quick --evaluations 0 --test-runs 0   # facts only
 """
 
 from __future__ import annotations
@@ -72,13 +79,22 @@ TOOL_COLS = (
 )  # fmt: skip
 EVENT_COLS = ("call_id", "seq", "rev", "timestamp", "event", "metadata", "level", "message")
 METRIC_COLS = ("call_id", "seq", "rev", "timestamp", "name", "value")
+RESULT_COLS = (
+    "id", "call_id", "metric_id", "metric_name", "agent_id", "deployment_id", "status",
+    "final", "passed", "attempts", "created_at", "updated_at",
+)  # fmt: skip
 TABLES = {
     "calls": CALL_COLS,
     "turns": TURN_COLS,
     "tool_calls": TOOL_COLS,
     "log_events": EVENT_COLS,
     "log_metrics": METRIC_COLS,
+    "metric_results": RESULT_COLS,
 }
+# Evaluation metrics, and the weights of passed, failed, errored, no verdict (less passed
+# and more failed on every second and third deployment of an agent).
+EVALUATIONS = (("confirmed-time", (85, 10, 3, 2)), ("polite", (70, 25, 1, 4)))
+VERDICTS = (("completed", True), ("completed", False), ("failed", None), ("completed", None))
 COMPLETED_REASONS = (
     ["agent_hangup", "client_hangup", "inactivity", "client_disconnected", "max_duration"],
     [60, 25, 6, 6, 3],
@@ -101,10 +117,15 @@ class Generator:
     """Rows of N calls, in start order, as tuples in each table's column order; the
     values as the backend takes them from its driver (SQLite: text and 0/1)."""
 
-    def __init__(self, calls: int, backend: str, seed: int = 14) -> None:
+    def __init__(
+        self, calls: int, backend: str, evaluations: int, test_runs: float, seed: int = 14
+    ) -> None:
         self.calls = calls
         self.sqlite = backend == "sqlite"
         self.rng = random.Random(seed)
+        self.evaluations = evaluations
+        self.test_runs = test_runs
+        self.judged = random.Random(seed + 1)  # results and test runs: their own stream
         self.scopes = deployments()
         span = DAYS * 86400.0
         self.step = span / calls
@@ -142,14 +163,29 @@ class Generator:
             duration = 3600.0
         duration = round(duration, 3)
         call_id = ids.new_id(ids.CALL, int(start.timestamp() * 1000))
+        metadata = {"campaign": rng.choice(("spring", "autumn")), "tier": i % 3}
+        if self.judged.random() < self.test_runs:
+            metadata["test_run"] = f"run_{i % 7}"
         rows["calls"].append(
             (
                 call_id, agent, agent, deployment, status, self._time(start),
                 self._time(start + timedelta(seconds=duration)), reason,
-                self._json({"campaign": rng.choice(("spring", "autumn")), "tier": i % 3}),
-                FACTS_PER_CALL + 1, 0,
+                self._json(metadata), FACTS_PER_CALL + 1, 0,
             )
         )  # fmt: skip
+        for k in range(self.evaluations):
+            name, weights = EVALUATIONS[k % len(EVALUATIONS)]
+            worse = scope % DEPLOYMENTS_PER_AGENT * 5
+            weights = (weights[0] - worse, weights[1] + worse, *weights[2:])
+            result_status, passed = self.judged.choices(VERDICTS, weights)[0]
+            at = self._time(start + timedelta(seconds=duration + 2))
+            rows["metric_results"].append(
+                (
+                    f"metric_result_{call_id}_{k}", call_id, f"metric_{k}", f"{name}-{k}",
+                    agent, deployment, result_status, self._bool(True),
+                    None if passed is None else self._bool(passed), 1, at, at,
+                )
+            )  # fmt: skip
         turns, tools = rows["turns"], rows["tool_calls"]
         events, metrics = rows["log_events"], rows["log_metrics"]
         seq = 0
@@ -225,9 +261,9 @@ class Generator:
             event(done)
 
 
-def generate(engine: Engine, backend: str, calls: int) -> float:
+def generate(engine: Engine, backend: str, calls: int, evaluations: int, test_runs: float) -> float:
     began = time.perf_counter()
-    gen = Generator(calls, backend)
+    gen = Generator(calls, backend, evaluations, test_runs)
     done, told = 0, 0
     if backend == "sqlite":
         path = engine.url.database
@@ -285,9 +321,11 @@ def count_facts(engine: Engine) -> int:
 # -- openline's answer -------------------------------------------------------------------
 
 
-def openline_answer(engine: Engine) -> tuple[dict, dict[tuple[str, str], dict]]:
+def openline_answer(
+    engine: Engine, test_runs: bool = False
+) -> tuple[dict, dict[tuple[str, str], dict]]:
     start, end = T0, T0 + timedelta(days=DAYS)
-    where = AnalyticsFilter()
+    where = AnalyticsFilter(include_test_runs=test_runs)
     series = AnalyticsRepo(engine).series(start, end, "day", where, "deployment_id")
     answer = report(start, end, "day", where, "deployment_id", series)
     return answer, {
@@ -312,17 +350,19 @@ def _sql(dialect: str) -> dict[str, str]:
         is_number = "json_type(m.value) IN ('integer', 'real')"
         number = "json_extract(m.value, '$')"
         value = "m.value"
+        not_a_test_run = "json_extract(c.metadata, '$.test_run') IS NULL"
     else:
         day = "to_char(c.start_time AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
         duration = "extract(epoch FROM c.end_time - c.start_time)::float8"
         is_number = "jsonb_typeof(m.value) = 'number'"
         number = "(m.value #>> '{}')::float8"
         value = "m.value::text"
+        not_a_test_run = "c.metadata -> 'test_run' IS NULL"
     ended = (
         f"(SELECT id, deployment_id AS dep, status, end_reason, {day} AS day, "
         f"max(0.0, {duration}) AS duration FROM calls c "
         "WHERE c.start_time >= :start AND c.start_time < :end "
-        "AND c.status != 'started' AND c.redacted_at IS NULL)"
+        f"AND c.status != 'started' AND c.redacted_at IS NULL AND {not_a_test_run})"
     )
     if dialect != "sqlite":
         ended = ended.replace("max(0.0,", "greatest(0.0,")
@@ -357,6 +397,9 @@ def _sql(dialect: str) -> dict[str, str]:
         "values": f"SELECT c.day, c.dep, m.name, {value}, count(*) FROM log_metrics m "
         f"{join.replace('f.call_id', 'm.call_id')} "
         f"WHERE m.value IS NOT NULL AND NOT ({is_number}) GROUP BY 1, 2, 3, 4",
+        "evaluations": "SELECT c.day, c.dep, r.metric_name, r.status, r.passed, count(*) "
+        f"FROM metric_results r {join.replace('f.call_id', 'r.call_id')} "
+        "WHERE r.final GROUP BY 1, 2, 3, 4, 5",
     }
 
 
@@ -415,6 +458,7 @@ def scan_answer(engine: Engine) -> dict[tuple[str, str], dict]:
                 },
                 "metrics": {},
                 "events": {},
+                "evaluations": {},
             }
         return cells[(day, dep)]
 
@@ -478,6 +522,21 @@ def scan_answer(engine: Engine) -> dict[tuple[str, str], dict]:
             if rest := sum(count for _, count in ranked[VALUES_SHOWN:]):
                 shown["other"] = shown.get("other", 0) + rest
             metrics[name] = {"count": sum(counted.values()), "values": shown}
+        for day, dep, name, status, passed, count in connection.execute(
+            text(sql["evaluations"]), params
+        ):
+            shown = cell(day, dep)["evaluations"].setdefault(
+                name, {"judged": 0, "passed": 0, "failed": 0, "errored": 0}
+            )
+            shown["judged"] += count
+            if status != "completed":
+                shown["errored"] += count
+            elif passed is not None:
+                shown["passed" if passed else "failed"] += count
+        for found in cells.values():
+            for shown in found["evaluations"].values():
+                rated = shown["passed"] + shown["failed"]
+                shown["pass_rate"] = shown["passed"] / rated if rated else None
     return cells
 
 
@@ -519,7 +578,7 @@ def compare(ours: dict, theirs: dict) -> list[str]:
 def bench_backend(backend: str, args) -> dict[str, Any]:
     print(f"  {backend}: load average {_load()}", flush=True)
     with scratch_database(backend, args.pg_url) as engine:
-        generate_s = generate(engine, backend, args.calls)
+        generate_s = generate(engine, backend, args.calls, args.evaluations, args.test_runs)
         facts = count_facts(engine)
         print(f"    {facts:,} facts in {generate_s:.1f} s", flush=True)
         began = time.perf_counter()
@@ -555,8 +614,21 @@ def bench_backend(backend: str, args) -> dict[str, Any]:
             scan_ms.append((time.perf_counter() - began) * 1000)
             print(f"    scan: {scan_ms[-1]:,.0f} ms", flush=True)
         problems = compare(ours, theirs)
-        if answer["totals"]["calls"]["count"] != args.calls:
-            problems.append(f"totals: {answer['totals']['calls']['count']} calls")
+        counted = answer["totals"]["calls"]["count"]
+        if counted != sum(cell["calls"]["count"] for cell in theirs.values()):
+            problems.append(f"totals: {counted} calls")
+        with_ms = []
+        for _ in range(args.repeat):
+            began = time.perf_counter()
+            everything, _ = openline_answer(engine, test_runs=True)
+            with_ms.append((time.perf_counter() - began) * 1000)
+        if everything["totals"]["calls"]["count"] != args.calls:
+            problems.append(f"with test runs: {everything['totals']['calls']['count']} calls")
+        print(
+            f"    with test runs: {statistics.median(with_ms):.1f} ms p50 of {args.repeat} "
+            f"({args.calls - counted:,} test runs' calls)",
+            flush=True,
+        )
         for problem in problems[:10]:
             print(f"    DIFFERS {problem}", flush=True)
         print(f"    load average {_load()}", flush=True)
@@ -567,6 +639,7 @@ def bench_backend(backend: str, args) -> dict[str, Any]:
         "generate_s": generate_s,
         "rebuild_s": rebuild_s,
         "ours_ms": statistics.median(ours_ms),
+        "with_ms": statistics.median(with_ms),
         "scan_ms": statistics.median(scan_ms),
         "cells": len(theirs),
         "problems": len(problems),
@@ -581,13 +654,18 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--pg-url", default=PG_URL, help="PostgreSQL database to use a schema of")
     parser.add_argument("--quick", action="store_true", help="20,000 calls")
+    parser.add_argument("--evaluations", type=int, default=2, help="metric results per call")
+    parser.add_argument(
+        "--test-runs", type=float, default=0.01, help="share of the calls that are test runs'"
+    )
     args = parser.parse_args()
     if args.quick:
         args.calls = 20_000
     started = time.monotonic()
     print(
         f"analytics: {args.calls:,} calls x {FACTS_PER_CALL} facts over {DAYS} days, "
-        f"{AGENTS} agents x {DEPLOYMENTS_PER_AGENT} deployments; query: {DAYS} days, "
+        f"{AGENTS} agents x {DEPLOYMENTS_PER_AGENT} deployments, {args.evaluations} metric "
+        f"results per call, {args.test_runs:.0%} test runs; query: {DAYS} days, "
         f"bucket=day, group_by=deployment_id; openline median of {args.repeat}, scan median "
         f"of {args.scan_repeat}; {os.cpu_count()} CPUs, load average {_load()}",
         flush=True,
@@ -598,10 +676,12 @@ def main() -> None:
     ]
     header = (
         f"{'database':>10} {'calls':>9} {'facts':>11} | {'generate s':>10} | {'rebuild s':>9} "
-        f"{'calls/s':>7} | {'openline ms':>11} | {'scan ms':>10} | {'ratio':>7} | agree"
+        f"{'calls/s':>7} | {'openline ms':>11} | {'scan ms':>10} | {'ratio':>7} | "
+        f"{'+tests ms':>9} | agree"
     )
-    print("\nopenline: series + report (p50); scan: the facts in SQL (p50); ratio = scan /")
-    print("openline; agree: every (day, deployment) cell, counts exact, quantiles within 2 %")
+    print("\nopenline: series + report (p50); +tests: the same with include_test_runs (p50);")
+    print("scan: the facts in SQL (p50); ratio = scan / openline; agree: every (day,")
+    print("deployment) cell, counts exact, quantiles within 2 %")
     print(header)
     print("-" * len(header))
     for r in results:
@@ -610,7 +690,8 @@ def main() -> None:
             f"{r['backend']:>10} {r['calls']:>9,} {r['facts']:>11,} | {r['generate_s']:>10.1f} | "
             f"{r['rebuild_s']:>9.1f} {r['calls'] / r['rebuild_s']:>7,.0f} | "
             f"{r['ours_ms']:>11.1f} | {r['scan_ms']:>10,.0f} | "
-            f"{r['scan_ms'] / r['ours_ms']:>6,.0f}x | {agree} ({r['cells']} cells)"
+            f"{r['scan_ms'] / r['ours_ms']:>6,.0f}x | {r['with_ms']:>9.1f} | "
+            f"{agree} ({r['cells']} cells)"
         )
     for r in results:
         ratio = r["scan_ms"] / r["ours_ms"]
