@@ -352,7 +352,8 @@ def test_results_judged_after_the_first_tally_move_the_rollups_without_recomputi
     drain(engine)
     assert totals(engine, T0, T0 + timedelta(hours=1))["evaluations"] == {}
     for n in range(1, 41):
-        store_results(engine, f"call_{n:04d}", scored_high="pass" if n % 3 else "fail")
+        verdict = "pass" if n % 3 else "fail"
+        store_results(engine, f"call_{n:04d}", scored_high=verdict, evals="error")  # a name
     with engine.begin() as connection:  # what the analysis does once a call's are final
         queue_tallies(connection, [f"call_{n:04d}" for n in range(1, 41)], T0)
         queue_tallies(connection, ["call_0001"], T0)  # twice: a second pass changes nothing
@@ -362,9 +363,15 @@ def test_results_judged_after_the_first_tally_move_the_rollups_without_recomputi
 
     monkeypatch.setattr("openline.store.rollups._parts", recomputed)
     drain(engine)
+    store_results(engine, "call_0002", late="fail")  # a call with results gains one more
+    with engine.begin() as connection:
+        queue_tallies(connection, ["call_0002"], T0)
+    drain(engine)
     monkeypatch.undo()
     shown = totals(engine, T0, T0 + timedelta(hours=1), "minute")
-    assert shown["evaluations"] == {"scored-high": rate(27, 13)}
+    assert shown["evaluations"] == {
+        "evals": rate(0, 0, 40), "late": rate(0, 1), "scored-high": rate(27, 13),
+    }  # fmt: skip
     assert shown["calls"]["count"] == 40
     kept = rollups_of(engine)
     RollupKeeper(engine).rebuild()

@@ -215,17 +215,34 @@ def _key_of(row) -> Key:
     return (floor(as_utc(row.start_time), "minute"), row.agent_id, row.deployment_id)
 
 
+_EVALS = ',"evals":'  # the stored tally's last key (Tally.to_json), when it has results
+
+
 def _only_evaluations_changed(old: str, new: str, tally: Tally) -> Tally | None:
     """When a call's new tally differs from its old one in its evaluations only (its
     results were judged after it was first tallied), the difference (no evaluations: no
-    difference at all); else None."""
+    difference at all); else None.
+
+    Compared as text (both are ``to_json`` of the same facts, encoded alike): the second
+    pass of every evaluated call comes here, and decoding both would cost more than the
+    rollups' update."""
     if old == new:
         return Tally()
-    then, now = json.loads(old), json.loads(new)
-    then_evaluations, now_evaluations = then.pop("evals", None), now.pop("evals", None)
-    if then != now or then_evaluations == now_evaluations:
+    if tally.evaluations:
+        shape = tally.to_json()
+        del shape["evals"]
+        base = json.dumps(shape, separators=(",", ":"))
+    else:
+        base = new
+    if old == base:
+        before = Tally()
+    elif old.startswith(base[:-1] + _EVALS):
+        before = Tally()
+        stored = json.loads(old[len(base) - 1 + len(_EVALS) : -1])
+        before.evaluations = {name: list(counts) for name, counts in stored.items()}
+    else:
         return None
-    return tally.evaluations_delta(Tally.from_json(old))
+    return tally.evaluations_delta(before)
 
 
 def _final_results(
