@@ -387,7 +387,7 @@ def run_phase(
 def bench_backend(backend: str, args, judge_url: str | None) -> list[Phase]:
     print(f"  {backend}: load average {load_average()}", flush=True)
     with scratch_database(backend, args.pg_url) as engine:
-        generate_s = generate(engine, backend, args.calls)
+        generate_s = generate(engine, backend, args.calls, evaluations=0, test_runs=0.0)
         call_ids = prepare(engine)
         expected = digests(engine)
         print(f"    {len(call_ids):,} calls generated in {generate_s:.1f} s", flush=True)

@@ -14,7 +14,8 @@ import pytest
 from openline.api.analytics import AnalyticsReport
 from tests.deploy.conftest import UV_CACHE
 from tests.deploy.support import deploy
-from tests.evaluations.test_metrics_api import analysed, api, make_metric
+from tests.evaluations.support import analysed
+from tests.evaluations.test_metrics_api import api, make_metric
 from tests.support.calls import TextCall
 from tests.support.waiting import wait_until
 
@@ -77,7 +78,7 @@ async def test_pass_rates_of_real_calls_and_test_runs_left_out(server, agent_id)
         test_run = {"metadata": {"test_run": "r1", "scenario": "low"}}
         calls += [await scored_call(server, agent_id, score, **test_run) for score in (1, 3)]
         for call_id in calls:
-            analysed(http, call_id)
+            await analysed(server.base_url, call_id)
 
         found = counted(http, 4, agent_id=agent_id, group_by="deployment_id")
         assert found["filters"]["include_test_runs"] is False
@@ -130,7 +131,7 @@ async def test_pass_rates_per_deployment_and_compared(server, scorer_dir):
         assert second["status"] == "deployed", second
         calls += [await scored_call(server, agent_id, score) for score in (8, 2, 3)]
         for call_id in calls:
-            analysed(http, call_id)
+            await analysed(server.base_url, call_id)
 
         found = counted(http, 7, agent_id=agent_id, group_by="deployment_id")
         groups = {group["deployment_id"]: group for group in found["groups"]}
