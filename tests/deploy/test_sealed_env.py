@@ -6,7 +6,7 @@ from __future__ import annotations
 from cryptography.fernet import Fernet
 
 from openline.store.db import make_engine
-from tests.deploy.support import deploy, wait_log
+from tests.deploy.support import deploy, messages, wait_for, wait_log
 from tests.support.calls import TextCall
 from tests.support.env_vars import insert_plain, stored_values
 from tests.support.servers import openline_server
@@ -51,7 +51,8 @@ async def test_a_value_sealed_with_another_key_fails_its_deployment_only(setting
         with server.client() as http:
             http.patch(f"/agents/{sealed}/env", json={"TOKEN": SECRET}).raise_for_status()
         was_live = deploy(server, sealed, v1)
-        assert deploy(server, other, v1)["status"] == "deployed"
+        other_live = deploy(server, other, v1)
+        assert other_live["status"] == "deployed"
 
     another_key = settings.model_copy(update={"secrets_key": Fernet.generate_key().decode()})
     why = (
@@ -66,7 +67,14 @@ async def test_a_value_sealed_with_another_key_fails_its_deployment_only(setting
         assert failed["status"] == "deploy_error", failed
         assert failed["deployment_error"] == why
         wait_log(server, failed["id"], f"deploy failed: {why}")
-        # … and the other agent, with no variables to open, is served as before.
+        # … and the other agent, with no variables to open, is served as before, once its
+        # live deployment has come back (healthy a second time: the first start, then this).
+        wait_for(
+            server,
+            other_live["id"],
+            lambda _: sum("healthy after" in m for m in messages(server, other_live["id"])) >= 2,
+            what="come back healthy",
+        )
         call = await TextCall.open(server.ws_url, other, server.api_key)
         assert await call.reply() == "hello from v1"
         await call.hang_up()
