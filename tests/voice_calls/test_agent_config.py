@@ -8,15 +8,16 @@ import asyncio
 import pytest
 
 from tests.support.talker_agent import GREETING
-from tests.support.voice import VoiceClient, rendered_seconds, speech, wait_quiet
+from tests.support.voice import VoiceClient, rendered_seconds, speech
 
 SQLITE = pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
 
 
 async def greeting_audio(server, talker, voice: str) -> tuple[float, str]:
     client = await VoiceClient.open(server.ws_url, talker, server.api_key, voice=voice)
-    await client.wait_for("agent_text")
-    await wait_quiet(client)
+    # agent_done follows the greeting's last audio on the socket: all of it has arrived
+    # (a quiet spell can also be a machine under load).
+    await client.wait_for("agent_done")
     await client.hang_up()
     await asyncio.sleep(0.3)
     with server.client() as http:
@@ -50,8 +51,7 @@ async def test_each_agent_chooses_its_providers(server, talker_url):
         tts_provider="tone",
     )
     client = await VoiceClient.open(server.ws_url, agent, server.api_key)
-    await client.wait_for("agent_text")
-    await wait_quiet(client)
+    await client.wait_for("agent_done")
     assert abs(client.audio_seconds - 0.06 * len(GREETING)) < 0.01  # the tone: 60 ms a letter
     client.say(speech("hello there"))
     answer = await client.wait_for("agent_text", count=2, timeout=20)
