@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from tests.support.calls import Tail, TextCall
+from tests.support.calls import Tail, TextCall, ended
 
 
 def test_agent_crud_round_trip(server):
@@ -72,7 +72,8 @@ async def _make_calls(server, agent_id: str, count: int) -> list[str]:
         await call.reply()
         await call.hang_up() if index % 2 else await call.closed()
         ids.append(call.call_id)
-    await asyncio.sleep(0.3)
+    for call_id in ids:
+        await ended(server, call_id)
     return ids
 
 

@@ -17,7 +17,7 @@ from tests.deploy.support import (
     wait_log,
     wait_settled,
 )
-from tests.support.calls import TextCall
+from tests.support.calls import TextCall, ended
 from tests.support.servers import openline_server
 
 
@@ -81,9 +81,8 @@ async def test_a_crash_fails_the_calls_in_flight_and_the_process_comes_back(serv
     code, reason = await call.closed()
     assert (code, reason) == (1011, "call failed")
     assert any(event.get("event") == "error" for event in call.events)
-    await asyncio.sleep(0.3)
-    ended = _call_row(server, call.call_id)
-    assert (ended["status"], ended["end_reason"]) == ("failed", "error")
+    failed = await ended(server, call.call_id)
+    assert (failed["status"], failed["end_reason"]) == ("failed", "error")
 
     crash = wait_log(server, deployment["id"], "was killed by SIGKILL")
     assert crash["level"] == "error" and crash["stream"] == "system"

@@ -94,3 +94,8 @@ async def call_once(
         if done(call) or time.monotonic() > deadline:
             return call
         await asyncio.sleep(0.1)
+
+
+async def ended(server, call_id: str) -> dict:
+    """The call as REST shows it once its end is recorded."""
+    return await call_once(server, call_id, lambda call: call["status"] != "started")

@@ -19,6 +19,7 @@ import websockets
 
 from openline.voice.audio import Resampler, resample
 from openline.voice.tts import EspeakTTS
+from tests.support.calls import ended
 
 FRAME_S = 0.02
 # What test callers say: PocketSphinx gets most of these words whatever state it is in
@@ -136,11 +137,10 @@ class VoiceClient:
 
 
 async def finish(client: VoiceClient, server) -> dict:
-    """Hang up, then read the call as the API shows it."""
+    """Hang up, then read the call as the API shows it once its end is recorded (on a
+    loaded machine that takes longer than any fixed pause)."""
     await client.hang_up()
-    await asyncio.sleep(0.3)
-    with server.client() as http:
-        return http.get(f"/agents/calls/{client.call_id}").json()
+    return await ended(server, client.call_id)
 
 
 def turns(call: dict) -> list[dict]:

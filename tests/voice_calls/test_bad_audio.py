@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 
 import pytest
 import websockets
 
-from tests.support.calls import TextCall
+from tests.support.calls import TextCall, ended
 from tests.support.voice import VoiceClient
 
 SQLITE = pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
@@ -44,9 +43,8 @@ async def test_broken_media_is_answered_with_errors_and_the_call_goes_on(server,
     reply = await client.wait_for("agent_text", count=2, timeout=20)
     assert reply["text"] == "You said: are you there"
     await client.hang_up()
-    await asyncio.sleep(0.3)
+    call = await ended(server, client.call_id)
     with server.client() as http:
-        call = http.get(f"/agents/calls/{client.call_id}").json()
         audio = http.get(f"/agents/calls/{client.call_id}/audio")
     assert call["status"] == "completed" and call["end_reason"] == "client_hangup"
     assert [t["role"] for t in call["transcript"] if t["role"] != "system"][:3] == [
