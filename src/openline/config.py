@@ -99,6 +99,17 @@ class Settings(BaseSettings):
     judge_timeout_s: float = Field(
         default=30.0, gt=0, description="How long the LLM judge may take over one metric."
     )
+    alert_interval_s: float = Field(
+        default=30.0, gt=0, description="How often alert rules are evaluated (docs/alerts.md)."
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for email notifications; none sent when unset."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = Field(default=True, description="Upgrade the connection first.")
+    smtp_from: str = Field(default="openline@localhost", description="The sender of emails.")
     recordings_s3_bucket: str | None = Field(
         default=None,
         description="Keep call recordings in this S3-compatible bucket (needs openline[s3]); "

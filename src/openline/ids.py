@@ -23,6 +23,8 @@ PROCESS = "proc_"
 TALLY_DUE = "atq_"
 METRIC = "metric_"
 METRIC_RESULT = "metric_result_"
+ALERT = "alert_"
+ALERT_TRANSITION = "alert_transition_"
 
 
 def new_id(prefix: str, now_ms: int | None = None) -> str:

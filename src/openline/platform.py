@@ -13,6 +13,8 @@ from sqlalchemy import Engine
 
 from openline import ids
 from openline._data_dir import prepare as prepare_data_dir
+from openline.alerts.evaluator import LOCK_ID as ALERTS_LOCK_ID
+from openline.alerts.evaluator import AlertEvaluator
 from openline.analysis.evaluator import Evaluator
 from openline.analysis.judges import Judge
 from openline.analysis.runner import MAX_ATTEMPTS, AnalysisRunner
@@ -22,6 +24,7 @@ from openline.deploy.settings import DeploySettings
 from openline.deploy.supervisor import Supervisor
 from openline.harness.session import Harness
 from openline.store.agents import AgentRepo
+from openline.store.alerts import AlertRepo
 from openline.store.analytics import AnalyticsRepo
 from openline.store.blobs import BlobStore, LocalBlobStore, S3BlobStore
 from openline.store.calls import CallRepo
@@ -33,6 +36,7 @@ from openline.store.evaluations import MetricRepo, ResultRepo
 from openline.store.feed import ChangeFeed
 from openline.store.journal import Journal, leftovers
 from openline.store.keys import KeyRepo
+from openline.store.leadership import Leadership
 from openline.store.leases import LeaseKeeper
 from openline.store.processes import ProcessRepo
 from openline.store.replay import replay
@@ -44,6 +48,7 @@ from openline.store.webhook_secrets import WebhookSecrets
 from openline.store.writer import Writer
 from openline.webhooks.dispatcher import Dispatcher
 from openline.webhooks.health import HealthPolicy
+from openline.webhooks.mailer import Mailer
 from openline.webhooks.targets import TargetPolicy
 
 log = logging.getLogger(__name__)
@@ -79,6 +84,8 @@ class Platform:
     rollups: RollupKeeper
     metrics: MetricRepo
     metric_results: ResultRepo
+    alerts: AlertRepo
+    alert_evaluator: AlertEvaluator
 
     @classmethod
     async def open(cls, settings: Settings) -> Platform:
@@ -126,6 +133,7 @@ class Platform:
             tuple(settings.webhook_retry_schedule_s),
             settings.webhook_timeout_s,
             settings.webhook_concurrency,
+            _mailer(settings),
         )
         http = httpx.AsyncClient()
         started.push_async_callback(http.aclose)
@@ -166,6 +174,15 @@ class Platform:
             unowned_grace_s=settings.max_call_duration_s + settings.process_lease_ttl_s,
         )
         supervisor = Supervisor(settings, DeploySettings(), engine, writer, feed, http)
+        analytics, alerts = AnalyticsRepo(engine), AlertRepo(engine)
+        alert_evaluator = AlertEvaluator(
+            alerts,
+            analytics,
+            Leadership(engine, ALERTS_LOCK_ID),
+            feed,
+            base_url,
+            settings.alert_interval_s,
+        )
         platform = cls(
             settings=settings,
             engine=engine,
@@ -188,10 +205,12 @@ class Platform:
             env_vars=supervisor.env,
             blobs=blobs,
             lease=lease,
-            analytics=AnalyticsRepo(engine),
+            analytics=analytics,
             rollups=RollupKeeper(engine),
             metrics=metrics,
             metric_results=results,
+            alerts=alerts,
+            alert_evaluator=alert_evaluator,
         )
         dispatcher.start()
         started.push_async_callback(dispatcher.close)
@@ -199,6 +218,8 @@ class Platform:
         started.push_async_callback(analysis.close)
         platform.rollups.start(settings.analytics_interval_s)
         started.push_async_callback(platform.rollups.close)
+        alert_evaluator.start()
+        started.push_async_callback(alert_evaluator.close)
         await asyncio.to_thread(lease.register)
         started.push_async_callback(lease.close)  # gives the lease up
         # SQLite: one process owns the file, so every call left open is an orphan now.
@@ -216,6 +237,7 @@ class Platform:
     async def close(self) -> None:
         await self.deployments.close()  # first: its last log lines go through the writer
         await self.analysis.close()
+        await self.alert_evaluator.close()
         await self.rollups.close()
         await self.writer.close()
         await self.lease.close()  # after the writer: the calls that ended here are recorded
@@ -261,6 +283,18 @@ def _blob_store(settings: Settings) -> BlobStore:
             settings.recordings_s3_endpoint_url,
         )
     return LocalBlobStore(settings.data_dir / "blobs")
+
+
+def _mailer(settings: Settings) -> Mailer:
+    return Mailer(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_username,
+        settings.smtp_password,
+        settings.smtp_starttls,
+        settings.smtp_from,
+        settings.webhook_timeout_s,
+    )
 
 
 def _summarizer(settings: Settings, http: httpx.AsyncClient) -> Summarizer:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from openline.api._params import JsonObject, Text
 from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
+from openline.domain.notifications import EMAIL
 from openline.domain.time import rfc3339
 from openline.voice.providers import STT_PROVIDERS, TTS_PROVIDERS
 
@@ -95,8 +96,12 @@ def _shown(ol, agent: dict) -> dict[str, Any]:
 
 
 def _check_webhook(ol, webhook_id: str | None) -> None:
-    if webhook_id and ol.webhooks.get(webhook_id) is None:
+    webhook = ol.webhooks.get(webhook_id) if webhook_id else None
+    if webhook_id and webhook is None:
         raise ApiError(422, f"webhook_id: no webhook with id {webhook_id!r}")
+    if webhook is not None and webhook["format"] == EMAIL:
+        # An email per turn of every call would bury the inbox: email is for alerts.
+        raise ApiError(422, f"webhook_id: {webhook_id!r} is an email endpoint, for alerts only")
 
 
 @router.post("", status_code=201)

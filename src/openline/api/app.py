@@ -11,6 +11,7 @@ from openline import __version__
 from openline._signing import Signer, load_secret
 from openline.api import (
     agents,
+    alerts,
     analytics,
     calls,
     deployments,
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tokens.router)
     app.include_router(calls.router)  # before /agents/{agent_id}, which would shadow it
     app.include_router(analytics.router)  # so is this
+    app.include_router(alerts.router)  # and /agents/alerts
     app.include_router(metrics.router)  # and /agents/metrics
     app.include_router(webhooks.router)
     app.include_router(deployments.router)  # before /agents/{agent_id} too

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +15,7 @@ from openline.api._params import Text, UtcTime
 from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
 from openline.domain import webhook_health
+from openline.domain.notifications import EMAIL, JSON, email_address
 from openline.domain.time import rfc3339, utcnow
 from openline.domain.webhook_events import CALL_COMPLETED, call_event
 from openline.platform import Platform
@@ -32,6 +33,11 @@ class WebhookCreate(BaseModel):
     url: Text = Field(min_length=1, max_length=2048)
     secret: Text | None = Field(default=None, min_length=8, max_length=512)
     display_name: Text | None = Field(default=None, max_length=200)
+    format: Literal["json", "slack", "email"] = Field(
+        default="json",
+        description="openline's extension: json (signed JSON events), slack (a Slack "
+        "incoming webhook's {text}) or email (url mailto:address, sent over SMTP)",
+    )
 
 
 class WebhookUpdate(BaseModel):
@@ -51,6 +57,7 @@ def webhook_json(webhook: dict, with_secret: bool = False) -> dict[str, Any]:
     shown = {
         "id": webhook["id"],
         "url": webhook["url"],
+        "format": webhook["format"],
         "display_name": webhook["display_name"],
         "enabled": webhook["disabled_at"] is None,
         "disabled_at": rfc3339(webhook["disabled_at"]),
@@ -97,7 +104,12 @@ def delivery_json(delivery: dict, attempts: list[dict]) -> dict[str, Any]:
     }
 
 
-def _checked(ol: Platform, url: str) -> str:
+def checked_url(ol: Platform, url: str, format: str = JSON) -> str:
+    """The url, if openline may send to it in this format; else a 422 saying why."""
+    if format == EMAIL:
+        if email_address(url) is None:
+            raise ApiError(422, "url: an email endpoint's url is mailto:address")
+        return url
     try:
         check_url(url, ol.target_policy)
     except TargetRefused as refused:
@@ -116,7 +128,8 @@ def _webhook(ol: Platform, webhook_id: str) -> dict:
 def create_webhook(body: WebhookCreate, ol: PlatformDep) -> dict:
     """The secret is shown here, once; a generated one when none is given."""
     secret = body.secret or ids.new_secret("whsec_")
-    webhook = ol.webhooks.create(_checked(ol, body.url), secret, body.display_name)
+    url = checked_url(ol, body.url, body.format)
+    webhook = ol.webhooks.create(url, secret, body.display_name, body.format)
     return webhook_json(webhook, with_secret=True)
 
 
@@ -135,7 +148,7 @@ def get_webhook(webhook_id: Text, ol: PlatformDep) -> dict:
 def update_webhook(webhook_id: Text, body: WebhookUpdate, ol: PlatformDep) -> dict:
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if "url" in changes:
-        _checked(ol, changes["url"])
+        checked_url(ol, changes["url"], _webhook(ol, webhook_id)["format"])
     webhook = ol.webhooks.update(webhook_id, **changes)
     if webhook is None:
         raise not_found("webhook", webhook_id)
@@ -223,7 +236,14 @@ async def send_test_event(webhook_id: Text, ol: PlatformDep) -> dict:
         now + timedelta(minutes=5),  # claimed: this request sends it, not the dispatcher
     )
     claimed = Claimed(
-        row["id"], webhook_id, "call_test", webhook["url"], webhook["secret"], row["payload"], 0
+        row["id"],
+        webhook_id,
+        "call_test",
+        webhook["url"],
+        webhook["secret"],
+        row["payload"],
+        0,
+        format=webhook["format"],
     )
     outcome = _status_and_timing(await ol.dispatcher.attempt(claimed))
     await asyncio.to_thread(ol.delivery_queue.record, claimed, outcome)

@@ -64,6 +64,34 @@ class AnalyticsRepo:
                 bucket.groups[group] = tally
         return series
 
+    def total(self, start: datetime, end: datetime, where: AnalyticsFilter) -> Tally:
+        """``[start, end)`` as one tally (day buckets: the fewest rollups)."""
+        series = self.series(start, end, "day", where)
+        return Tally.merged(tally for bucket in series for tally in bucket.groups.values())
+
+    def newest_calls(
+        self, start: datetime, end: datetime, where: AnalyticsFilter, limit: int
+    ) -> list[tuple[str, Tally]]:
+        """Up to ``limit`` of the calls tallied in ``[start, end)``, newest first, each with
+        its own tally (test runs' calls only when the filter asks for them)."""
+        t = schema.call_tallies.c
+        conditions = [t.start_time >= start, t.start_time < end, *_scope(t, where)]
+        if not where.test_runs:
+            conditions.append(t.test_run.is_(False))
+        query = (
+            select(t.call_id, t.tally, t.metadata)
+            .where(*conditions)
+            .order_by(t.start_time.desc(), t.call_id.desc())
+            .limit(limit)
+        )
+        with self._engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            (call_id, Tally.from_json(tally))
+            for call_id, tally, metadata in rows
+            if _has(metadata, where.metadata)
+        ]
+
     def _rollups(self, connection, pieces: list[Piece], where: AnalyticsFilter) -> list[tuple]:
         r = schema.analytics_rollups.c
         runs = _runs(pieces)

@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from openline import ids
+from openline.domain.notifications import JSON
 from openline.domain.time import as_utc, utcnow
 from openline.domain.webhook_health import is_open
 from openline.store.schema import FACT_TABLES, webhook_attempts, webhook_deliveries, webhooks
@@ -59,11 +60,14 @@ def queue(
     position: int,
     payload: dict[str, Any],
     claimed_until: datetime | None = None,
+    subject: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """Write one delivery of ``payload``: through the batching writer, in the transaction
     of the op queued just before it (the fact it announces), or in an open transaction.
-    Returns the row. ``claimed_until``: the caller sends it itself (a test send)."""
-    row = outbox_row(webhook_id, position, payload)
+    Returns the row. ``claimed_until``: the caller sends it itself (a test send).
+    ``subject``: (what the deliveries go in order of, agent id) of an event that is not
+    a call's (an alert's: its rule); a call event's are its call and agent."""
+    row = outbox_row(webhook_id, position, payload, subject)
     if claimed_until is not None:
         row["claimed_until"] = claimed_until
     if isinstance(into, Connection):
@@ -73,15 +77,21 @@ def queue(
     return row
 
 
-def outbox_row(webhook_id: str, position: int, payload: dict[str, Any]) -> dict[str, Any]:
+def outbox_row(
+    webhook_id: str,
+    position: int,
+    payload: dict[str, Any],
+    subject: tuple[str, str] | None = None,
+) -> dict[str, Any]:
     """A pending delivery of ``payload``; its id is the ``webhook-id`` header, fixed for
     every retry so receivers can deduplicate."""
     now = utcnow()
+    ordered_by, agent_id = subject or (payload["call_id"], payload["agent_id"])
     return {
         "id": ids.new_id(ids.DELIVERY),
         "webhook_id": webhook_id,
-        "call_id": payload["call_id"],
-        "agent_id": payload["agent_id"],
+        "call_id": ordered_by,
+        "agent_id": agent_id,
         "event_type": payload["type"],
         "position": position,
         "payload": payload,
@@ -124,6 +134,7 @@ class Claimed:
     payload: dict[str, Any]
     attempts: int
     retry_step: int = 0  # failed attempts that counted against the retry schedule
+    format: str = JSON  # how it is sent (domain.notifications)
 
 
 @dataclass(frozen=True)
@@ -262,6 +273,7 @@ class DeliveryQueue:
                     r.payload,
                     r.attempts,
                     r.retry_step,
+                    r.format,
                 )
                 for r in kept
             ]
@@ -304,7 +316,7 @@ class DeliveryQueue:
                 .returning(d.c.id)
             )
             claimed = (
-                select(d, hook.url, hook.secret, hook.failure_streak)
+                select(d, hook.url, hook.secret, hook.failure_streak, hook.format)
                 .join(webhooks, hook.id == d.c.webhook_id)
                 .where(d.c.id.in_(bindparam("ids", expanding=True)))
                 .order_by(d.c.next_attempt_at)

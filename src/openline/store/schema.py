@@ -195,10 +195,14 @@ webhooks = Table(
     Column("failure_streak", Integer, nullable=False, server_default="0"),
     Column("failing_since", Timestamp, nullable=True),  # first failure of the streak
     Column("paused_until", Timestamp, nullable=True),  # circuit open: no claims before
+    # How a delivery is sent: json (signed JSON, the Line events), slack ({"text": …} to
+    # an incoming webhook) or email (over SMTP to the mailto: url).
+    Column("format", String(16), nullable=False, server_default="json"),
 )
 
 # The outbox: one row per event per endpoint, written in the transaction that records
-# the fact it announces, then delivered (and retried) by the dispatcher.
+# the fact it announces, then delivered (and retried) by the dispatcher. ``call_id`` is
+# what the deliveries go in order of: the call, or the alert rule of an alert event.
 webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
@@ -406,4 +410,60 @@ metric_results = Table(
     Index("ix_metric_results_agent_id_id", "agent_id", "id"),
     Index("ix_metric_results_metric_id_id", "metric_id", "id"),
     Index("ix_metric_results_deployment_id_id", "deployment_id", "id"),
+)
+
+# -- alerts (docs/alerts.md) ----------------------------------------------------------------
+
+# A rule's definition (``spec``: domain.alerts.Rule.spec) and its state. ``version`` goes
+# up with every change, so a state moves only from the state it was read in.
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("spec", Json, nullable=False),
+    Column("targets", Json, nullable=False),  # webhook ids
+    Column("enabled", Boolean, nullable=False, server_default=true()),
+    Column("state", String(16), nullable=False),  # ok | firing | resolved
+    Column("state_since", Timestamp, nullable=False),
+    Column("streak", Integer, nullable=False, server_default="0"),
+    Column("fired_at", Timestamp, nullable=True),  # when the last firing began
+    Column("transitions", Integer, nullable=False, server_default="0"),
+    Column("value", Float, nullable=True),
+    Column("calls", Integer, nullable=True),
+    Column("detail", Json, nullable=True),
+    Column("evaluated_at", Timestamp, nullable=True),
+    Column("version", Integer, nullable=False, server_default="0"),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+alert_transitions = Table(
+    "alert_transitions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("rule_id", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),  # the rule's transitions in order, from 1
+    Column("from_state", String(16), nullable=False),
+    Column("to_state", String(16), nullable=False),
+    Column("at", Timestamp, nullable=False),
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=True),
+    Column("calls", Integer, nullable=False),
+    Column("window_s", Integer, nullable=False),
+    Column("example_call_ids", Json, nullable=False),
+    Column("detail", Json, nullable=True),
+    UniqueConstraint("rule_id", "seq", name="uq_alert_transitions_rule_seq"),
+    Index("ix_alert_transitions_rule_id_id", "rule_id", "id"),
+)
+
+# Each evaluation's value, for the console's chart; kept SAMPLES_KEPT_S (store.alerts).
+alert_samples = Table(
+    "alert_samples",
+    metadata,
+    Column("rule_id", String(64), primary_key=True),
+    Column("at", Timestamp, primary_key=True),
+    Column("value", Float, nullable=True),
+    Column("calls", Integer, nullable=False),
+    Index("ix_alert_samples_at", "at"),
 )

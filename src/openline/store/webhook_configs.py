@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, exists, func, select
 
 from openline import ids
+from openline.domain.notifications import JSON
 from openline.domain.time import as_utc, utcnow
 from openline.domain.webhook_health import state
 from openline.store.delivery_queue import FAILED, PENDING, resume_held, utc_row
@@ -21,11 +22,12 @@ class WebhookConfigs:
         self._engine = engine
         self._secrets = secrets
 
-    def create(self, url: str, secret: str, display_name: str | None) -> dict:
+    def create(self, url: str, secret: str, display_name: str | None, format: str = JSON) -> dict:
         now, webhook_id = utcnow(), ids.new_id(ids.WEBHOOK)
         row = {
             "id": webhook_id,
             "url": url,
+            "format": format,
             "secret": self._secrets.seal(secret),
             "display_name": display_name,
             "created_at": now,
@@ -42,6 +44,14 @@ class WebhookConfigs:
         """The webhook, its health and its backlog (``pending``, ``oldest_pending_at``)."""
         found = self._config(webhook_id)
         return None if found is None else found | self._backlogs([webhook_id])[webhook_id]
+
+    def find(self, url: str, format: str) -> dict | None:
+        """The endpoint of this url and format, if there is one (the oldest)."""
+        w = webhooks.c
+        query = select(w.id).where(w.url == url, w.format == format).order_by(w.id).limit(1)
+        with self._engine.connect() as connection:
+            webhook_id = connection.execute(query).scalar()
+        return None if webhook_id is None else self.get(webhook_id)
 
     def list(self) -> list[dict]:
         with self._engine.connect() as connection:

@@ -21,11 +21,13 @@ from typing import cast
 
 import httpx
 
+from openline.domain.notifications import EMAIL, SLACK, email_address, email_of, slack_body
 from openline.domain.time import utcnow
 from openline.store.delivery_queue import Claimed, DeliveryQueue, Outcome
 from openline.store.feed import ChangeFeed, table_topic
 from openline.store.schema import webhook_deliveries
 from openline.store.sealing import SETTING
+from openline.webhooks.mailer import Mailer, MailSent
 from openline.webhooks.pacing import Pacer
 from openline.webhooks.schedule import next_delay
 from openline.webhooks.signing import delivery_headers
@@ -65,8 +67,10 @@ class Dispatcher:
         schedule: tuple[float, ...],
         timeout_s: float = 15.0,
         concurrency: int = 64,
+        mailer: Mailer | None = None,
     ) -> None:
         self._repo = repo
+        self._mailer = mailer  # for endpoints of format email
         self._feed = feed
         self._policy = policy
         self._schedule = schedule
@@ -205,10 +209,13 @@ class Dispatcher:
                 self._changed.set()  # the next events of these calls may go now
 
     async def attempt(self, delivery: Claimed) -> Outcome:
+        if delivery.format == EMAIL:
+            return await self._mail(delivery)
         if delivery.secret is None:
             retry_in = next_delay(delivery.retry_step + 1, self._schedule, None)
             return Outcome(None, 0.0, None, _OTHER_KEY, retry_in, delivered=False)
-        body = json.dumps(delivery.payload, separators=(",", ":"))
+        shown = slack_body(delivery.payload) if delivery.format == SLACK else delivery.payload
+        body = json.dumps(shown, separators=(",", ":"))
         headers = delivery_headers(delivery.secret, delivery.id, utcnow(), body)
         started = time.perf_counter()
         status = excerpt = error = retry_after = None
@@ -247,6 +254,17 @@ class Dispatcher:
             return Outcome(status, elapsed_ms, excerpt, "410 Gone", retry_in, False, gone)
         error = error or f"HTTP {status}"
         return Outcome(status, elapsed_ms, excerpt, error, retry_in, delivered=False)
+
+    async def _mail(self, delivery: Claimed) -> Outcome:
+        to = email_address(delivery.url)
+        if self._mailer is None or to is None:
+            sent = MailSent(None, 0.0, f"cannot email {delivery.url!r}")
+        else:
+            sent = await self._mailer.send(email_of(delivery.payload, self._mailer.sender, to))
+        if sent.error is None:
+            return Outcome(sent.status_code, sent.duration_ms, None, None, None, delivered=True)
+        retry_in = next_delay(delivery.retry_step + 1, self._schedule, None)
+        return Outcome(sent.status_code, sent.duration_ms, None, sent.error, retry_in, False)
 
 
 async def _read_capped(reply: httpx.Response) -> str:

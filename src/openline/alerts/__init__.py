@@ -1,0 +1,1 @@
+"""Alert rules evaluated across calls, and their notifications (docs/alerts.md)."""
