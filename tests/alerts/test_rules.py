@@ -39,17 +39,41 @@ def merged(*tallies: Tally) -> Tally:
     [
         ({"measure": {"type": "fail_rate"}, "threshold": 1}, "measure.type", "unknown measure"),
         ({"measure": {"type": "failure_rate"}, "threshold": 1, "window": "15x"}, "window", "90s"),
-        ({"measure": {"type": "failure_rate"}, "threshold": 1, "window": "10s"}, "window", "1 minute"),
+        (
+            {"measure": {"type": "failure_rate"}, "threshold": 1, "window": "10s"},
+            "window",
+            "1 minute",
+        ),
         ({"measure": {"type": "failure_rate"}}, "threshold", "missing"),
-        ({"measure": {"type": "latency", "latency": "ttfb"}, "threshold": 1}, "measure.latency", "unknown"),
+        (
+            {"measure": {"type": "latency", "latency": "ttfb"}, "threshold": 1},
+            "measure.latency",
+            "unknown",
+        ),
         ({"measure": {"type": "metric"}, "threshold": 1}, "measure.metric", "name"),
-        ({"measure": {"type": "failure_rate", "metric": "x"}, "threshold": 1}, "measure.metric", "not a parameter"),
-        ({"measure": {"type": "failure_rate"}, "threshold": 0.2, "resolve_threshold": 0.3}, "resolve_threshold", "good side"),
-        ({"kind": "objective", "objective": {"target_s": 1.2, "ratio": 1.5}}, "objective.ratio", "between"),
+        (
+            {"measure": {"type": "failure_rate", "metric": "x"}, "threshold": 1},
+            "measure.metric",
+            "not a parameter",
+        ),
+        (
+            {"measure": {"type": "failure_rate"}, "threshold": 0.2, "resolve_threshold": 0.3},
+            "resolve_threshold",
+            "good side",
+        ),
+        (
+            {"kind": "objective", "objective": {"target_s": 1.2, "ratio": 1.5}},
+            "objective.ratio",
+            "between",
+        ),
         ({"objective": {"target_s": 1.2}, "threshold": 3}, "threshold", "no threshold"),
-        ({"measure": {"type": "call_count"}, "threshold": 1, "colour": "red"}, "colour", "not a field"),
+        (
+            {"measure": {"type": "call_count"}, "threshold": 1, "colour": "red"},
+            "colour",
+            "not a field",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_rule_that_cannot_be_evaluated_is_refused_naming_its_field(given, field, says):
     with pytest.raises(RuleProblem) as refused:
         parse_rule(given)
@@ -72,11 +96,18 @@ def test_each_measure_reads_its_number_of_the_tally():
     slow = Turn("c", 2, 2, 3.0, Role.ASSISTANT, "ok", end_timestamp=4.0)
     asked = Turn("c", 1, 1, 1.0, Role.USER, "hi", end_timestamp=2.0)
     tally = merged(
-        call("failed", "error", [LogEvent("c", 3, 3, 1, "escalated"), LogMetric("c", 4, 4, 1, "csat", 4)]),
-        call(facts=[asked, slow, LogMetric("c", 5, 5, 1, "csat", 2)], results=[("greets", "completed", True)]),
+        call(
+            "failed",
+            "error",
+            [LogEvent("c", 3, 3, 1, "escalated"), LogMetric("c", 4, 4, 1, "csat", 4)],
+        ),
+        call(
+            facts=[asked, slow, LogMetric("c", 5, 5, 1, "csat", 2)],
+            results=[("greets", "completed", True)],
+        ),
         call(end_reason="inactivity", results=[("greets", "completed", False)]),
         call(results=[("greets", "failed", None)]),
-    )  # fmt: skip
+    )
 
     def value(measure: dict) -> float | None:
         return parse_rule({"measure": measure, "threshold": 0}).measure.value(tally)

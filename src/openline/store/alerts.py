@@ -106,7 +106,7 @@ class AlertRepo:
             result = connection.execute(
                 alert_rules.update()
                 .where(alert_rules.c.id == rule_id)
-                .values(values, version=alert_rules.c.version + 1)
+                .values({**values, "version": alert_rules.c.version + 1})
             )
         return self.get(rule_id) if result.rowcount else None
 
