@@ -7,7 +7,18 @@ from typing import Annotated
 
 import typer
 
-from openline.cli import _client, agents, analytics, calls, chat, deploy, stats, up, webhooks
+from openline.cli import (
+    _client,
+    agents,
+    alerts,
+    analytics,
+    calls,
+    chat,
+    deploy,
+    stats,
+    up,
+    webhooks,
+)
 from openline.cli.init_cmd import init_project
 from openline.cli.metrics import app as metrics_app
 from openline.cli.test_cmd import run_tests
@@ -23,6 +34,7 @@ app.command()(up.up)
 app.add_typer(agents.app, name="agents")
 app.add_typer(calls.app, name="calls")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(alerts.app, name="alerts")
 app.command("chat")(chat.chat)
 app.command("stats")(stats.stats)
 app.add_typer(analytics.app, name="analytics")
