@@ -52,6 +52,18 @@ class Receiver:
     fail_with: int | None = None
     delay_s: float = 0.0  # added to every answer
     in_handler: int = 0  # requests being answered right now
+    chat: list[dict] = field(default_factory=list)  # what /slack took, in arrival order
+
+    async def handle_chat(self, request: Request) -> Response:
+        """A Slack-compatible incoming webhook: its url is its only secret; it answers
+        ``ok`` to a ``{"text": …}`` body (and ``fail_with`` while that is set)."""
+        if self.fail_with is not None:
+            return Response("failing on purpose", status_code=self.fail_with)
+        body = json.loads(await request.body())
+        if not isinstance(body.get("text"), str):
+            return Response("invalid_payload", status_code=400)
+        self.chat.append(body)
+        return Response("ok", media_type="text/plain")
 
     async def handle(self, request: Request) -> Response:
         body = await request.body()
@@ -125,6 +137,7 @@ class ReceiverServer:
         self._app = Starlette(
             routes=[
                 Route("/hooks", receiver.handle, methods=["POST"]),
+                Route("/slack", receiver.handle_chat, methods=["POST"]),
                 Route("/status", lambda _: JSONResponse({"ok": True})),
             ]
         )
