@@ -18,7 +18,7 @@ class Mailbox:
     messages: list[Message] = field(default_factory=list)
     refuse: bool = False  # answer 451 (try again later) while set
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd calls it so
         if self.refuse:
             return "451 4.3.0 mailbox busy, try again later"
         message = email.message_from_bytes(envelope.content)
