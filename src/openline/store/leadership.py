@@ -5,6 +5,8 @@ the one process that owns the file.
 The lock lives on a connection of its own, in autocommit (no transaction left open): if
 the process dies, PostgreSQL ends the session and another process takes the lock at its
 next try. A connection that broke (the database restarted) gives leadership up.
+Advisory locks are per database, so the key is (the schema's hash, ``lock_id``): two
+openlines in two schemas of one database each have their own leader.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Leadership:
         self._engine = engine
         self._lock_id = lock_id
         self._held: Connection | None = None
+        self._key = (func.hashtext(func.current_schema()), lock_id)
 
     def lead(self) -> bool:
         """Whether this process leads now, taking the lock if it is free (blocking I/O)."""
@@ -36,7 +39,7 @@ class Leadership:
                 self._drop()
         connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            taken = connection.execute(select(func.pg_try_advisory_lock(self._lock_id))).scalar()
+            taken = connection.execute(select(func.pg_try_advisory_lock(*self._key))).scalar()
         except Exception:
             connection.invalidate()
             raise
@@ -50,7 +53,7 @@ class Leadership:
         if self._held is None:
             return
         try:
-            self._held.execute(select(func.pg_advisory_unlock(self._lock_id)))
+            self._held.execute(select(func.pg_advisory_unlock(*self._key)))
             self._held.close()
         except SQLAlchemyError:
             self._drop()
