@@ -87,12 +87,12 @@ def test_fast_and_slow_burn_fire_and_resolve_over_simulated_time(engine):
         evaluator.evaluate(T0 + timedelta(minutes=minutes))
         return repo.get(rule["id"])
 
-    # Ten days of good service: one call a minute, 1 in 50 answers slow (burn rate 0.4).
-    good = [2.0 if i % 50 == 0 else 0.4 for i in range(14_400)]
-    traffic.calls(T0 - timedelta(days=10), good, timedelta(minutes=1))
+    # Two days of good service: a call every 2 minutes, 1 in 50 answers slow (burn rate 0.4).
+    good = [2.0 if i % 50 == 0 else 0.4 for i in range(1440)]
+    traffic.calls(T0 - timedelta(days=2), good, timedelta(minutes=2))
     calm = at(0)
     assert calm["state"] == "ok"
-    assert calm["value"] == pytest.approx(0.4, abs=0.3)  # the last hour: 1 slow of 60
+    assert calm["value"] < 1  # the last hour: at most 1 slow of 30
     assert calm["budget_left"] == pytest.approx(0.6, abs=0.02)
 
     # An outage of slow answers: 10 calls a minute, 9 in 10 slow (burn rate 18).
