@@ -1,5 +1,5 @@
 """Charts drawn on the server as inline SVG: stacked columns, labelled bars, shares of a
-bar (pass rates), lines.
+bar (pass rates), lines (with levels across them: an alert's threshold).
 
 Drawn here rather than by a JavaScript library: the page shows its charts without
 scripts, the geometry is plain data a unit test can check, and there is nothing to build
@@ -42,6 +42,15 @@ class Column:
 class Line:
     kind: str
     points: tuple[Mark | None, ...]  # one per x position; None where there is no value
+
+
+@dataclass(frozen=True)
+class Level:
+    """A horizontal line across a chart of lines (a threshold), named at its right end."""
+
+    value: float
+    kind: str
+    label: str
 
 
 def nice_ceiling(value: float) -> float:
@@ -123,12 +132,16 @@ def shares(title: str, rows: Sequence[Column], notes: Sequence[str]) -> Markup:
     return _svg(title, TOP * 2 + BAR_ROW * len(rows), parts)
 
 
-def lines(title: str, labels: Sequence[str], shown: Sequence[Line]) -> Markup:
-    """Lines over the x positions, broken where a value is missing; each point a link."""
+def lines(
+    title: str, labels: Sequence[str], shown: Sequence[Line], levels: Sequence[Level] = ()
+) -> Markup:
+    """Lines over the x positions, broken where a value is missing; each point a link.
+    ``levels`` are drawn across the plot, the scale reaching the highest of them too."""
     values = [mark.value for line in shown for mark in line.points if mark is not None]
-    top = nice_ceiling(max(values, default=0))
+    top = nice_ceiling(max([*values, *(level.value for level in levels)], default=0))
     slot = PLOT_W / max(1, len(labels))
     parts = _y_axis(top)
+    parts += [_level(level, top) for level in levels]
     for line in shown:
         path, pen_down = [], False
         for i, mark in enumerate(line.points):
@@ -169,6 +182,17 @@ def _y_axis(top: float) -> list[str]:
         )
         parts.append(_text(LEFT - 6, y, number(tick), "end", "tick"))
     return parts
+
+
+def _level(level: Level, top: float) -> str:
+    y = _y(level.value, top)
+    label, kind = escape(level.label), escape(level.kind)
+    return (
+        f'<g role="img" aria-label="{label}"><title>{label}</title>'
+        f'<line class="across {kind}" x1="{LEFT}" x2="{WIDTH - RIGHT}" '
+        f'y1="{y:.1f}" y2="{y:.1f}"/>'
+        f"{_text(WIDTH - RIGHT, y - 7, level.label, 'end', f'across {kind}')}</g>"
+    )
 
 
 def _x_labels(labels: Sequence[str], slot: float) -> list[str]:
