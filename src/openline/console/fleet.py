@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from openline.console._web import SignedIn, not_found_page, page, platform_of
+from openline.console.alerts import firing_banner
 from openline.console.comparison import comparison
 from openline.console.dashboard import dashboard
 from openline.console.time_range import PRESETS, BadRange, TimeRange, chosen, field
@@ -54,6 +55,7 @@ Asked = Annotated[_Asked, Depends(_asked)]
 @router.get("/")
 def fleet_page(request: Request, _: SignedIn, asked: Asked) -> HTMLResponse:
     span = asked.span
+    ol = platform_of(request)
     return page(
         request,
         "fleet.html",
@@ -61,7 +63,8 @@ def fleet_page(request: Request, _: SignedIn, asked: Asked) -> HTMLResponse:
         section="overview",
         problem=asked.problem,
         picker=asked.picker(),
-        board=dashboard(platform_of(request), span) if span else None,
+        board=dashboard(ol, span) if span else None,
+        firing=firing_banner(ol),
     )
 
 

@@ -25,7 +25,7 @@ from starlette.routing import Route
 from openline.analysis.runner import analysis_awaited
 from openline.api.auth import client_address
 from openline.api.errors import ApiError
-from openline.console import _passthrough, fleet, views
+from openline.console import _passthrough, alerts, fleet, views
 from openline.console._passthrough import PassThrough
 from openline.console._session import (
     CSRF_COOKIE,
@@ -78,6 +78,7 @@ def install(app: FastAPI) -> None:
     """Serve the console at ``/console`` (and send ``/`` there)."""
     app.include_router(router)
     app.include_router(fleet.router)
+    app.include_router(alerts.router)
     app.router.routes.append(
         Route("/console/api/{path:path}", PassThrough(), methods=["GET"], include_in_schema=False)
     )
