@@ -80,6 +80,12 @@ RULES = [
         planted="from openline.store.calls import CallRepo",
     ),
     Rule(
+        "openline.alerts",
+        "the evaluator reads the store and queues into the outbox; nothing of the call path",
+        only=("openline.alerts", "openline.domain", "openline.store", "openline.ids"),
+        planted="from openline.harness.session import Harness",
+    ),
+    Rule(
         "openline.sdk",
         "an agent installs only the SDK; it runs apart from the platform",
         only=("openline.sdk",),
