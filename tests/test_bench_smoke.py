@@ -32,6 +32,14 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
             r"^postgresql\s+500 ",
         ],
     ),
+    "alerts.py": (
+        ["--calls", "300", "--rules", "10", "--rounds", "2"],
+        [
+            r"database\s+calls\s+rules \| first ms \| round ms ms/rule core % \| overview ms",
+            r"^\s+sqlite\s+300\s+10 \|",
+            r"^postgresql\s+300\s+10 \|",
+        ],
+    ),
     "evaluations.py": (
         ["--calls", "30", "--llm", "1"],
         [

@@ -25,7 +25,7 @@ from openline.console import charts
 from openline.console._web import SignedIn, not_found_page, page, platform_of
 from openline.console.charts import Level, Line, Mark
 from openline.console.time_range import field as input_field
-from openline.domain.alerts import OBJECTIVE, window_text
+from openline.domain.alerts import COMPARISONS, OBJECTIVE, window_text
 from openline.domain.time import as_utc, utcnow
 from openline.platform import Platform
 from openline.store.pagination import PageRequest
@@ -38,12 +38,6 @@ CHART_SLOTS = 96  # at most: a point every 15 minutes over a day
 SLOT_EVALUATIONS = 2  # at least, a slot: evaluations drift, a slot of one would miss some
 SHOWN = {">": ">", ">=": "≥", "<": "<", "<=": "≤"}
 NOT = {">": "≤", ">=": "<", "<": "≥", "<=": ">"}  # what a clear value is to the threshold
-BREACHES: dict[str, Callable[[float, float], bool]] = {
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-}
 RULE_TIMES = ("state_since", "evaluated_at", "created_at", "updated_at")
 
 
@@ -151,12 +145,12 @@ def firing_first(rules: Sequence[dict]) -> list[dict]:
 def versus(value: float | None, comparison: str | None, threshold: float | None) -> str:
     """A value against its threshold as the relation that holds: ``0.6 > 0.2`` for a
     breach of ``> 0.2``, ``0.1 ≤ 0.2`` for a clear value; without a value, the condition."""
-    if comparison not in BREACHES or threshold is None:
+    if comparison not in COMPARISONS or threshold is None:
         return "—" if value is None else charts.number(value)
     limit = charts.number(threshold)
     if value is None:
         return f"— (fires {SHOWN[comparison]} {limit})"
-    sign = SHOWN[comparison] if BREACHES[comparison](value, threshold) else NOT[comparison]
+    sign = SHOWN[comparison] if COMPARISONS[comparison](value, threshold) else NOT[comparison]
     return f"{charts.number(value)} {sign} {limit}"
 
 
