@@ -157,3 +157,18 @@ def test_delivery_log_redelivery_and_test_sends(cli, server, agent_url, receiver
     wait_until(lambda: cli("webhooks", "deliveries", wh, "--failed").stdout.startswith("No "))
     bad_time = cli("webhooks", "redeliver", wh, "--failed-since", "yesterday-ish")
     assert bad_time.exit_code == 1 and "is not a time" in bad_time.stderr
+
+
+def test_a_slack_endpoint_gets_readable_messages(cli, receiver):
+    slack = receiver.url.replace("/hooks", "/slack")
+    made = cli("webhooks", "create", slack, "--format", "slack", "--name", "team chat", "--json")
+    assert made.exit_code == 0, made.output
+    webhook = json.loads(made.stdout)
+    assert webhook["format"] == "slack"
+    shown = cli("webhooks", "get", "team chat")
+    assert any(line.split()[:2] == ["format", "slack"] for line in shown.stdout.splitlines())
+    assert cli("webhooks", "test", "team chat").exit_code == 0
+    text = "call_completed of call call_test\nAgent agent_test, completed (client_hangup)"
+    assert receiver.receiver.chat == [{"text": text}]
+    refused = cli("webhooks", "create", "https://example.com", "--format", "email")
+    assert refused.exit_code == 1 and "mailto:address" in refused.stderr

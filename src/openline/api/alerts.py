@@ -17,7 +17,7 @@ from openline.api._params import Text, UtcTime
 from openline.api.deps import PlatformDep, authenticated
 from openline.api.errors import ApiError, not_found
 from openline.api.webhooks import checked_url
-from openline.domain.alerts import STATES, Rule, RuleProblem, parse_rule
+from openline.domain.alerts import Rule, RuleProblem, parse_rule
 from openline.domain.notifications import EMAIL, MAILTO, SLACK
 from openline.domain.time import utcnow
 from openline.platform import Platform
@@ -147,10 +147,7 @@ def create_alert(body: AlertCreate, ol: PlatformDep) -> dict:
 
 
 @router.get("")
-def list_alerts(
-    ol: PlatformDep,
-    state: Annotated[Literal[STATES] | None, Query()] = None,  # type: ignore[valid-type]
-) -> dict:
+def list_alerts(ol: PlatformDep, state: Literal["ok", "firing", "resolved"] | None = None) -> dict:
     return {"data": ol.alerts.list(state), "has_more": False, "next_page": None}
 
 

@@ -74,10 +74,17 @@ def create(
     ],
     secret: Secret = None,
     name: Name = None,
+    format: Annotated[
+        str,
+        typer.Option(
+            help="json (signed JSON events), slack (a Slack incoming webhook's URL: readable "
+            "messages) or email (URL mailto:ADDRESS; alert events only).",
+        ),
+    ] = "json",
     as_json: JsonFlag = False,
 ) -> None:
     """Add a webhook endpoint. Its secret is shown now, and never again."""
-    body: dict[str, Any] = {"url": url}
+    body: dict[str, Any] = {"url": url, "format": format}
     if secret is not None:
         body["secret"] = secret
     if name is not None:
@@ -335,6 +342,7 @@ def _details(webhook: dict) -> list[tuple[str, Cell]]:
         ("id", webhook["id"]),
         ("name", webhook.get("display_name")),
         ("url", webhook["url"]),
+        ("format", webhook["format"]),
         ("enabled", _enabled(webhook)),
         ("disabled (UTC)", when(webhook.get("disabled_at"))),
         ("state", _state(webhook)),

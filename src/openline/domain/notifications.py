@@ -38,7 +38,7 @@ def text_of(payload: dict[str, Any]) -> str:
     """The event in a few readable lines."""
     alert = payload.get("alert")
     if not alert:
-        return headline(payload)
+        return "\n".join([headline(payload), *_call_lines(payload)])
     value = "no value" if alert["value"] is None else f"{alert['value']:.4g}"
     lines = [
         headline(payload),
@@ -69,6 +69,20 @@ def email_of(payload: dict[str, Any], sender: str, to: str) -> EmailMessage:
     message["To"] = to
     message.set_content(text_of(payload) + "\n")
     return message
+
+
+def _call_lines(payload: dict[str, Any]) -> list[str]:
+    """What a call event says beyond its name: how the call ended, the turn, the summary."""
+    if call := payload.get("call"):
+        ended = call.get("end_reason")
+        return [
+            f"Agent {call.get('agent_id')}, {call.get('status')}" + (f" ({ended})" if ended else "")
+        ]
+    if turn := payload.get("turn"):
+        return [f"{turn.get('role')}: {turn.get('text', '')}"]
+    if analysis := payload.get("analysis"):
+        return [str(analysis.get("summary") or "")]
+    return []
 
 
 def _scope_text(scope: dict[str, Any]) -> str:
