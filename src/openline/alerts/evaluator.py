@@ -20,15 +20,16 @@ from openline.alerts.notify import queue_notifications
 from openline.domain.alerts import (
     EXAMPLES,
     FIRING,
-    Reading,
     example_order,
     read_objective,
     read_threshold,
     step,
     test_transition,
 )
+from openline.domain.analytics import AnalyticsFilter
+from openline.domain.tally import Tally
 from openline.domain.time import utcnow
-from openline.store.alerts import AlertRepo, StoredRule
+from openline.store.alerts import AlertRepo, Evaluation, StoredRule
 from openline.store.analytics import AnalyticsRepo
 from openline.store.feed import ChangeFeed, table_topic
 from openline.store.leadership import Leadership
@@ -80,16 +81,16 @@ class AlertEvaluator:
                 log.warning("alert evaluation failed", exc_info=True)
 
     def evaluate(self, now: datetime) -> list[dict[str, Any]]:
-        """One round over every enabled rule; returns the transitions it made."""
-        made = []
+        """One round over every enabled rule, written in one transaction; returns the
+        transitions it made. Rules of one scope share the windows they read."""
+        windows = Windows(self._analytics, now)
+        evaluations = []
         for stored in self._repo.enabled():
             try:
-                transition = self._evaluate(stored, now)
+                evaluations.append(self._evaluate(stored, windows))
             except Exception:  # one rule's trouble must not stop the others
                 log.exception("alert rule %s: evaluation failed", stored.id)
-                continue
-            if transition is not None:
-                made.append(transition)
+        made = self._repo.record(evaluations, now, self._notify)
         if made and self._feed is not None:
             self._feed.publish({table_topic(webhook_deliveries.name)})  # send them now
         self._repo.prune_samples(now)
@@ -112,48 +113,61 @@ class AlertEvaluator:
             self._feed.publish({table_topic(webhook_deliveries.name)})
         return queued
 
-    def _evaluate(self, stored: StoredRule, now: datetime) -> dict[str, Any] | None:
-        reading = self._reading(stored, now)
-        moved = step(stored.rule, stored.state, stored.streak, reading)
+    def _evaluate(self, stored: StoredRule, windows: Windows) -> Evaluation:
+        rule, now = stored.rule, windows.now
+        if rule.objective is None:
+            reading = read_threshold(rule, windows.last(rule.window_s, rule.scope))
+        else:
+            lengths = {s for c in rule.objective.conditions() for s in (c.long_s, c.short_s)}
+            tallies = {seconds: windows.last(seconds, rule.scope) for seconds in lengths}
+            reading = read_objective(rule, tallies)
+            reading.detail["budget_left"] = self._budget_left(stored, windows)
+        moved = step(rule, stored.state, stored.streak, reading)
         examples: list[str] = []
         if moved.state != stored.state:
-            start = now - timedelta(seconds=stored.rule.window_s)
-            calls = self._analytics.newest_calls(start, now, stored.rule.scope, CANDIDATES)
+            start = now - timedelta(seconds=rule.window_s)
+            calls = self._analytics.newest_calls(start, now, rule.scope, CANDIDATES)
             if moved.state == FIRING:
-                examples = example_order(stored.rule, calls)
+                examples = example_order(rule, calls)
             else:  # resolved: the newest calls, which show it clear
                 examples = [call_id for call_id, _ in calls[:EXAMPLES]]
+        return Evaluation(stored, moved, reading, examples)
 
-        def notify(
-            connection: Connection, rule: dict, transition: dict, position: int, targets: list[str]
-        ) -> None:
-            url = self.console_url(stored.id)
-            queue_notifications(connection, targets, rule, transition, url, position)
+    def _notify(
+        self,
+        connection: Connection,
+        rule: dict,
+        transition: dict,
+        position: int,
+        targets: list[str],
+    ) -> None:
+        url = self.console_url(rule["id"])
+        queue_notifications(connection, targets, rule, transition, url, position)
 
-        return self._repo.record(stored, moved, reading, now, examples, notify)
-
-    def _reading(self, stored: StoredRule, now: datetime) -> Reading:
-        rule = stored.rule
-        if rule.objective is None:
-            start = now - timedelta(seconds=rule.window_s)
-            return read_threshold(rule, self._analytics.total(start, now, rule.scope))
-        lengths = {s for c in rule.objective.conditions() for s in (c.long_s, c.short_s)}
-        windows = {
-            seconds: self._analytics.total(now - timedelta(seconds=seconds), now, rule.scope)
-            for seconds in lengths
-        }
-        reading = read_objective(rule, windows)
-        reading.detail["budget_left"] = self._budget_left(stored, now)
-        return reading
-
-    def _budget_left(self, stored: StoredRule, now: datetime) -> float | None:
-        objective = stored.rule.objective
+    def _budget_left(self, stored: StoredRule, windows: Windows) -> float | None:
+        objective, now = stored.rule.objective, windows.now
         assert objective is not None
         cached = self._budgets.get(stored.id)
         if cached is not None and abs((now - cached[0]).total_seconds()) < BUDGET_EVERY_S:
             return cached[1]
-        start = now - timedelta(seconds=objective.period_s)
-        left = objective.budget_left(self._analytics.total(start, now, stored.rule.scope))
+        left = objective.budget_left(windows.last(objective.period_s, stored.rule.scope))
         left = None if left is None else round(left, 4)
         self._budgets[stored.id] = (now, left)
         return left
+
+
+class Windows:
+    """The tallies of one round's windows, each (length, scope) read once."""
+
+    def __init__(self, analytics: AnalyticsRepo, now: datetime) -> None:
+        self.now = now
+        self._analytics = analytics
+        self._read: dict[tuple[int, AnalyticsFilter], Tally] = {}
+
+    def last(self, seconds: int, scope: AnalyticsFilter) -> Tally:
+        """The tally of the calls that started in the last ``seconds``."""
+        key = (seconds, scope)
+        if key not in self._read:
+            start = self.now - timedelta(seconds=seconds)
+            self._read[key] = self._analytics.total(start, self.now, scope)
+        return self._read[key]

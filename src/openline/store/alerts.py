@@ -9,7 +9,7 @@ or evaluated by a second evaluator, never makes a transition twice.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -54,6 +54,54 @@ class StoredRule:
     streak: int
     transitions: int
     version: int
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One rule's reading, the state it moves to, and (for a transition) example calls."""
+
+    stored: StoredRule
+    moved: Step
+    reading: Reading
+    examples: list[str]
+
+    def values(self, at: datetime) -> dict[str, Any]:
+        """The rule's columns after it."""
+        reading, stored = self.reading, self.stored
+        values: dict[str, Any] = {
+            "streak": self.moved.streak,
+            "value": reading.value,
+            "calls": reading.calls,
+            "detail": reading.detail or None,
+            "evaluated_at": at,
+            "version": stored.version + 1,
+        }
+        if self.moved.state != stored.state:
+            values |= {"state": self.moved.state, "state_since": at}
+            values["transitions"] = stored.transitions + 1
+            if self.moved.state == FIRING:
+                values["fired_at"] = at
+        return values
+
+    def transition(self, at: datetime) -> dict[str, Any] | None:
+        """The transition row it makes, if the state moves."""
+        stored, reading = self.stored, self.reading
+        if self.moved.state == stored.state:
+            return None
+        return {
+            "id": ids.new_id(ids.ALERT_TRANSITION),
+            "rule_id": stored.id,
+            "seq": stored.transitions + 1,
+            "from_state": stored.state,
+            "to_state": self.moved.state,
+            "at": at,
+            "value": reading.value,
+            "threshold": reading.threshold,
+            "calls": reading.calls,
+            "window_s": stored.rule.window_s,
+            "example_call_ids": self.examples,
+            "detail": reading.detail or None,
+        }
 
 
 class AlertRepo:
@@ -183,66 +231,40 @@ class AlertRepo:
         ]  # fmt: skip
 
     def record(
-        self,
-        stored: StoredRule,
-        moved: Step,
-        reading: Reading,
-        at: datetime,
-        examples: builtins.list[str],
-        notify: Notify,
-    ) -> dict | None:
-        """Write one evaluation; if it moves the state, its transition too, and ``notify``
-        (in the same transaction) queues what announces it. Returns the transition shown
-        (None when there is none, or the rule changed since it was read)."""
-        values: dict[str, Any] = {
-            "streak": moved.streak,
-            "value": reading.value,
-            "calls": reading.calls,
-            "detail": reading.detail or None,
-            "evaluated_at": at,
-            "version": stored.version + 1,
-        }
-        transition = None
-        if moved.state != stored.state:
-            values |= {
-                "state": moved.state,
-                "state_since": at,
-                "transitions": stored.transitions + 1,
-            }
-            if moved.state == FIRING:
-                values["fired_at"] = at
-            transition = {
-                "id": ids.new_id(ids.ALERT_TRANSITION),
-                "rule_id": stored.id,
-                "seq": stored.transitions + 1,
-                "from_state": stored.state,
-                "to_state": moved.state,
-                "at": at,
-                "value": reading.value,
-                "threshold": reading.threshold,
-                "calls": reading.calls,
-                "window_s": stored.rule.window_s,
-                "example_call_ids": examples,
-                "detail": reading.detail or None,
-            }
-        sample = {"rule_id": stored.id, "at": at, "value": reading.value, "calls": reading.calls}
+        self, evaluations: Sequence[Evaluation], at: datetime, notify: Notify
+    ) -> builtins.list[dict]:
+        """Write one round's evaluations in one transaction: each rule's reading, and the
+        transition of each that moves, with ``notify`` queueing what announces it. A rule
+        changed since it was read (edited, or moved by another evaluator) is left as it
+        is. Returns the transitions made, as shown."""
+        made: builtins.list[tuple[StoredRule, dict]] = []
+        samples = []
         r = alert_rules.c
         with self._engine.begin() as connection:  # writes first: see DeliveryQueue.claim_due
-            moved_on = connection.execute(
-                alert_rules.update()
-                .where(r.id == stored.id, r.version == stored.version)
-                .values(values)
-            ).rowcount
-            if not moved_on:
-                return None
-            connection.execute(alert_samples.insert(), sample)
-            if transition is None:
-                return None
-            connection.execute(alert_transitions.insert(), transition)
-            shown = transition_json(transition)
-            targets = _existing(connection, stored.targets)
-            position = stored.transitions + 1
-            notify(connection, self._rule_in(connection, stored.id), shown, position, targets)
+            for evaluation in evaluations:
+                stored, transition = evaluation.stored, evaluation.transition(at)
+                moved_on = connection.execute(
+                    alert_rules.update()
+                    .where(r.id == stored.id, r.version == stored.version)
+                    .values(evaluation.values(at))
+                ).rowcount
+                if not moved_on:
+                    continue
+                reading = evaluation.reading
+                samples.append(
+                    {"rule_id": stored.id, "at": at, "value": reading.value, "calls": reading.calls}
+                )
+                if transition is not None:
+                    connection.execute(alert_transitions.insert(), transition)
+                    made.append((stored, transition))
+            if samples:
+                connection.execute(alert_samples.insert(), samples)
+            shown = []
+            for stored, transition in made:
+                targets = _existing(connection, stored.targets)
+                rule = self._rule_in(connection, stored.id)
+                shown.append(transition_json(transition))
+                notify(connection, rule, shown[-1], transition["seq"], targets)
         return shown
 
     def with_rule(
