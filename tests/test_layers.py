@@ -48,6 +48,7 @@ RULES = [
                 "deploy",
                 "webhooks",
                 "analysis",
+                "telemetry",
                 "sdk",
                 "platform",
             )
@@ -84,6 +85,12 @@ RULES = [
         "the evaluator reads the store and queues into the outbox; nothing of the call path",
         only=("openline.alerts", "openline.domain", "openline.store", "openline.ids"),
         planted="from openline.harness.session import Harness",
+    ),
+    Rule(
+        "openline.telemetry",
+        "drawn from the record's plain facts, so any layer that has them can export them",
+        only=("openline.telemetry", "openline.domain", "openline.__version__"),
+        planted="from openline.store.calls import CallRepo",
     ),
     Rule(
         "openline.sdk",

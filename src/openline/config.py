@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     alert_interval_s: float = Field(
         default=30.0, gt=0, description="How often alert rules are evaluated (docs/alerts.md)."
     )
+    metrics_public: bool = Field(
+        default=False,
+        description="Serve GET /metrics without the API key (a scraper on a trusted network).",
+    )
     smtp_host: str | None = Field(
         default=None, description="SMTP server for email notifications; none sent when unset."
     )

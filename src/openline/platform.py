@@ -46,6 +46,8 @@ from openline.store.sessions import SessionRepo
 from openline.store.webhook_configs import WebhookConfigs
 from openline.store.webhook_secrets import WebhookSecrets
 from openline.store.writer import Writer
+from openline.telemetry import Telemetry
+from openline.telemetry.metrics import StoreGauges
 from openline.webhooks.dispatcher import Dispatcher
 from openline.webhooks.health import HealthPolicy
 from openline.webhooks.mailer import Mailer
@@ -86,6 +88,7 @@ class Platform:
     metric_results: ResultRepo
     alerts: AlertRepo
     alert_evaluator: AlertEvaluator
+    telemetry: Telemetry
 
     @classmethod
     async def open(cls, settings: Settings) -> Platform:
@@ -116,7 +119,10 @@ class Platform:
         await asyncio.to_thread(_replay_leftover_journals, engine, processes, journals)
         process_id = ids.new_id(ids.PROCESS)
         journal = Journal.create(journals, process_id, settings.journal_fsync)
-        writer = Writer(engine, feed, settings.writer_max_batch, journal)
+        telemetry = Telemetry.from_environ()
+        started.callback(telemetry.close)
+        metrics = telemetry.metrics
+        writer = Writer(engine, feed, settings.writer_max_batch, journal, metrics.batch_committed)
         writer.start()
         started.push_async_callback(writer.close)  # which closes the journal too
         calls = CallRepo(engine)
@@ -134,10 +140,11 @@ class Platform:
             settings.webhook_timeout_s,
             settings.webhook_concurrency,
             _mailer(settings),
+            telemetry,
         )
         http = httpx.AsyncClient()
         started.push_async_callback(http.aclose)
-        metrics, results = MetricRepo(engine), ResultRepo(engine)
+        metric_repo, results = MetricRepo(engine), ResultRepo(engine)
         judge = Judge(
             http,
             settings.analysis_llm_base_url,
@@ -160,7 +167,9 @@ class Platform:
             analysis.schedule,
             blobs=blobs,
             process_id=process_id,
+            telemetry=telemetry,
         )
+        telemetry.find_traces_with(calls.trace_of)
         lease = LeaseKeeper(
             process_id,
             processes,
@@ -173,7 +182,15 @@ class Platform:
             # still be running (its process would have hung up at the duration cap).
             unowned_grace_s=settings.max_call_duration_s + settings.process_lease_ttl_s,
         )
-        supervisor = Supervisor(settings, DeploySettings(), engine, writer, feed, http)
+        supervisor = Supervisor(settings, DeploySettings(), engine, writer, feed, http, telemetry)
+        metrics.watch_store(
+            StoreGauges(
+                outbox=delivery_queue.backlog,
+                deployments=supervisor.repo.by_status,
+                restarts=supervisor.repo.live_restarts,
+                writer_depth=lambda: writer.depth,
+            )
+        )
         analytics, alerts = AnalyticsRepo(engine), AlertRepo(engine)
         alert_evaluator = AlertEvaluator(
             alerts,
@@ -207,10 +224,11 @@ class Platform:
             lease=lease,
             analytics=analytics,
             rollups=RollupKeeper(engine),
-            metrics=metrics,
+            metrics=metric_repo,
             metric_results=results,
             alerts=alerts,
             alert_evaluator=alert_evaluator,
+            telemetry=telemetry,
         )
         dispatcher.start()
         started.push_async_callback(dispatcher.close)
@@ -244,6 +262,7 @@ class Platform:
         await self.dispatcher.close()
         await self.feed.close()
         await self.harness.http.aclose()
+        await asyncio.to_thread(self.telemetry.close)  # sends what it holds, off the loop
         self.engine.dispose()
 
     def ensure_admin_key(self) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -13,6 +13,8 @@ from openline.api.errors import ApiError, not_found
 from openline.domain.notifications import EMAIL
 from openline.domain.time import rfc3339
 from openline.voice.providers import STT_PROVIDERS, TTS_PROVIDERS
+
+MAX_EXPORTED_METRICS = 20
 
 router = APIRouter(prefix="/agents", dependencies=[Depends(authenticated)], tags=["agents"])
 
@@ -33,6 +35,11 @@ class AgentFields(BaseModel):
     tts_voice: Text | None = Field(default=None, max_length=200)
     tts_language: str | None = Field(
         default=None, max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+    )
+    # Names of the agent's log_metric metrics that /metrics shows as histograms (opt-in:
+    # each one is a label value of openline_agent_metric).
+    prometheus_metrics: list[Annotated[Text, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None, max_length=MAX_EXPORTED_METRICS
     )
 
     @field_validator("stt_provider")
@@ -80,6 +87,7 @@ def agent_json(agent: dict, deployment_count: int = 0) -> dict[str, Any]:
         "recording_enabled": agent["recording_enabled"],
         "stt_provider": agent["stt_provider"],
         "tts_provider": agent["tts_provider"],
+        "prometheus_metrics": agent["prometheus_metrics"] or [],
         # Fields Cartesia's agent summary requires (the voice and language as strings).
         "deployment_count": deployment_count,
         "has_text_to_agent_run": True,

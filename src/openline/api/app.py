@@ -17,6 +17,7 @@ from openline.api import (
     deployments,
     errors,
     metrics,
+    prometheus,
     stream,
     tokens,
     twilio,
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(alerts.router)  # and /agents/alerts
     app.include_router(metrics.router)  # and /agents/metrics
     app.include_router(webhooks.router)
+    app.include_router(prometheus.router)
     app.include_router(deployments.router)  # before /agents/{agent_id} too
     app.include_router(agents.router)
     app.include_router(stream.router)

@@ -29,6 +29,7 @@ from openline.deploy.calltags import untag
 from openline.deploy.routing import InFlight
 from openline.store import schema
 from openline.store.writer import Writer
+from openline.telemetry import Telemetry
 
 HOLD_S = 0.3
 CALL_ID = re.compile(r"\bcall_id=(call_[0-9A-Za-z]+)")
@@ -86,8 +87,10 @@ class DeploymentLog:
         inflight: InFlight,
         last_seq: int,
         lines_per_s: int = 500,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.deployment_id = deployment_id
+        self._telemetry = telemetry
         self._writer = writer
         self._inflight = inflight
         self._seq = last_seq
@@ -171,12 +174,13 @@ class DeploymentLog:
         message = self._mask(line.message)
         call = self._call_for(line, message)
         self._seq += 1
+        at = datetime.fromtimestamp(line.captured, UTC)
         self._writer.insert(
             schema.deployment_logs,
             {
                 "deployment_id": self.deployment_id,
                 "seq": self._seq,
-                "at": datetime.fromtimestamp(line.captured, UTC),
+                "at": at,
                 "stream": line.stream,
                 "level": line.level,
                 "message": message,
@@ -184,10 +188,14 @@ class DeploymentLog:
             },
             self.deployment_id,
         )
-        if call is not None:
+        if call is not None:  # exported with the call's trace when the call is over
             ledger = call.ledger
             ledger.log_record(
                 line.level, message, line.stream, None, ledger.since_start(line.captured)
+            )
+        elif self._telemetry is not None:
+            self._telemetry.deployment_line(
+                self.deployment_id, at, line.stream, line.level, message
             )
 
     def _call_for(self, line: _Line, message: str):

@@ -44,6 +44,7 @@ from openline.store.deployments import DeploymentLogRepo, DeploymentRepo, EnvVar
 from openline.store.feed import ChangeFeed
 from openline.store.sealing import Sealer
 from openline.store.writer import Writer
+from openline.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,10 @@ class Supervisor:
         writer: Writer,
         feed: ChangeFeed,
         http: httpx.AsyncClient,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = deploy
+        self._telemetry = telemetry  # exports the log lines that are not a call's
         self.repo = DeploymentRepo(engine)
         self.logs = DeploymentLogRepo(engine)
         self.env = EnvVarRepo(engine, Sealer.load(settings.data_dir, settings.secrets_key))
@@ -598,6 +601,7 @@ class Supervisor:
                     self.inflight,
                     last,
                     self.settings.log_lines_per_s,
+                    self._telemetry,
                 )
                 self._sinks[deployment_id] = sink
         return sink

@@ -43,6 +43,7 @@ def call_json(call: dict, facts: list[Fact] | None = None) -> dict[str, Any]:
         "metadata": call.get("metadata") or {},
         "summary": call.get("summary"),
         "redacted_at": rfc3339(call.get("redacted_at")),
+        "trace_id": call.get("trace_id"),  # OpenTelemetry, when traces are exported
     }
     if facts is not None:
         shaped["transcript"] = transcript(facts)

@@ -42,6 +42,7 @@ from openline.store.call_writes import CallWrites
 from openline.store.calls import CallRepo
 from openline.store.webhook_configs import WebhookConfigs
 from openline.store.writer import Writer
+from openline.telemetry import CallWatch, Telemetry
 from openline.voice.base import ProviderError
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class Harness:
     after_call: Callable[[str], None] | None = None  # e.g. post-call analysis
     blobs: BlobStore | None = None  # where recordings go; None: calls are not recorded
     process_id: str | None = None  # this process's lease: its calls are closed if it dies
+    telemetry: Telemetry | None = None  # metrics, traces and logs out (docs/telemetry.md)
 
 
 class AgentEndpoint(Protocol):
@@ -135,6 +137,7 @@ class CallSession:
         self._client_event_id: str | None = None  # of the client event being forwarded
         self.call: Call = TextCall(self.ledger, self, self.stream_id)  # voice: set by run()
         self._recording_key: str | None = None
+        self._watch: CallWatch | None = None
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -212,6 +215,8 @@ class CallSession:
                 await self._agent.close()
         failed = ending.reason is EndReason.ERROR
         self.announcer.ended(ended, ledger.facts, failed)
+        if self._watch is not None:
+            self._watch.ended(ended, ledger.facts)
         await self.writes.flush()  # analysis reads the whole call
         if self.harness.after_call is not None:
             self.harness.after_call(self.call_id)
@@ -474,10 +479,23 @@ class CallSession:
     def _create_call(self) -> None:
         """The call row, and ``call_started`` for the agent's webhook, in one transaction."""
         self._row = self._call_row()
+        telemetry = self.harness.telemetry
+        watch = None
+        if telemetry is not None:
+            watch = telemetry.call_started(self._row, self.agent.get("prometheus_metrics") or ())
+            if watch.trace_ids is not None:
+                self._row["trace_id"] = watch.trace_ids.trace_id
+                self._row["trace_span_id"] = watch.trace_ids.span_id
         webhooks = self.harness.webhooks
         webhook = webhooks.active(self.agent.get("webhook_id")) if webhooks else None
         outbox = self.announcer.started(webhook["id"] if webhook else None, self._row)
-        self.harness.calls.create(self._row, outbox)
+        try:
+            self.harness.calls.create(self._row, outbox)
+        except BaseException:
+            if watch is not None:
+                watch.abandoned()
+            raise
+        self._watch = watch
 
     # -- shapes ----------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ EDITABLE = (
     "tts_provider",
     "tts_voice",
     "tts_language",
+    "prometheus_metrics",
 )
 
 

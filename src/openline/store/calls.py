@@ -73,6 +73,16 @@ class CallRepo:
             found = connection.execute(query).first()
         return None if found is None else _call_row(found._mapping)
 
+    def trace_of(self, call_id: str) -> tuple[str, str] | None:
+        """The call's trace id and root span id, if its process exported a trace."""
+        c = schema.calls.c
+        query = select(c.trace_id, c.trace_span_id).where(c.id == call_id)
+        with self._engine.connect() as connection:
+            found = connection.execute(query).first()
+        if found is None or found.trace_id is None or found.trace_span_id is None:
+            return None
+        return found.trace_id, found.trace_span_id
+
     # For type checkers ``list`` in the annotations of the class body from here on is this
     # method, hence ``builtins.list`` below.
     def list(self, where: CallFilter, page: PageRequest) -> Page:

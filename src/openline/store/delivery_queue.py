@@ -400,6 +400,14 @@ class DeliveryQueue:
             "last_error": outcome.error,
         }
 
+    def backlog(self) -> tuple[int, datetime | None]:
+        """Deliveries not yet delivered nor given up, and when the oldest was queued."""
+        d = webhook_deliveries.c
+        query = select(func.count(), func.min(d.created_at)).where(d.status == PENDING)
+        with self._engine.connect() as connection:
+            count, oldest = connection.execute(query).one()
+        return count, as_utc(oldest)
+
     def release(self, delivery_ids: list[str]) -> None:
         """Give up the leases on deliveries this process claimed but did not finish (it is
         stopping), so that another process, or the next one, takes them at once."""

@@ -48,6 +48,19 @@ class DeploymentRepo:
         with self._engine.begin() as connection:
             return _row(connection.execute(insert, row).one()._mapping)
 
+    def by_status(self) -> dict[str, int]:
+        d = schema.deployments.c
+        query = select(d.status, func.count()).group_by(d.status)
+        with self._engine.connect() as connection:
+            return {status: count for status, count in connection.execute(query)}
+
+    def live_restarts(self) -> dict[str, int]:
+        """Each agent's live deployment: how often its process was restarted."""
+        d = schema.deployments.c
+        query = select(d.agent_id, func.sum(d.restarts)).where(d.is_live).group_by(d.agent_id)
+        with self._engine.connect() as connection:
+            return {agent: int(restarts) for agent, restarts in connection.execute(query)}
+
     def get(self, deployment_id: str) -> dict | None:
         query = select(schema.deployments).where(schema.deployments.c.id == deployment_id)
         with self._engine.connect() as connection:

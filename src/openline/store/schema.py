@@ -62,6 +62,8 @@ agents = Table(
     Column("tts_provider", String(64), nullable=True),
     Column("tts_voice", String(200), nullable=True),
     Column("tts_language", String(35), nullable=True),
+    # Names of its log_metric metrics exported to Prometheus as histograms (opt-in).
+    Column("prometheus_metrics", Json, nullable=True),
 )
 
 api_keys = Table(
@@ -108,6 +110,9 @@ calls = Table(
     Column("rev", Integer, nullable=False),
     # The openline process running the call: when its lease expires, another closes it.
     Column("owner_process_id", String(64), nullable=True),
+    # Its OpenTelemetry trace and root span (hex), when the process exported traces.
+    Column("trace_id", String(32), nullable=True),
+    Column("trace_span_id", String(16), nullable=True),
     Index("ix_calls_agent_id_id", "agent_id", "id"),
     Index("ix_calls_status_id", "status", "id"),
     Index("ix_calls_start_time", "start_time"),

@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, Table, and_, bindparam
@@ -39,8 +41,11 @@ class Writer:
         feed: ChangeFeed,
         max_batch: int = 2000,
         journal: Journal | None = None,
+        on_commit: Callable[[float], None] | None = None,
     ) -> None:
+        """``on_commit`` hears each batch's commit time in seconds (telemetry)."""
         self._engine = engine
+        self._on_commit = on_commit
         self._journal = journal
         self._feed = feed
         self._max_batch = max_batch
@@ -51,6 +56,11 @@ class Writer:
         self._progress = asyncio.Condition()
         self._task: asyncio.Task | None = None
         self.batches = 0
+
+    @property
+    def depth(self) -> int:
+        """Ops queued and not yet taken into a batch."""
+        return len(self._pending)
 
     def insert(
         self, table: Table, row: dict[str, Any], call_id: str, with_previous: bool = False
@@ -103,7 +113,10 @@ class Writer:
                     size += 1
                 batch = self._pending[:size]
                 del self._pending[:size]
+                started = time.perf_counter()
                 await self._commit_with_retry(batch)
+                if self._on_commit is not None:
+                    self._on_commit(time.perf_counter() - started)
                 self.batches += 1
                 self._feed.publish(_topics(batch))
                 async with self._progress:

@@ -27,6 +27,7 @@ from openline.store.delivery_queue import Claimed, DeliveryQueue, Outcome
 from openline.store.feed import ChangeFeed, table_topic
 from openline.store.schema import webhook_deliveries
 from openline.store.sealing import SETTING
+from openline.telemetry import Telemetry
 from openline.webhooks.mailer import Mailer, MailSent
 from openline.webhooks.pacing import Pacer
 from openline.webhooks.schedule import next_delay
@@ -68,8 +69,10 @@ class Dispatcher:
         timeout_s: float = 15.0,
         concurrency: int = 64,
         mailer: Mailer | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._repo = repo
+        self._telemetry = telemetry  # counts attempts, and draws them in their call's trace
         self._mailer = mailer  # for endpoints of format email
         self._feed = feed
         self._policy = policy
@@ -176,12 +179,25 @@ class Dispatcher:
         self._sending.pop(task, None)
 
     async def _deliver(self, delivery: Claimed) -> None:
+        started_ns = time.time_ns()
         try:
             outcome = await self.attempt(delivery)
         except Exception as error:  # a bug here must not strand the claim
             log.exception("webhook dispatcher: attempt at %s failed", delivery.id)
             retry_in = next_delay(delivery.retry_step + 1, self._schedule, None)
             outcome = Outcome(None, 0.0, None, f"internal error: {error!r}", retry_in, False)
+        if self._telemetry is not None:
+            self._telemetry.delivery_attempted(
+                delivery.call_id,
+                str(delivery.payload.get("type", "")),
+                delivery.url,
+                started_ns,
+                time.time_ns(),
+                outcome_label(outcome),
+                outcome.status_code,
+                outcome.error,
+                delivery.attempts + 1,
+            )
         self._finished.append((delivery, outcome))
         self._record_now.set()
 
@@ -265,6 +281,15 @@ class Dispatcher:
             return Outcome(sent.status_code, sent.duration_ms, None, None, None, delivered=True)
         retry_in = next_delay(delivery.retry_step + 1, self._schedule, None)
         return Outcome(sent.status_code, sent.duration_ms, None, sent.error, retry_in, False)
+
+
+def outcome_label(outcome: Outcome) -> str:
+    """What became of an attempt, as telemetry counts it."""
+    if outcome.delivered:
+        return "delivered"
+    if outcome.disable_reason is not None:
+        return "disabled"
+    return "failed" if outcome.retry_in_s is None else "retrying"
 
 
 async def _read_capped(reply: httpx.Response) -> str:

@@ -1,0 +1,174 @@
+"""Telemetry out: Prometheus metrics always, OTLP traces and logs when ``OTEL_*`` says so.
+
+Nothing here is on a call's path. A call's start costs a counter and, with tracing, an
+unsent root span; its end is drawn into spans, log records and counts in a worker thread
+after the call is over, and the SDK's batch processors send from threads of their own.
+A failure in any of it is logged and never reaches a call (docs/telemetry.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from openline.domain.calls import Fact
+from openline.telemetry import otlp
+from openline.telemetry.logs import emit_call_lines, emit_deployment_line
+from openline.telemetry.metrics import Metrics
+from openline.telemetry.traces import CallSpan, TraceIds, delivery_span
+
+log = logging.getLogger(__name__)
+
+# A call's trace id and root span id, by call id (None: the call has no trace).
+TraceLookup = Callable[[str], tuple[str, str] | None]
+
+
+class Telemetry:
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None = None,
+        logger_provider: LoggerProvider | None = None,
+    ) -> None:
+        self.metrics = Metrics()
+        self._tracers = tracer_provider
+        self._loggers = logger_provider
+        self._tracer = None if tracer_provider is None else tracer_provider.get_tracer("openline")
+        self._logger = None if logger_provider is None else logger_provider.get_logger("openline")
+        self._trace_of: TraceLookup | None = None
+        # Drawing spans and reading a delivery's trace: one thread, in the order they came.
+        self._work = ThreadPoolExecutor(1, thread_name_prefix="openline-telemetry")
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Telemetry:
+        """Raises ``otlp.TelemetryConfigError`` for ``OTEL_*`` settings it cannot follow."""
+        chosen = {export.signal: export.protocol for export in otlp.exports(environ)}
+        telemetry = cls()
+        dropped = telemetry.metrics.dropped
+        resource = otlp.resource(environ)
+        if otlp.TRACES in chosen:
+            tracers = TracerProvider(resource=resource)
+            exporter = otlp.span_exporter(chosen[otlp.TRACES], dropped)
+            tracers.add_span_processor(BatchSpanProcessor(exporter))
+            telemetry._tracers, telemetry._tracer = tracers, tracers.get_tracer("openline")
+        if otlp.LOGS in chosen:
+            loggers = LoggerProvider(resource=resource)
+            exporter_logs = otlp.log_exporter(chosen[otlp.LOGS], dropped)
+            loggers.add_log_record_processor(BatchLogRecordProcessor(exporter_logs))
+            telemetry._loggers, telemetry._logger = loggers, loggers.get_logger("openline")
+        if chosen:
+            log.info("telemetry: exporting %s over OTLP", ", ".join(sorted(chosen)))
+        return telemetry
+
+    @property
+    def tracing(self) -> bool:
+        return self._tracer is not None
+
+    def find_traces_with(self, lookup: TraceLookup) -> None:
+        """How a webhook delivery finds the trace of its call."""
+        self._trace_of = lookup
+
+    def call_started(
+        self, call: Mapping[str, Any], exported_metrics: Iterable[str] = ()
+    ) -> CallWatch:
+        self.metrics.call_started(call["agent_id"])
+        span = None if self._tracer is None else CallSpan(self._tracer, call)
+        return CallWatch(self, call["agent_id"], span, tuple(exported_metrics))
+
+    def delivery_attempted(
+        self,
+        call_id: str,
+        event: str,
+        url: str,
+        started_ns: int,
+        ended_ns: int,
+        outcome: str,
+        status_code: int | None,
+        error: str | None,
+        attempt: int,
+    ) -> None:
+        self.metrics.delivery(outcome)
+        tracer, lookup = self._tracer, self._trace_of
+        if tracer is None or lookup is None or not call_id.startswith("call_"):
+            return
+
+        def draw() -> None:
+            found = lookup(call_id)
+            if found is not None:
+                ids = TraceIds(*found)
+                delivery_span(
+                    tracer, ids, event, url, started_ns, ended_ns, status_code, error, attempt
+                )
+
+        self._run(draw)
+
+    def deployment_line(
+        self, deployment_id: str, at: datetime, stream: str, level: str, message: str
+    ) -> None:
+        if self._logger is not None:
+            emit_deployment_line(self._logger, deployment_id, at, stream, level, message)
+
+    def _run(self, work: Callable[[], None]) -> None:
+        def safely() -> None:
+            try:
+                work()
+            except Exception:
+                log.exception("telemetry: could not record")
+
+        try:
+            self._work.submit(safely)
+        except RuntimeError:  # shut down: the process is stopping
+            pass
+
+    def close(self) -> None:
+        """Draw what is left, then send what the batch processors hold."""
+        self._work.shutdown(wait=True)
+        for provider in (self._tracers, self._loggers):
+            if provider is not None:
+                provider.shutdown()
+
+
+class CallWatch:
+    """One call, from its start to its end, as telemetry sees it."""
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        agent_id: str,
+        span: CallSpan | None,
+        exported_metrics: tuple[str, ...],
+    ) -> None:
+        self._telemetry = telemetry
+        self._span = span
+        self._exported = exported_metrics
+        self._call_agent = agent_id
+
+    @property
+    def trace_ids(self) -> TraceIds | None:
+        return None if self._span is None else self._span.ids
+
+    def ended(self, call: Mapping[str, Any], facts: Iterable[Fact]) -> None:
+        """Count the call and draw its trace, in telemetry's thread (a copy of the facts
+        is taken now: the ledger's list is the call's)."""
+        telemetry, span, facts = self._telemetry, self._span, list(facts)
+
+        def record() -> None:
+            telemetry.metrics.call_ended(call, facts, self._exported)
+            if span is not None:
+                span_at = span.finish(call, facts)
+                if telemetry._logger is not None:
+                    emit_call_lines(telemetry._logger, call["id"], facts, span_at, span.at)
+
+        telemetry._run(record)
+
+    def abandoned(self) -> None:
+        """The call never started (its row could not be stored): nothing to count or draw."""
+        self._telemetry.metrics.call_abandoned(self._call_agent)
