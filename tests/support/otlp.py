@@ -116,7 +116,7 @@ class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
     def __init__(self, received: Received) -> None:
         self.received = received
 
-    def Export(self, request, context):  # noqa: N802 - the generated service's name
+    def Export(self, request, context):  # the generated service names it so
         self.received.add_traces(request)
         return trace_service_pb2.ExportTraceServiceResponse()
 
@@ -125,7 +125,7 @@ class _Logs(logs_service_pb2_grpc.LogsServiceServicer):
     def __init__(self, received: Received) -> None:
         self.received = received
 
-    def Export(self, request, context):  # noqa: N802
+    def Export(self, request, context):
         self.received.add_logs(request)
         return logs_service_pb2.ExportLogsServiceResponse()
 
