@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from openline.api.deps import PlatformDep, authenticated
 
@@ -26,4 +26,5 @@ async def prometheus_metrics(request: Request, ol: PlatformDep) -> Response:
     if not ol.settings.metrics_public:
         await authenticated(request)
     body = await asyncio.to_thread(ol.telemetry.metrics.exposition)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    # The text format every Prometheus 2.x and 3.x reads (names are plain ASCII here).
+    return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4)
