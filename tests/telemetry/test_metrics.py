@@ -3,6 +3,7 @@ the API key, with label values that stay bounded."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
@@ -123,7 +124,7 @@ async def test_the_outbox_depth_and_failed_deliveries_show(server, agent_url):
     await call.hang_up()
     found = wait_for_sample(server, "openline_webhook_deliveries_total", outcome="retrying")
     assert (value(found, "openline_webhook_outbox_depth") or 0) >= 1
-    time.sleep(0.2)
+    await asyncio.sleep(0.2)
     later = scrape(server)
     assert value(later, "openline_webhook_outbox_oldest_age_seconds") > 0.2
 
