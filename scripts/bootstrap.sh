@@ -17,12 +17,14 @@ fi
 
 # Debian packages: Chromium for the console's browser tests (driven through Playwright,
 # never a browser Playwright downloads itself), the espeak-ng command, which makes their
-# reference speech (openline itself speaks with the espeakng-loader wheel), and
-# bubblewrap, the sandbox deployments run in (docs/deployments.md#isolation).
+# reference speech (openline itself speaks with the espeakng-loader wheel), bubblewrap,
+# the sandbox deployments run in (docs/deployments.md#isolation), and Prometheus, the real
+# scraper of the /metrics tests (tests/telemetry).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   as_root=""
   [ "$(id -u)" -eq 0 ] || as_root="sudo"
