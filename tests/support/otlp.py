@@ -87,6 +87,22 @@ class Received:
         raise AssertionError(f"the OTLP receiver never got {what or found}")
 
 
+def whole_trace(received: Received, trace_id: str) -> list[Span]:
+    """The call's spans, once its root has arrived (the root ends last)."""
+    return received.wait_for(
+        lambda r: any(s.name == "call" for s in r.trace(trace_id)) and r.trace(trace_id),
+        what=f"the root span of trace {trace_id}",
+    )
+
+
+def children(spans: list[Span], parent: Span) -> list[Span]:
+    return sorted((s for s in spans if s.parent_id == parent.span_id), key=lambda s: s.start_ns)
+
+
+def offset(span: Span, root: Span) -> float:
+    return (span.start_ns - root.start_ns) / 1e9
+
+
 class _HttpHandler(BaseHTTPRequestHandler):
     received: Received
 
@@ -135,6 +151,7 @@ class OtlpReceiver:
     endpoint: str  # what OTEL_EXPORTER_OTLP_ENDPOINT says
     protocol: str
     received: Received
+    stop: Callable[[], None]  # takes the receiver down (a collector gone); may be repeated
 
     def environ(self) -> dict[str, str]:
         """The variables that send a process's telemetry here, quickly."""
@@ -154,11 +171,19 @@ def http_receiver() -> Iterator[OtlpReceiver]:
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    stopped = threading.Event()
+
+    def stop() -> None:
+        if not stopped.is_set():
+            stopped.set()
+            server.shutdown()
+            server.server_close()  # connections are refused from now on
+
     try:
-        yield OtlpReceiver(f"http://127.0.0.1:{server.server_port}", "http/protobuf", received)
+        yield OtlpReceiver(url, "http/protobuf", received, stop)
     finally:
-        server.shutdown()
-        server.server_close()
+        stop()
 
 
 @contextlib.contextmanager
@@ -170,7 +195,7 @@ def grpc_receiver() -> Iterator[OtlpReceiver]:
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:
-        yield OtlpReceiver(f"http://127.0.0.1:{port}", "grpc", received)
+        yield OtlpReceiver(f"http://127.0.0.1:{port}", "grpc", received, lambda: server.stop(None))
     finally:
         server.stop(grace=None)
 

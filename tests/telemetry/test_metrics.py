@@ -9,36 +9,16 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from openline.domain.calls import LogMetric, Role, ToolCall, Turn
 from openline.domain.time import utcnow
 from openline.telemetry.metrics import LABEL_VALUES_KEPT, OTHER, Metrics
 from tests.support.calls import TextCall, ended
+from tests.support.scrape import samples, scrape, value
 from tests.support.servers import free_port, openline_server
 from tests.webhooks.helpers import hook_agent
 
 SQLITE = pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
-
-
-def samples(text: str) -> dict[tuple[str, frozenset], float]:
-    """Every sample of an exposition, by (name, labels)."""
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def scrape(server) -> dict[tuple[str, frozenset], float]:
-    reply = server.client().get("/metrics")
-    assert reply.status_code == 200, reply.text
-    assert reply.headers["content-type"].startswith("text/plain; version=0.0.4")
-    return samples(reply.text)
-
-
-def value(found: dict, name: str, **labels: str) -> float | None:
-    return found.get((name, frozenset(labels.items())))
 
 
 def wait_for_sample(server, name: str, at_least: float = 1, **labels: str) -> dict:

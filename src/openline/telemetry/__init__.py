@@ -163,9 +163,9 @@ class CallWatch:
         def record() -> None:
             telemetry.metrics.call_ended(call, facts, self._exported)
             if span is not None:
-                span_at = span.finish(call, facts)
+                span_of = span.finish(call, facts)
                 if telemetry._logger is not None:
-                    emit_call_lines(telemetry._logger, call["id"], facts, span_at, span.at)
+                    emit_call_lines(telemetry._logger, call["id"], facts, span_of, span.at)
 
         telemetry._run(record)
 

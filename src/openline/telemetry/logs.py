@@ -25,11 +25,11 @@ def emit_call_lines(
     logger: Logger,
     call_id: str,
     facts: Iterable[Fact],
-    span_at: Callable[[float], Span],
+    span_of: Callable[[Fact], Span],
     at_ns: Callable[[float], int],
 ) -> None:
-    """``span_at``: the span a moment of the call belongs to; ``at_ns``: a moment of the
-    call in epoch nanoseconds."""
+    """``span_of``: the span a fact of the call belongs to; ``at_ns``: a moment of the call
+    in epoch nanoseconds."""
     for line in (fact for fact in facts if type(fact) is LogRecord):
         attributes = {"openline.call.id": call_id}
         if line.logger:
@@ -38,7 +38,7 @@ def emit_call_lines(
             attributes["exception.stacktrace"] = line.exc_text
         logger.emit(
             timestamp=at_ns(line.timestamp),
-            context=trace.set_span_in_context(span_at(line.timestamp)),
+            context=trace.set_span_in_context(span_of(line)),
             severity_number=_SEVERITIES.get(line.level, SeverityNumber.INFO),
             severity_text=line.level.upper(),
             body=line.message,

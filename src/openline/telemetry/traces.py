@@ -88,21 +88,21 @@ class CallSpan:
         """A time on the call's clock, in epoch nanoseconds."""
         return self._start_ns + round(seconds * 1e9)
 
-    def finish(self, ended: Mapping[str, Any], facts: Iterable[Fact]) -> Callable[[float], Span]:
+    def finish(self, ended: Mapping[str, Any], facts: Iterable[Fact]) -> Callable[[Fact], Span]:
         """Draw the call's facts under the root and end it; returns what tells the span a
-        moment of the call belongs to (for its log lines)."""
+        fact of the call belongs to (for its log lines)."""
         facts = list(facts)
         root = self._root
         under_root = trace.set_span_in_context(root)
         turns = sorted((f for f in facts if type(f) is Turn), key=lambda turn: turn.seq)
         spans: dict[int, Span] = {}
-        bounds: list[tuple[float, float, Span]] = []
+        bounds: list[_Bounds] = []
         trigger: float | None = 0.0  # the greeting answers the call's start
         for turn in turns:
             span = self._turn(turn, under_root)
             spans[turn.seq] = span
             end = turn.timestamp if turn.end_timestamp is None else turn.end_timestamp
-            bounds.append((turn.timestamp, end, span))
+            bounds.append(_Bounds(turn.seq, turn.timestamp, end, span))
             if turn.role is Role.USER:
                 self._stt(turn, span)
                 trigger = end + (turn.stt_ttfb or 0.0)
@@ -113,14 +113,14 @@ class CallSpan:
             self._tool(tool, spans.get(tool.turn_seq or -1, root))
         for fact in facts:
             if isinstance(fact, LogEvent | LogMetric | Signal):
-                _event(_span_at(bounds, fact.timestamp, root), fact, self.at(fact.timestamp))
-        for _, end, span in bounds:
-            span.end(self.at(end))
+                _event(_span_of(bounds, fact, root), fact, self.at(fact.timestamp))
+        for turn_bounds in bounds:
+            turn_bounds.span.end(self.at(turn_bounds.end))
         root.set_attributes(_call_outcome(ended, len(turns)))
         if ended.get("status") == "failed":
             root.set_status(Status(StatusCode.ERROR, ended.get("error_message") or "failed"))
         root.end(_ns(ended["end_time"]))
-        return lambda at: _span_at(bounds, at, root)
+        return lambda fact: _span_of(bounds, fact, root)
 
     def _turn(self, turn: Turn, parent: Context) -> Span:
         attributes = {
@@ -227,12 +227,21 @@ def delivery_span(
     span.end(ended_ns)
 
 
-def _span_at(bounds: list[tuple[float, float, Span]], at: float, root: Span) -> Span:
-    """The turn a moment belongs to: the latest one begun by then and not over before it,
-    else the root."""
-    for start, end, span in reversed(bounds):
-        if start <= at <= end:
-            return span
+@dataclass(frozen=True)
+class _Bounds:
+    seq: int
+    start: float
+    end: float
+    span: Span
+
+
+def _span_of(bounds: list[_Bounds], fact: Fact, root: Span) -> Span:
+    """The turn a fact happened in: the latest one recorded before it (by ``seq``: facts
+    of one millisecond are told apart by their order) whose time spans the fact's; else
+    the root."""
+    for turn in reversed(bounds):
+        if turn.seq < fact.seq and turn.start <= fact.timestamp <= turn.end:
+            return turn.span
     return root
 
 
