@@ -136,6 +136,7 @@ def test_transcript_in_every_format(cli, server, agent_id, tmp_path):
     ):
         assert fragment in view.stdout, fragment
     assert json.loads(cli("calls", "get", call_id, "--json").stdout) == api
+    assert api["trace_id"] is None and "trace id" not in view.stdout  # not exporting traces
 
     unknown = cli("calls", "get", "call_nope")
     assert unknown.exit_code == 1

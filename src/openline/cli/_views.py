@@ -62,6 +62,8 @@ def call_view(call: dict) -> Group:
         rows.append(("summary", call["summary"]))
     if call.get("redacted_at"):
         rows.append(("redacted (UTC)", when(call["redacted_at"])))
+    if call.get("trace_id"):  # to find the call in the trace backend
+        rows.append(("trace id", call["trace_id"]))
     header = fields_table(rows)
 
     timeline: list[Text] = []

@@ -48,21 +48,29 @@ class Telemetry:
         self._work = ThreadPoolExecutor(1, thread_name_prefix="openline-telemetry")
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Telemetry:
-        """Raises ``otlp.TelemetryConfigError`` for ``OTEL_*`` settings it cannot follow."""
+    def from_environ(cls) -> Telemetry:
+        """As this process's ``OTEL_*`` variables say (the SDK reads the rest of them);
+        raises ``otlp.TelemetryConfigError`` for settings openline cannot follow."""
+        environ = os.environ
         chosen = {export.signal: export.protocol for export in otlp.exports(environ)}
         telemetry = cls()
         dropped = telemetry.metrics.dropped
         resource = otlp.resource(environ)
         if otlp.TRACES in chosen:
-            tracers = TracerProvider(resource=resource)
-            exporter = otlp.span_exporter(chosen[otlp.TRACES], dropped)
-            tracers.add_span_processor(BatchSpanProcessor(exporter))
+            queue = otlp.queue_size(otlp.TRACES, environ)
+            admission = otlp.Admission(otlp.TRACES, queue, dropped)
+            exporter = otlp.span_exporter(chosen[otlp.TRACES], admission)
+            batches = BatchSpanProcessor(exporter, max_queue_size=queue)
+            tracers = TracerProvider(resource=resource)  # OTEL_TRACES_SAMPLER applies
+            tracers.add_span_processor(otlp.AdmittingSpans(batches, admission))
             telemetry._tracers, telemetry._tracer = tracers, tracers.get_tracer("openline")
         if otlp.LOGS in chosen:
+            queue = otlp.queue_size(otlp.LOGS, environ)
+            admission = otlp.Admission(otlp.LOGS, queue, dropped)
+            exporter_logs = otlp.log_exporter(chosen[otlp.LOGS], admission)
+            processor = BatchLogRecordProcessor(exporter_logs, max_queue_size=queue)
             loggers = LoggerProvider(resource=resource)
-            exporter_logs = otlp.log_exporter(chosen[otlp.LOGS], dropped)
-            loggers.add_log_record_processor(BatchLogRecordProcessor(exporter_logs))
+            loggers.add_log_record_processor(otlp.AdmittingLogs(processor, admission))
             telemetry._loggers, telemetry._logger = loggers, loggers.get_logger("openline")
         if chosen:
             log.info("telemetry: exporting %s over OTLP", ", ".join(sorted(chosen)))
@@ -81,6 +89,8 @@ class Telemetry:
     ) -> CallWatch:
         self.metrics.call_started(call["agent_id"])
         span = None if self._tracer is None else CallSpan(self._tracer, call)
+        if span is not None and not span.sampled:  # nothing of it would be exported
+            span = None
         return CallWatch(self, call["agent_id"], span, tuple(exported_metrics))
 
     def delivery_attempted(
@@ -162,10 +172,9 @@ class CallWatch:
 
         def record() -> None:
             telemetry.metrics.call_ended(call, facts, self._exported)
-            if span is not None:
-                span_of = span.finish(call, facts)
-                if telemetry._logger is not None:
-                    emit_call_lines(telemetry._logger, call["id"], facts, span_of, span.at)
+            span_of = None if span is None else span.finish(call, facts)
+            if telemetry._logger is not None:
+                emit_call_lines(telemetry._logger, call, facts, span_of)
 
         telemetry._run(record)
 

@@ -3,8 +3,9 @@ they were logged in, else the call), a deployment's other lines with its ids."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry._logs import Logger, SeverityNumber
@@ -23,22 +24,21 @@ _SEVERITIES = {
 
 def emit_call_lines(
     logger: Logger,
-    call_id: str,
+    call: Mapping[str, Any],
     facts: Iterable[Fact],
-    span_of: Callable[[Fact], Span],
-    at_ns: Callable[[float], int],
+    span_of: Callable[[Fact], Span] | None,
 ) -> None:
-    """``span_of``: the span a fact of the call belongs to; ``at_ns``: a moment of the call
-    in epoch nanoseconds."""
+    """``span_of``: the span of the call's trace a fact belongs to (None: not traced)."""
+    start_ns = round(call["start_time"].timestamp() * 1e9)
     for line in (fact for fact in facts if type(fact) is LogRecord):
-        attributes = {"openline.call.id": call_id}
+        attributes = {"openline.call.id": call["id"], "gen_ai.agent.id": call["agent_id"]}
         if line.logger:
             attributes["code.namespace"] = line.logger
         if line.exc_text:
             attributes["exception.stacktrace"] = line.exc_text
         logger.emit(
-            timestamp=at_ns(line.timestamp),
-            context=trace.set_span_in_context(span_of(line)),
+            timestamp=start_ns + round(line.timestamp * 1e9),
+            context=None if span_of is None else trace.set_span_in_context(span_of(line)),
             severity_number=_SEVERITIES.get(line.level, SeverityNumber.INFO),
             severity_text=line.level.upper(),
             body=line.message,

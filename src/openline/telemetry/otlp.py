@@ -16,14 +16,17 @@ logged, at most once a minute, never raised.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from openline import __version__
@@ -32,6 +35,11 @@ log = logging.getLogger(__name__)
 
 PROTOCOLS = ("http/protobuf", "grpc")
 TRACES, LOGS = "traces", "logs"
+# The batch processors' queue when OTEL_BSP_/OTEL_BLRP_MAX_QUEUE_SIZE is not set: a call
+# is drawn all at once when it ends (a 10-minute call is a few hundred spans), and the
+# SDK's default of 2,048 would turn spans away when a hundred calls end together.
+QUEUE_SIZE = 16_384
+_QUEUE_VARIABLES = {TRACES: "OTEL_BSP_MAX_QUEUE_SIZE", LOGS: "OTEL_BLRP_MAX_QUEUE_SIZE"}
 _WARN_EVERY_S = 60.0
 
 
@@ -89,24 +97,96 @@ def resource(environ: Mapping[str, str]) -> Resource:
     return Resource(attributes)
 
 
-def span_exporter(protocol: str, on_dropped: Callable[[str, int], None]) -> SpanExporter:
+def queue_size(signal: str, environ: Mapping[str, str]) -> int:
+    variable = _QUEUE_VARIABLES[signal]
+    try:
+        return int(environ.get(variable) or QUEUE_SIZE)
+    except ValueError:
+        raise TelemetryConfigError(f"{variable} must be a whole number") from None
+
+
+class Admission:
+    """How many items of one signal are in the SDK's batch queue or being exported. An
+    item that would not fit is turned away and counted here, not dropped silently by the
+    SDK (whose queue has the same size)."""
+
+    def __init__(self, signal: str, capacity: int, on_dropped: Callable[[str, int], None]):
+        self.losses = _Losses(signal, on_dropped)
+        self._capacity = capacity
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def admit(self) -> bool:
+        with self._lock:
+            if self._held >= self._capacity:
+                admitted = False
+            else:
+                self._held += 1
+                admitted = True
+        if not admitted:
+            self.losses.lost(1, "the export queue is full")
+        return admitted
+
+    def release(self, count: int) -> None:
+        with self._lock:
+            self._held = max(0, self._held - count)
+
+
+class AdmittingSpans(SpanProcessor):
+    """The batch processor, behind the admission count."""
+
+    def __init__(self, inner: SpanProcessor, admission: Admission) -> None:
+        self._inner = inner
+        self._admission = admission
+
+    def on_start(self, span, parent_context=None):
+        self._inner.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self._admission.admit():
+            self._inner.on_end(span)
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+class AdmittingLogs(LogRecordProcessor):
+    def __init__(self, inner: LogRecordProcessor, admission: Admission) -> None:
+        self._inner = inner
+        self._admission = admission
+
+    def on_emit(self, log_record):
+        if self._admission.admit():
+            self._inner.on_emit(log_record)
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+def span_exporter(protocol: str, admission: Admission) -> SpanExporter:
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
             OTLPSpanExporter,
         )
-    return _CountedSpans(OTLPSpanExporter(), on_dropped)
+    return _CountedSpans(OTLPSpanExporter(), admission)
 
 
-def log_exporter(protocol: str, on_dropped: Callable[[str, int], None]) -> LogRecordExporter:
+def log_exporter(protocol: str, admission: Admission) -> LogRecordExporter:
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
     else:
         from opentelemetry.exporter.otlp.proto.http._log_exporter import (  # type: ignore[assignment]
             OTLPLogExporter,
         )
-    return _CountedLogs(OTLPLogExporter(), on_dropped)
+    return _CountedLogs(OTLPLogExporter(), admission)
 
 
 class _Losses:
@@ -133,27 +213,30 @@ class _Losses:
 
 
 def _export_or_count(
-    losses: _Losses, export: Callable[[], Enum], batch: Sequence[Any], success: Enum
+    admission: Admission, export: Callable[[], Enum], batch: Sequence[Any], success: Enum
 ) -> bool:
     try:
         result = export()
     except Exception as error:  # noqa: BLE001 - an exporter's bug must not kill its thread
-        losses.lost(len(batch), repr(error))
-        return False
+        result, why = None, repr(error)
+    else:
+        why = "export failed"
+    finally:
+        admission.release(len(batch))  # out of the queue, sent or not
     if result is not success:
-        losses.lost(len(batch), "export failed")
+        admission.losses.lost(len(batch), why)
         return False
     return True
 
 
 class _CountedSpans(SpanExporter):
-    def __init__(self, inner: SpanExporter, on_dropped: Callable[[str, int], None]) -> None:
+    def __init__(self, inner: SpanExporter, admission: Admission) -> None:
         self._inner = inner
-        self._losses = _Losses(TRACES, on_dropped)
+        self._admission = admission
 
     def export(self, spans):
         ok = _export_or_count(
-            self._losses, lambda: self._inner.export(spans), spans, SpanExportResult.SUCCESS
+            self._admission, lambda: self._inner.export(spans), spans, SpanExportResult.SUCCESS
         )
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
@@ -165,13 +248,16 @@ class _CountedSpans(SpanExporter):
 
 
 class _CountedLogs(LogRecordExporter):
-    def __init__(self, inner: LogRecordExporter, on_dropped: Callable[[str, int], None]) -> None:
+    def __init__(self, inner: LogRecordExporter, admission: Admission) -> None:
         self._inner = inner
-        self._losses = _Losses(LOGS, on_dropped)
+        self._admission = admission
 
     def export(self, batch):
         ok = _export_or_count(
-            self._losses, lambda: self._inner.export(batch), batch, LogRecordExportResult.SUCCESS
+            self._admission,
+            lambda: self._inner.export(batch),
+            batch,
+            LogRecordExportResult.SUCCESS,
         )
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 

@@ -84,6 +84,11 @@ class CallSpan:
         context = self._root.get_span_context()
         self.ids = TraceIds(f"{context.trace_id:032x}", f"{context.span_id:016x}")
 
+    @property
+    def sampled(self) -> bool:
+        """Whether the sampler (``OTEL_TRACES_SAMPLER``) keeps this call's trace."""
+        return self._root.is_recording()
+
     def at(self, seconds: float) -> int:
         """A time on the call's clock, in epoch nanoseconds."""
         return self._start_ns + round(seconds * 1e9)
