@@ -87,6 +87,10 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
         ["--kills", "1", "--calls", "2", "--backends", "sqlite"],
         [r"^sqlite: 1 kills x 2 calls", r"^\s+facts\s+acknowledged \d+, stored \d+, lost \d+"],
     ),
+    "telemetry.py": (
+        ["--calls", "4", "--turns", "2", "--rounds", "1", "--think", "0.1"],
+        [r"^configuration \| CPU µs/turn", r"^off\s+\|", r"^on\s+\|", r"^down\s+\|"],
+    ),
     "console_render.py": (
         ["--quick", "--repeat", "1"],
         [r"^\s+baseline\s+API JSON", r"^\s+console\s+page render", r"console / baseline"],

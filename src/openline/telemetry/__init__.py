@@ -15,16 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+from opentelemetry._logs import Logger
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from openline.domain.calls import Fact
 from openline.telemetry import otlp
 from openline.telemetry.logs import emit_call_lines, emit_deployment_line
 from openline.telemetry.metrics import Metrics
-from openline.telemetry.traces import CallSpan, TraceIds, delivery_span
+from openline.telemetry.traces import CallSpan, SpanSink, TraceIds, delivery_span
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +33,11 @@ TraceLookup = Callable[[str], tuple[str, str] | None]
 
 
 class Telemetry:
-    def __init__(
-        self,
-        tracer_provider: TracerProvider | None = None,
-        logger_provider: LoggerProvider | None = None,
-    ) -> None:
+    def __init__(self) -> None:
         self.metrics = Metrics()
-        self._tracers = tracer_provider
-        self._loggers = logger_provider
-        self._tracer = None if tracer_provider is None else tracer_provider.get_tracer("openline")
-        self._logger = None if logger_provider is None else logger_provider.get_logger("openline")
+        self._spans: SpanSink | None = None
+        self._loggers: LoggerProvider | None = None
+        self._logger: Logger | None = None
         self._trace_of: TraceLookup | None = None
         # Drawing spans and reading a delivery's trace: one thread, in the order they came.
         self._work = ThreadPoolExecutor(1, thread_name_prefix="openline-telemetry")
@@ -61,16 +56,15 @@ class Telemetry:
             admission = otlp.Admission(otlp.TRACES, queue, dropped)
             exporter = otlp.span_exporter(chosen[otlp.TRACES], admission)
             batches = BatchSpanProcessor(exporter, max_queue_size=queue)
-            tracers = TracerProvider(resource=resource)  # OTEL_TRACES_SAMPLER applies
-            tracers.add_span_processor(otlp.AdmittingSpans(batches, admission))
-            telemetry._tracers, telemetry._tracer = tracers, tracers.get_tracer("openline")
+            processor = otlp.AdmittingSpans(batches, admission)
+            telemetry._spans = SpanSink(processor, resource, otlp.sampler(environ))
         if otlp.LOGS in chosen:
             queue = otlp.queue_size(otlp.LOGS, environ)
             admission = otlp.Admission(otlp.LOGS, queue, dropped)
             exporter_logs = otlp.log_exporter(chosen[otlp.LOGS], admission)
-            processor = BatchLogRecordProcessor(exporter_logs, max_queue_size=queue)
+            log_batches = BatchLogRecordProcessor(exporter_logs, max_queue_size=queue)
             loggers = LoggerProvider(resource=resource)
-            loggers.add_log_record_processor(otlp.AdmittingLogs(processor, admission))
+            loggers.add_log_record_processor(otlp.AdmittingLogs(log_batches, admission))
             telemetry._loggers, telemetry._logger = loggers, loggers.get_logger("openline")
         if chosen:
             log.info("telemetry: exporting %s over OTLP", ", ".join(sorted(chosen)))
@@ -78,7 +72,7 @@ class Telemetry:
 
     @property
     def tracing(self) -> bool:
-        return self._tracer is not None
+        return self._spans is not None
 
     def find_traces_with(self, lookup: TraceLookup) -> None:
         """How a webhook delivery finds the trace of its call."""
@@ -88,7 +82,7 @@ class Telemetry:
         self, call: Mapping[str, Any], exported_metrics: Iterable[str] = ()
     ) -> CallWatch:
         self.metrics.call_started(call["agent_id"])
-        span = None if self._tracer is None else CallSpan(self._tracer, call)
+        span = None if self._spans is None else CallSpan(self._spans, call)
         if span is not None and not span.sampled:  # nothing of it would be exported
             span = None
         return CallWatch(self, call["agent_id"], span, tuple(exported_metrics))
@@ -106,8 +100,8 @@ class Telemetry:
         attempt: int,
     ) -> None:
         self.metrics.delivery(outcome)
-        tracer, lookup = self._tracer, self._trace_of
-        if tracer is None or lookup is None or not call_id.startswith("call_"):
+        sink, lookup = self._spans, self._trace_of
+        if sink is None or lookup is None or not call_id.startswith("call_"):
             return
 
         def draw() -> None:
@@ -115,7 +109,7 @@ class Telemetry:
             if found is not None:
                 ids = TraceIds(*found)
                 delivery_span(
-                    tracer, ids, event, url, started_ns, ended_ns, status_code, error, attempt
+                    sink, ids, event, url, started_ns, ended_ns, status_code, error, attempt
                 )
 
         self._run(draw)
@@ -141,9 +135,10 @@ class Telemetry:
     def close(self) -> None:
         """Draw what is left, then send what the batch processors hold."""
         self._work.shutdown(wait=True)
-        for provider in (self._tracers, self._loggers):
-            if provider is not None:
-                provider.shutdown()
+        if self._spans is not None:
+            self._spans.processor.shutdown()
+        if self._loggers is not None:
+            self._loggers.shutdown()
 
 
 class CallWatch:

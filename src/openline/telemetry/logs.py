@@ -9,7 +9,8 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry._logs import Logger, SeverityNumber
-from opentelemetry.trace import Span
+from opentelemetry.context import Context
+from opentelemetry.trace import NonRecordingSpan, SpanContext
 
 from openline.domain.calls import Fact, LogRecord
 
@@ -26,7 +27,7 @@ def emit_call_lines(
     logger: Logger,
     call: Mapping[str, Any],
     facts: Iterable[Fact],
-    span_of: Callable[[Fact], Span] | None,
+    span_of: Callable[[Fact], SpanContext] | None,
 ) -> None:
     """``span_of``: the span of the call's trace a fact belongs to (None: not traced)."""
     start_ns = round(call["start_time"].timestamp() * 1e9)
@@ -38,12 +39,16 @@ def emit_call_lines(
             attributes["exception.stacktrace"] = line.exc_text
         logger.emit(
             timestamp=start_ns + round(line.timestamp * 1e9),
-            context=None if span_of is None else trace.set_span_in_context(span_of(line)),
+            context=None if span_of is None else _within(span_of(line)),
             severity_number=_SEVERITIES.get(line.level, SeverityNumber.INFO),
             severity_text=line.level.upper(),
             body=line.message,
             attributes=attributes,
         )
+
+
+def _within(span: SpanContext) -> Context:
+    return trace.set_span_in_context(NonRecordingSpan(span))
 
 
 def emit_deployment_line(

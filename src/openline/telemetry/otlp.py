@@ -28,6 +28,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportRes
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler, TraceIdRatioBased
 
 from openline import __version__
 
@@ -95,6 +96,30 @@ def resource(environ: Mapping[str, str]) -> Resource:
         environ.get("OTEL_SERVICE_NAME") or attributes.get("service.name") or "openline"
     )
     return Resource(attributes)
+
+
+_SAMPLERS = {
+    "always_on": lambda _: ALWAYS_ON,
+    "always_off": lambda _: ALWAYS_OFF,
+    "traceidratio": TraceIdRatioBased,
+}
+
+
+def sampler(environ: Mapping[str, str]) -> Sampler:
+    """``OTEL_TRACES_SAMPLER`` (and its ``_ARG``) for calls. A call's trace is a root, so
+    the ``parentbased_`` samplers decide as the sampler they wrap."""
+    name = environ.get("OTEL_TRACES_SAMPLER", "parentbased_always_on").strip().lower()
+    make = _SAMPLERS.get(name.removeprefix("parentbased_"))
+    if make is None:
+        known = ", ".join(f"{prefix}{n}" for prefix in ("", "parentbased_") for n in _SAMPLERS)
+        raise TelemetryConfigError(f"OTEL_TRACES_SAMPLER={name!r}: use one of {known}")
+    try:
+        ratio = float(environ.get("OTEL_TRACES_SAMPLER_ARG") or 1.0)
+    except ValueError:
+        raise TelemetryConfigError("OTEL_TRACES_SAMPLER_ARG must be a number") from None
+    if not 0.0 <= ratio <= 1.0:
+        raise TelemetryConfigError("OTEL_TRACES_SAMPLER_ARG must be between 0 and 1")
+    return make(ratio)
 
 
 def queue_size(signal: str, environ: Mapping[str, str]) -> int:
