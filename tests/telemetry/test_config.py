@@ -10,7 +10,7 @@ import pytest
 from openline.domain.calls import Role, Turn
 from openline.domain.time import utcnow
 from openline.telemetry import Telemetry
-from openline.telemetry.otlp import SignalExport, TelemetryConfigError, exports, resource
+from openline.telemetry.otlp import SignalExport, TelemetryConfigError, exports, resource, sampler
 from tests.support.calls import TextCall, ended
 from tests.support.otlp import http_receiver
 from tests.support.scrape import samples, value
@@ -106,3 +106,15 @@ def test_spans_a_full_queue_drops_are_counted(monkeypatch):
         kept = len(receiver.received.spans)
         assert kept == 8  # the queue's size: the rest (of 30 turns and the root) is lost
         assert lost == 31 - kept
+
+
+def test_the_sampler_is_the_one_the_environment_names():
+    assert sampler({}).get_description() == "AlwaysOnSampler"
+    ratio = sampler(
+        {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"}
+    )
+    assert ratio.get_description() == "TraceIdRatioBased{0.25}"
+    with pytest.raises(TelemetryConfigError, match="jaeger_remote"):
+        sampler({"OTEL_TRACES_SAMPLER": "jaeger_remote"})
+    with pytest.raises(TelemetryConfigError, match="between 0 and 1"):
+        sampler({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"})
