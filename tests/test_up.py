@@ -184,3 +184,22 @@ def _wait_gone(pid: int, timeout_s: float = 30.0) -> None:
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)  # not left behind by a failing test
     raise AssertionError(f"example agent process {pid} outlived the openline that started it")
+
+
+def test_up_refuses_telemetry_settings_it_cannot_follow_by_name(tmp_path):
+    env = os.environ | {
+        "OPENLINE_DATA_DIR": str(tmp_path / "data"),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "openline", "up", "--no-example", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "the telemetry settings were refused: OTLP protocol 'http/json'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -24,6 +24,7 @@ def up(
     """Start openline: API, call protocol, live tails, and the example agents."""
     # Imported here so that every other command starts without loading the server.
     import gc
+    import os
 
     import uvicorn
     from pydantic import ValidationError
@@ -33,6 +34,8 @@ def up(
     from openline.api.serving import uvicorn_config
     from openline.cli._client import save_url
     from openline.config import Settings
+    from openline.telemetry.otlp import TelemetryConfigError
+    from openline.telemetry.otlp import check as check_telemetry
 
     overrides: dict[str, Any] = {"host": host, "port": port, "start_example_agent": example}
     if data_dir is not None:
@@ -41,6 +44,10 @@ def up(
         settings = Settings(**overrides)
     except ValidationError as refused:
         raise CliError(f"the settings were refused: {_problems(refused)}") from None
+    try:
+        check_telemetry(os.environ)
+    except TelemetryConfigError as refused:
+        raise CliError(f"the telemetry settings were refused: {refused}") from None
     app = create_app(settings)
     save_url(settings.data_dir, host, port)  # so `openline agents ls` finds this server
     # Everything imported so far lives as long as the process: keep it out of the

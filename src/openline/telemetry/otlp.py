@@ -84,6 +84,15 @@ def exports(environ: Mapping[str, str]) -> list[SignalExport]:
     return chosen
 
 
+def check(environ: Mapping[str, str]) -> None:
+    """Raise ``TelemetryConfigError`` for any ``OTEL_*`` setting openline cannot follow
+    (before start-up, so the command can say so plainly)."""
+    exports(environ)
+    sampler(environ)
+    for signal in (TRACES, LOGS):
+        queue_size(signal, environ)
+
+
 def resource(environ: Mapping[str, str]) -> Resource:
     """``service.name`` from ``OTEL_SERVICE_NAME`` (default ``openline``), the pairs of
     ``OTEL_RESOURCE_ATTRIBUTES``, and openline's version."""
