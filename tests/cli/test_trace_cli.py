@@ -16,8 +16,7 @@ def server(settings, monkeypatch) -> Iterator[RunningServer]:
     """Here, the server `cli` and `agent_id` use exports its traces to a loopback receiver
     (the OTEL_* variables are read when the platform opens, so they are set first)."""
     with http_receiver() as receiver:
-        for name, value in receiver.environ().items():
-            monkeypatch.setenv(name, value)
+        receiver.send_here(monkeypatch)
         with openline_server(settings) as running:
             yield running
 

@@ -34,8 +34,7 @@ def call_page(server: RunningServer, agent_url: str) -> tuple[str | None, str, s
 @SQLITE
 def test_a_traced_call_shows_its_trace_id(settings, agent_url, monkeypatch):
     with http_receiver() as receiver:
-        for name, value in receiver.environ().items():
-            monkeypatch.setenv(name, value)
+        receiver.send_here(monkeypatch)
         with openline_server(settings) as server:
             trace_id, page, header = call_page(server, agent_url)
     assert trace_id and len(trace_id) == 32

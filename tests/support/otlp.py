@@ -153,6 +153,12 @@ class OtlpReceiver:
     received: Received
     stop: Callable[[], None]  # takes the receiver down (a collector gone); may be repeated
 
+    def send_here(self, monkeypatch) -> None:
+        """Set the variables that send this process's telemetry here (read when a
+        platform opens)."""
+        for name, setting in self.environ().items():
+            monkeypatch.setenv(name, setting)
+
     def environ(self) -> dict[str, str]:
         """The variables that send a process's telemetry here, quickly."""
         return {

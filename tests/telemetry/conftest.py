@@ -15,16 +15,14 @@ def otlp(monkeypatch) -> Iterator[OtlpReceiver]:
     """An OTLP/HTTP receiver, and the OTEL_* variables that send the server's telemetry
     to it (read when the platform opens)."""
     with http_receiver() as receiver:
-        for name, value in receiver.environ().items():
-            monkeypatch.setenv(name, value)
+        receiver.send_here(monkeypatch)
         yield receiver
 
 
 @pytest.fixture
 def otlp_grpc(monkeypatch) -> Iterator[OtlpReceiver]:
     with grpc_receiver() as receiver:
-        for name, value in receiver.environ().items():
-            monkeypatch.setenv(name, value)
+        receiver.send_here(monkeypatch)
         yield receiver
 
 

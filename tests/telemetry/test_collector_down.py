@@ -55,8 +55,7 @@ async def test_calls_go_on_when_no_collector_listens(settings, agent_url, monkey
 @SQLITE
 async def test_a_collector_going_away_mid_run(settings, agent_url, monkeypatch):
     with http_receiver() as receiver:
-        for name, setting in receiver.environ().items():
-            monkeypatch.setenv(name, setting)
+        receiver.send_here(monkeypatch)
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
         with openline_server(settings) as server:
             agent_id = server.create_agent("Scripted", self_hosted_deployment_url=agent_url)

@@ -59,8 +59,7 @@ def test_the_service_is_named_as_the_environment_says():
 @SQLITE
 async def test_a_sampler_that_keeps_nothing_leaves_calls_untraced(settings, agent_url, monkeypatch):
     with http_receiver() as receiver:
-        for name, setting in receiver.environ().items():
-            monkeypatch.setenv(name, setting)
+        receiver.send_here(monkeypatch)
         monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
         with openline_server(settings) as server:
             agent_id = server.create_agent("Scripted", self_hosted_deployment_url=agent_url)
