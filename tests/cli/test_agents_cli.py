@@ -190,3 +190,14 @@ def test_agent_voice_settings(cli):
     bad = cli("agents", "update", agent["id"], "--tts-provider", "nope")
     assert bad.exit_code == 1
     assert "invalid request: tts_provider" in bad.stderr and "unknown provider 'nope'" in bad.stderr
+
+
+def test_an_agent_opts_its_metrics_in_to_prometheus(cli):
+    created = cli("agents", "create", "Shop", "--prometheus-metrics", "order_value, llm_tokens")
+    assert created.exit_code == 0, created.output
+    agent_id = created.stdout.split()[2]
+    shown = cli("agents", "get", agent_id).stdout
+    assert re.search(r"prometheus metrics\s+order_value, llm_tokens", shown)
+    cleared = cli("agents", "update", agent_id, "--prometheus-metrics", "", "--json")
+    assert cleared.exit_code == 0, cleared.output
+    assert json.loads(cleared.stdout)["prometheus_metrics"] == []

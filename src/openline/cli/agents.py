@@ -50,6 +50,8 @@ def _fields(**options: str | bool | None) -> dict[str, Any]:
             body[name] = value
         elif name == "metadata":
             body[name] = parse_json_object(value, "--metadata")
+        elif name == "prometheus_metrics":
+            body[name] = [metric.strip() for metric in value.split(",") if metric.strip()]
         else:
             body[name] = value or None
     return body
@@ -88,6 +90,11 @@ _SETTINGS: dict[str, Any] = {
     "tts_provider": _text('Text-to-speech provider; "" for the platform default.'),
     "tts_voice": _text("Voice the text-to-speech provider speaks with."),
     "tts_language": _text("Language of the agent's speech, e.g. en or en-GB."),
+    "prometheus_metrics": _text(
+        "Its log_metric names that GET /metrics shows as histograms, comma-separated; "
+        '"" for none (docs/telemetry.md).',
+        "--prometheus-metrics",
+    ),
 }
 
 
@@ -219,6 +226,7 @@ def _details(agent: dict) -> list[tuple[str, Cell]]:
         ("text to speech", agent.get("tts_provider") or "platform default"),
         ("voice", agent.get("tts_voice")),
         ("language", agent.get("tts_language")),
+        ("prometheus metrics", ", ".join(agent.get("prometheus_metrics") or []) or None),
         ("created (UTC)", when(agent.get("created_at"))),
         ("updated (UTC)", when(agent.get("updated_at"))),
     ]
