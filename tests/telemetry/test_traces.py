@@ -13,6 +13,9 @@ from tests.webhooks.helpers import hook_agent
 SQLITE = pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
 
 
+MS = 0.0011  # the record keeps milliseconds
+
+
 async def tool_and_logs_call(server, agent_id: str) -> dict:
     call = await TextCall.open(server.ws_url, agent_id, server.api_key)
     await call.reply()  # the greeting
@@ -66,6 +69,10 @@ async def test_a_text_call_is_one_trace_of_its_turns_tools_events_and_logs(otlp,
     asked = turn_spans[1]
     [answer_entry] = [t for t in turns if t["text"] == "Order 42 has shipped."]
     assert response.start_ns == asked.end_ns
+    # The turn's latency, as analytics counts it: the caller's end to the first output.
+    latency = answer_entry["start_timestamp"] - turns[1]["end_timestamp"]
+    assert answer.attributes["openline.turn.response_latency_s"] == pytest.approx(latency, abs=MS)
+    assert "openline.turn.response_latency_s" not in turn_spans[0].attributes  # the greeting
     assert offset(response, root) + response.seconds == pytest.approx(
         answer_entry["text_chunks"][-1]["start_timestamp"], abs=0.0011
     )

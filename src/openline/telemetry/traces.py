@@ -147,15 +147,21 @@ class CallSpan:
         turns = sorted((f for f in facts if type(f) is Turn), key=lambda turn: turn.seq)
         drafts: list[_Draft] = []
         trigger: float | None = 0.0  # the greeting answers the call's start
+        caller_done: float | None = None
         for turn in turns:
             draft = self._turn(turn)
             drafts.append(draft)
             if turn.role is Role.USER:
                 self._stt(turn, draft.context)
                 trigger = draft.end + (turn.stt_ttfb or 0.0)
+                caller_done = draft.end
             else:
+                if caller_done is not None and turn.timestamp >= caller_done:
+                    # as analytics and /metrics count it: the caller's end → first output
+                    latency = round(turn.timestamp - caller_done, 3)
+                    draft.attributes["openline.turn.response_latency_s"] = latency
                 self._response(turn, draft.context, trigger)
-                trigger = None
+                trigger = caller_done = None
         by_seq = {draft.seq: draft.context for draft in drafts}
         for tool in (f for f in facts if type(f) is ToolCall):
             self._tool(tool, by_seq.get(tool.turn_seq or -1, root))
