@@ -14,7 +14,7 @@ from openline.cli._errors import CliError
 from openline.cli._live import FactPrinter, TimeOrder
 from openline.cli._output import offset, parse_since, print_list
 from openline.cli._sse import SseDecoder
-from openline.cli.transcripts import ExportWriter, render
+from openline.domain.transcript_files import ExportWriter, render
 
 CALL = {
     "id": "call_1",

@@ -13,6 +13,7 @@ from openline.api import (
     agents,
     alerts,
     analytics,
+    bundle,
     calls,
     deployments,
     errors,
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(StartDeadline, timeout_s=settings.websocket_start_timeout_s)
     app.include_router(tokens.router)
     app.include_router(calls.router)  # before /agents/{agent_id}, which would shadow it
+    app.include_router(bundle.router)
     app.include_router(analytics.router)  # so is this
     app.include_router(alerts.router)  # and /agents/alerts
     app.include_router(metrics.router)  # and /agents/metrics

@@ -8,7 +8,7 @@ from rich.text import Text
 
 from openline.cli._live import line
 from openline.cli._output import compact, duration, fields_table, list_table, when
-from openline.cli.transcripts import describe_event, describe_metric, describe_tool, items
+from openline.domain.transcript_files import describe_event, describe_metric, describe_tool, items
 
 STATUS_STYLES = {"started": "yellow", "completed": "green", "failed": "bold red"}
 

@@ -30,9 +30,14 @@ from openline.cli._live import FactPrinter, TimeOrder
 from openline.cli._output import JsonFlag, console, err_console, parse_since, print_json
 from openline.cli._views import call_view, calls_table, end_reason_text
 from openline.cli.metrics import results_table
-from openline.cli.transcripts import EXPORT_FORMATS, TRANSCRIPT_FORMATS, ExportWriter, render
 from openline.domain.calls import CallStatus, EndReason
 from openline.domain.log_levels import LEVELS, at_least
+from openline.domain.transcript_files import (
+    EXPORT_FORMATS,
+    TRANSCRIPT_FORMATS,
+    ExportWriter,
+    render,
+)
 
 app = typer.Typer(
     name="calls",
@@ -308,14 +313,40 @@ def recording(
     """Download a call's recording: a stereo WAV, the caller on the left, the agent on the
     right, from the start of the call to its end."""
     destination = output or Path(f"{call}.wav")
+    _save(ctx, f"/agents/calls/{segment(call)}/audio", destination, f"the recording of {call}")
+
+
+@app.command("bundle")
+@cli_errors
+def bundle(
+    ctx: typer.Context,
+    call: CallId,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write (default: CALL_ID.zip; - for stdout).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Download everything recorded of a call as one zip, to debug it offline: the call
+    and transcript (JSON and text), logs, events, metrics, tool calls, webhook
+    deliveries, analysis, its deployment and build log tail, the recording."""
+    destination = output or Path(f"{call}.zip")
+    _save(ctx, f"/agents/calls/{segment(call)}/bundle", destination, f"the bundle of {call}")
+
+
+def _save(ctx: typer.Context, path: str, destination: Path, what: str) -> None:
+    """Download ``path`` to ``destination`` (``-``: stdout). Written beside it, then
+    renamed: an interrupted download never leaves a file that looks whole."""
     to_stdout = _is_stdout(destination)
-    # Written beside the destination, then renamed: an interrupted download never leaves
-    # a file that looks like a whole recording.
     partial = destination if to_stdout else destination.with_name(destination.name + ".part")
     try:
         with (
             Api(target(ctx)) as api,
-            api.download(f"/agents/calls/{segment(call)}/audio") as response,
+            api.download(path) as response,
             _output_file(partial, binary=True) as out,
         ):
             size = _copy(response, out)
@@ -325,7 +356,7 @@ def recording(
         raise
     if not to_stdout:
         partial.replace(destination)
-        err_console.print(f"Wrote the recording of {call} ({decimal(size)}) to {destination}")
+        err_console.print(f"Wrote {what} ({decimal(size)}) to {destination}")
 
 
 def _copy(response: httpx.Response, out: IO[bytes]) -> int:

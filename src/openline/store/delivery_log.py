@@ -30,6 +30,13 @@ class DeliveryLog:
             found = paginate(connection, query, d.c.id, page)
         return Page(rows=[utc_row(row) for row in found.rows], has_more=found.has_more)
 
+    def of_call(self, call_id: str) -> list[dict]:
+        """Every delivery of the call's events, to any webhook, oldest first."""
+        d = webhook_deliveries
+        query = select(d).where(d.c.call_id == call_id).order_by(d.c.id)
+        with self._engine.connect() as connection:
+            return [utc_row(dict(row._mapping)) for row in connection.execute(query)]
+
     def delivery(self, delivery_id: str) -> dict | None:
         with self._engine.connect() as connection:
             found = connection.execute(
