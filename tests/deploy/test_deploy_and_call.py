@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import zipfile
 from datetime import datetime
 
 from typer.testing import CliRunner
@@ -72,6 +74,16 @@ async def test_sdk_example_deploys_with_the_cli_and_takes_calls(server, order_st
     assert "INFO    stderr" in result.output and "looking up order A123" in result.output
     listed = cli(server, "deployments", "ls", "Orders")
     assert deployment["id"] in listed.output and "deployed" in listed.output
+
+    # The call's debug bundle names the deployment that ran it, with its build log's tail.
+    reply = server.client().get(f"/agents/calls/{call.call_id}/bundle")
+    assert reply.status_code == 200, reply.text
+    with zipfile.ZipFile(io.BytesIO(reply.content)) as bundle:
+        ran = json.loads(bundle.read("deployment.json"))
+    assert ran["id"] == deployment["id"] and ran["status"] == "deployed"
+    tail = [line["message"] for line in ran["build_log_tail"]]
+    assert any("installing dependencies from pyproject.toml" in line for line in tail)
+    assert {line["stream"] for line in ran["build_log_tail"]} == {"build"}
 
 
 async def test_env_vars_are_injected_masked_and_never_shown(server, echo_dir, tmp_path):
