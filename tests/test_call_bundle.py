@@ -68,6 +68,8 @@ async def test_a_bundle_holds_the_whole_record_of_a_call(server, agent_url, rece
     bundle = await eventually(delivered)
     assert set(bundle.namelist()) == PARTS  # a text call has no recording
     assert part(bundle, "call.json") == record
+    first = next(e for e in record["transcript"] if e["role"] == "assistant")
+    assert record["conversation"]["time_to_first_agent_audio_s"] == first["start_timestamp"]
     manifest = part(bundle, "manifest.json")
     assert manifest["openline_version"] == __version__ and manifest["call_id"] == call.call_id
     assert set(manifest["files"]) == PARTS

@@ -21,6 +21,7 @@ from openline.domain.calls import (
     ToolCall,
     Turn,
 )
+from openline.domain.conversation import conversation_stats
 from openline.domain.time import rfc3339
 
 TURN_TIMINGS = ("tts_ttfb", "stt_ttfb", "vad_buffer_ms", "generated_text")
@@ -47,6 +48,8 @@ def call_json(call: dict, facts: list[Fact] | None = None) -> dict[str, Any]:
     }
     if facts is not None:
         shaped["transcript"] = transcript(facts)
+        # openline's: talk time, interruptions, overlaps, silence (domain.conversation)
+        shaped["conversation"] = conversation_stats(f for f in facts if type(f) is Turn)
     return shaped
 
 
