@@ -121,7 +121,7 @@ def test_the_openapi_document_describes_the_reply(server):
     totals = document["components"]["schemas"]["Totals"]["properties"]
     assert set(totals) == {
         "calls", "duration_s", "turns", "tool_calls", "latency_s", "metrics", "events",
-        "evaluations",
+        "evaluations", "conversation",
     }  # fmt: skip
 
 

@@ -140,3 +140,29 @@ def test_the_evaluations_delta_moves_a_merge_from_the_old_tally_to_the_new():
     assert rollup.to_json() == Tally.merged([later, neighbour]).to_json()
     assert "scored-high" not in rollup.evaluations  # counted nowhere any more
     assert later.evaluations_delta(later).evaluations == {}
+
+
+def test_conversation_stats_are_tallied_merged_and_read_back():
+    barge_in = [
+        turn(1, Role.ASSISTANT, 1.0, 3.0, end_reason=TurnEndReason.INTERRUPTED),
+        turn(2, Role.USER, 2.5, 4.0),
+        turn(3, Role.ASSISTANT, 4.5, 6.0),
+    ]
+    calm = [turn(1, Role.ASSISTANT, 0.5, 1.5), turn(2, Role.USER, 4.5, 5.0)]
+    end = T0 + timedelta(seconds=7)
+    one, two = (Tally.of_call("completed", T0, end, None, t) for t in (barge_in, calm))
+    merged = Tally.merged([Tally.from_json(json.dumps(one.to_json())), two])
+    shown = merged.public()["conversation"]
+    assert shown["interruptions"] == {"by_caller": 1, "by_agent": 0}
+    assert shown["overlaps"] == 1
+    assert shown["time_to_first_agent_audio_s"]["count"] == 2
+    assert shown["time_to_first_agent_audio_s"]["mean"] == pytest.approx(0.75, rel=0.01)
+    assert shown["longest_silence_s"]["p95"] == pytest.approx(3.0, rel=0.01)  # the calm one
+    assert shown["agent_talk_s"]["mean"] == pytest.approx((3.5 + 1.0) / 2, rel=0.01)
+
+
+def test_a_tally_stored_before_conversation_stats_reads_as_none():
+    stored = Tally.of_call("completed", T0, T0, None, []).to_json()
+    old = {key: value for key, value in stored.items() if key != "conv"}
+    shown = Tally.from_json(json.dumps(old)).public()["conversation"]
+    assert shown["overlaps"] == 0 and shown["caller_talk_s"]["count"] == 0

@@ -92,6 +92,30 @@ class Evaluation(_Shape):
     pass_rate: float | None  # passed / (passed + failed); null when both are 0
 
 
+class Interruptions(_Shape):
+    by_caller: int  # agent turns the caller cut off
+    by_agent: int  # agent turns begun while the caller was speaking
+
+
+class ConversationStat(_Shape):
+    count: int
+    mean: float | None
+    p50: float | None
+    p95: float | None
+
+
+class Conversation(_Shape):
+    """The calls' conversation stats (docs/api.md, a call's ``conversation``)."""
+
+    interruptions: Interruptions
+    overlaps: int
+    caller_talk_s: ConversationStat
+    agent_talk_s: ConversationStat
+    overlap_s: ConversationStat
+    longest_silence_s: ConversationStat
+    time_to_first_agent_audio_s: ConversationStat
+
+
 class Totals(_Shape):
     """``T``: what analytics counts of a set of calls (quantiles within 1 %)."""
 
@@ -103,6 +127,7 @@ class Totals(_Shape):
     metrics: dict[str, NumericMetric | ValueMetric]
     events: dict[str, EventCounts]
     evaluations: dict[str, Evaluation]  # per evaluation metric name
+    conversation: Conversation
 
 
 class SeriesEntry(Totals):

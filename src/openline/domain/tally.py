@@ -30,10 +30,19 @@ from openline.domain.calls import (
     Turn,
     TurnEndReason,
 )
+from openline.domain.conversation import conversation_stats
 from openline.domain.evaluations import ResultStatus
 from openline.domain.sketch import Distribution
 
 LATENCIES = ("response", "tts_ttfb", "stt_ttfb")
+# The per-call conversation stats (domain.conversation) analytics keeps distributions of.
+CONVERSATION = (
+    "caller_talk_s",
+    "agent_talk_s",
+    "overlap_s",
+    "longest_silence_s",
+    "time_to_first_agent_audio_s",
+)
 VALUES_KEPT = 200
 VALUES_SHOWN = 20
 UNSET_LEVEL = "unset"  # an event logged without a level
@@ -143,6 +152,8 @@ class Tally:
     __slots__ = (
         "calls",
         "completed",
+        "conversation",
+        "cut_ins",
         "duration",
         "end_reasons",
         "evaluations",
@@ -165,6 +176,8 @@ class Tally:
         self.interrupted = 0
         self.tools: dict[str, list[int]] = {}  # name → [calls, errors]
         self.latency = {name: Distribution() for name in LATENCIES}
+        self.conversation = {name: Distribution() for name in CONVERSATION}
+        self.cut_ins = [0, 0, 0]  # interruptions by the caller, by the agent; overlaps
         self.metrics: dict[str, MetricTally] = {}
         self.events: dict[str, Counter[str]] = {}  # name → level → count
         # metric name → [passed, failed, errored, no verdict] (``verdict_of``)
@@ -196,6 +209,12 @@ class Tally:
                 tally.latency["tts_ttfb"].add(turn.tts_ttfb)
             if turn.stt_ttfb is not None:
                 tally.latency["stt_ttfb"].add(turn.stt_ttfb)
+        stats = conversation_stats(turns)
+        for name in CONVERSATION:
+            if stats[name] is not None:
+                tally.conversation[name].add(stats[name])
+        cut = stats["interruptions"]
+        tally.cut_ins = [cut["by_caller"], cut["by_agent"], stats["overlaps"]]
         for fact in facts:
             if isinstance(fact, ToolCall):
                 counts = tally.tools.setdefault(fact.name, [0, 0])
@@ -224,6 +243,9 @@ class Tally:
             mine[1] += errors
         for name, distribution in other.latency.items():
             self.latency[name].merge(distribution)
+        for name, distribution in other.conversation.items():
+            self.conversation[name].merge(distribution)
+        self.cut_ins = [a + b for a, b in zip(self.cut_ins, other.cut_ins, strict=True)]
         for name, metric in other.metrics.items():  # into our own: never share a part
             self.metrics.setdefault(name, MetricTally()).merge(metric)
         for name, levels in other.events.items():
@@ -266,6 +288,10 @@ class Tally:
             "latency": {name: d.to_json() for name, d in self.latency.items() if d.count},
             "metrics": {name: metric.to_json() for name, metric in self.metrics.items()},
             "events": {name: dict(levels) for name, levels in self.events.items()},
+            "conv": {
+                "d": {name: d.to_json() for name, d in self.conversation.items() if d.count},
+                "n": self.cut_ins,
+            },
         } | ({"evals": self.evaluations} if self.evaluations else {})
 
     @classmethod
@@ -283,6 +309,11 @@ class Tally:
         tally.events = {name: Counter(levels) for name, levels in shape["events"].items()}
         # a tally stored before evaluations were counted has none
         tally.evaluations = {name: list(c) for name, c in shape.get("evals", {}).items()}
+        # nor, before conversation stats were, has it those
+        conversation = shape.get("conv", {"d": {}, "n": [0, 0, 0]})
+        for name, distribution in conversation["d"].items():
+            tally.conversation[name] = Distribution.from_json(distribution)
+        tally.cut_ins = list(conversation["n"])
         return tally
 
     def public(self) -> dict[str, Any]:
@@ -311,6 +342,14 @@ class Tally:
             },
             "evaluations": {
                 name: evaluation_json(counts) for name, counts in sorted(self.evaluations.items())
+            },
+            "conversation": {
+                "interruptions": {"by_caller": self.cut_ins[0], "by_agent": self.cut_ins[1]},
+                "overlaps": self.cut_ins[2],
+            }
+            | {
+                name: {"count": d.count} | _stats(d, mean=True, qs=(50, 95))
+                for name, d in self.conversation.items()
             },
         }
 
