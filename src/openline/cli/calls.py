@@ -295,23 +295,27 @@ def export(
 BIG_DOWNLOAD = 1_000_000  # bytes; smaller files arrive before a progress bar would help
 
 
+# A download's destination (default: named after the call, as the command says).
+DownloadTo = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="File to write (default: CALL_ID and the file's suffix; - for stdout).",
+        show_default=False,
+    ),
+]
+
+
 @app.command("recording")
 @cli_errors
 def recording(
     ctx: typer.Context,
     call: CallId,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="File to write (default: CALL_ID.wav; - for stdout).",
-            show_default=False,
-        ),
-    ] = None,
+    output: DownloadTo = None,
 ) -> None:
-    """Download a call's recording: a stereo WAV, the caller on the left, the agent on the
-    right, from the start of the call to its end."""
+    """Download a call's recording (to CALL_ID.wav by default): a stereo WAV, the caller
+    on the left, the agent on the right, from the start of the call to its end."""
     destination = output or Path(f"{call}.wav")
     _save(ctx, f"/agents/calls/{segment(call)}/audio", destination, f"the recording of {call}")
 
@@ -321,19 +325,12 @@ def recording(
 def bundle(
     ctx: typer.Context,
     call: CallId,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="File to write (default: CALL_ID.zip; - for stdout).",
-            show_default=False,
-        ),
-    ] = None,
+    output: DownloadTo = None,
 ) -> None:
-    """Download everything recorded of a call as one zip, to debug it offline: the call
-    and transcript (JSON and text), logs, events, metrics, tool calls, webhook
-    deliveries, analysis, its deployment and build log tail, the recording."""
+    """Download everything recorded of a call as one zip (CALL_ID.zip by default), to
+    debug it offline: the call and transcript (JSON and text), logs, events, metrics,
+    tool calls, webhook deliveries, analysis, its deployment and build log tail, the
+    recording."""
     destination = output or Path(f"{call}.zip")
     _save(ctx, f"/agents/calls/{segment(call)}/bundle", destination, f"the bundle of {call}")
 
