@@ -1,8 +1,8 @@
 """Telemetry out: Prometheus metrics always, OTLP traces and logs when ``OTEL_*`` says so.
 
-Nothing here is on a call's path. A call's start costs a counter and, with tracing, an
-unsent root span; its end is drawn into spans, log records and counts in a worker thread
-after the call is over, and the SDK's batch processors send from threads of their own.
+Nothing here is on a call's path. A call's start costs a counter and, with tracing, its
+trace ids; its end is drawn into spans, log records and counts in a worker thread after
+the call is over, and the SDK's batch processors send from threads of their own.
 A failure in any of it is logged and never reaches a call (docs/telemetry.md).
 """
 
@@ -69,10 +69,6 @@ class Telemetry:
         if chosen:
             log.info("telemetry: exporting %s over OTLP", ", ".join(sorted(chosen)))
         return telemetry
-
-    @property
-    def tracing(self) -> bool:
-        return self._spans is not None
 
     def find_traces_with(self, lookup: TraceLookup) -> None:
         """How a webhook delivery finds the trace of its call."""
