@@ -18,6 +18,7 @@ from openline.api import (
     deployments,
     errors,
     metrics,
+    peaks,
     prometheus,
     stream,
     tokens,
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tokens.router)
     app.include_router(calls.router)  # before /agents/{agent_id}, which would shadow it
     app.include_router(bundle.router)
+    app.include_router(peaks.router)
     app.include_router(analytics.router)  # so is this
     app.include_router(alerts.router)  # and /agents/alerts
     app.include_router(metrics.router)  # and /agents/metrics

@@ -23,10 +23,12 @@ from starlette.types import Receive, Scope, Send
 
 from openline.console._web import current_session
 
-# What may pass: the live tail of a call, its recording, a deployment's log tail.
+# What may pass: the live tail of a call, its recording and the recording's peaks, a
+# deployment's log tail.
 HTTP_ROUTES = (
     re.compile(r"^/agents/calls/[\w-]+/stream$"),
     re.compile(r"^/agents/calls/[\w-]+/audio$"),
+    re.compile(r"^/agents/calls/[\w-]+/audio/peaks$"),
     re.compile(r"^/agents/deployments/[\w-]+/logs/stream$"),
 )
 
