@@ -193,7 +193,7 @@ def test_call_tabs_logs_webhooks_analysis_recording(console: Page, scenario, con
     expect(metrics).to_contain_text("metric_value")
     screenshot(console, "10-call-analysis")
 
-    console.get_by_role("tab", name="Recording").click()
+    console.get_by_role("tab", name="Timeline").click()
     expect(console.get_by_text("No recording for this call.")).to_be_visible()
 
 
@@ -271,9 +271,9 @@ def test_recording_player_waveform_seek_and_download(
 ):
     api_audio = f"{console_server.base_url}/agents/calls/{scenario.main_call}/audio"
     assert httpx.get(api_audio).status_code == 401  # the API wants a key; the console, a session
-    console.goto(f"/console/calls/{scenario.main_call}?tab=recording")
-    box = console.locator(".recording")
-    expect(box).to_have_attribute("data-state", "ready")
+    console.goto(f"/console/calls/{scenario.main_call}")  # recorded: opens on its timeline
+    box = console.locator(".timeline")
+    expect(box).to_have_attribute("data-audio-state", "ready")
     waveform = console.get_by_role("slider", name="Recording position")
     expect(waveform).to_have_attribute("data-channels", "2")
     drawn = waveform.evaluate(
@@ -284,7 +284,7 @@ def test_recording_player_waveform_seek_and_download(
     assert 0.05 < drawn < 0.95  # a waveform, not a blank or a filled box
     screenshot(console, "14-call-recording")
 
-    audio = console.locator(".recording audio")
+    audio = console.locator(".timeline audio")
     bounds = waveform.bounding_box()
     waveform.click(position={"x": bounds["width"] * 0.75, "y": bounds["height"] / 2})
     assert abs(audio.evaluate("a => a.currentTime") - 1.5) < 0.1
@@ -299,6 +299,8 @@ def test_recording_player_waveform_seek_and_download(
     assert download.value.suggested_filename == f"{scenario.main_call}.wav"
     assert Path(download.value.path()).read_bytes() == recordings
 
-    # A call without a recording says so, though recordings exist.
+    # A call without a recording says so, though recordings exist (and the tab's old
+    # name still leads there).
     console.goto(f"/console/calls/{scenario.plain_call}?tab=recording")
+    expect(console.get_by_role("tab", name="Timeline")).to_have_attribute("aria-selected", "true")
     expect(console.get_by_text("No recording for this call.")).to_be_visible()

@@ -112,11 +112,11 @@ def test_microphone_call_captions_turns_audio_and_recording(console: Page, talke
     assert reply.status == 200 and reply.headers["content-type"] == "audio/wav"
     assert_stereo_wav(reply.body())
 
-    # The call page's Recording tab offers the same file.
+    # The call page opens on its timeline, which offers the same file.
     console.get_by_role("link", name="Open the finished call").click()
     console.wait_for_url(f"**/console/calls/{call_id}")
-    console.get_by_role("tab", name="Recording").click()
-    expect(console.locator(".recording")).to_have_attribute("data-state", "ready")
+    expect(console.get_by_role("tab", name="Timeline")).to_have_attribute("aria-selected", "true")
+    expect(console.locator(".timeline")).to_have_attribute("data-audio-state", "ready")
     screenshot(console, "18-call-recording-voice")
     with console.expect_download() as saved:
         console.get_by_role("link", name="Download WAV").click()

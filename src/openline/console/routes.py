@@ -25,7 +25,7 @@ from starlette.routing import Route
 from openline.analysis.runner import analysis_awaited
 from openline.api.auth import client_address
 from openline.api.errors import ApiError
-from openline.console import _passthrough, alerts, fleet, views
+from openline.console import _passthrough, alerts, fleet, timeline, views
 from openline.console._passthrough import PassThrough
 from openline.console._session import (
     CSRF_COOKIE,
@@ -59,6 +59,7 @@ from openline.domain.calls import (
 )
 from openline.domain.log_levels import LEVELS, at_least
 from openline.platform import Platform
+from openline.store.blobs import recording_key
 from openline.store.calls import CallFilter
 from openline.store.deployments import LogQuery
 from openline.store.pagination import Page, PageRequest
@@ -66,6 +67,7 @@ from openline.store.pagination import Page, PageRequest
 PAGE_SIZE = 25
 PLAYGROUND_TOKEN_TTL_S = 60  # only opens the websocket: a call may outlast it
 LOG_PAGE = 500
+TIMELINE_LOGS = 5000  # log lines drawn on a call's timeline (the Logs tab pages them all)
 RUNTIME = ("stdout", "stderr", "system")  # a deployment's log streams other than the build
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -388,7 +390,7 @@ def _number_input(value: str, label: str, problems: list[str]) -> float | None:
 TABS = (
     ("transcript", "Transcript"),
     ("logs", "Logs"),
-    ("recording", "Recording"),
+    ("timeline", "Timeline"),
     ("webhooks", "Webhooks"),
     ("analysis", "Analysis"),
 )
@@ -399,12 +401,13 @@ def call_page(
     request: Request,
     call_id: str,
     _: SignedIn,
-    tab: str = "transcript",
+    tab: str = "",
     level: str = "",
     q: Annotated[str, Query(max_length=200)] = "",
     after: Annotated[int, Query(ge=0)] = 0,
 ) -> HTMLResponse:
     recording = _passthrough.route_exists(request.app, f"/agents/calls/{call_id}/audio")
+    tab = "timeline" if tab == "recording" else tab  # the tab's name before the timeline
     context = call_context(platform_of(request), call_id, tab, level, q.strip(), after, recording)
     if context is None:
         return not_found_page(request, "call", call_id, "/console/calls")
@@ -414,7 +417,7 @@ def call_page(
 def call_context(
     ol: Platform,
     call_id: str,
-    tab: str = "transcript",
+    tab: str = "",
     level: str = "",
     q: str = "",
     after: int = 0,
@@ -441,10 +444,14 @@ def call_context(
         "metrics": counted[LogMetric],
     }
     counts = {"transcript": len(shown), "logs": None, "webhooks": len(deliveries)}
+    # A voice call opens on its timeline (the recording with the turns), a text call on
+    # its transcript.
+    recorded = has_recording and ol.blobs.size(recording_key(call_id)) is not None
+    api = f"/console/api/agents/calls/{call_id}"
     return {
         "call": call,
         "agent_known": ol.agents.get(call["agent_id"]) is not None,
-        "tab": tab if tab in dict(TABS) else "transcript",
+        "tab": tab if tab in dict(TABS) else "timeline" if recorded else "transcript",
         "tabs": [{"id": key, "label": label, "count": counts.get(key)} for key, label in TABS],
         "entries_html": Markup("".join(entry.html for entry in shown)),
         "rev": max((fact.rev for fact in facts), default=-1),
@@ -461,7 +468,8 @@ def call_context(
         "metrics": sorted(metrics, key=lambda metric: (metric.timestamp, metric.seq)),
         "stats": stats,
         "evaluations": _evaluations(ol, call),
-        "recording_url": f"/console/api/agents/calls/{call_id}/audio" if has_recording else None,
+        "recording_url": f"{api}/audio" if recorded else None,
+        "peaks_url": f"{api}/audio/peaks" if recorded else None,
     }
 
 
@@ -496,6 +504,20 @@ def _deliveries(ol: Platform, call_id: str) -> tuple[list[dict], dict[str, dict]
         row["attempts_log"] = attempts.get(row["id"], [])
     rows.sort(key=lambda row: (row["created_at"], row["id"]))
     return rows, hooks
+
+
+@router.get("/calls/{call_id}/timeline")
+def call_timeline(request: Request, call_id: str, _: SignedIn, level: str = "") -> JSONResponse:
+    """Every item of the call's Timeline tab (``console/timeline.py``); a live call's page
+    then receives what changes with its live updates."""
+    ol = platform_of(request)
+    call, facts = ol.calls.with_facts(call_id, TRANSCRIPT_KINDS)
+    if call is None:
+        return JSONResponse({"error": {"code": "not_found", "message": "no such call"}}, 404)
+    lines, more = ol.calls.logs(call_id, at_least(level), None, 0, TIMELINE_LOGS)
+    body = timeline.timeline(call, facts, lines, ol.delivery_log.of_call(call_id))
+    body["logs_cut"] = more
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/calls/{call_id}/live")
@@ -536,6 +558,8 @@ def call_live(
         "logs": [{"seq": line.seq, "html": str(macros.log_row(line))} for line in lines],
         "logs_after": lines[-1].seq if lines else logs_after,
         "header": str(macros.call_facts(call, True)),
+        "timeline": timeline.items(call, redrawn, lines, ol.delivery_log.of_call(call_id)),
+        "duration": timeline.duration(call),
     }
     if final:
         context = call_context(ol, call_id)

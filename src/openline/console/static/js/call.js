@@ -1,8 +1,23 @@
-// The call page: follow a call in progress; load the recording when its tab is shown.
+// The call page: follow a call in progress; draw its timeline when that tab is shown.
 import { followCall } from './live.js';
-import { setupRecording } from './recording.js';
+import { setupTimeline } from './timeline.js';
 
 const root = document.getElementById('call');
+const box = document.querySelector('.timeline[data-src]');
+let timeline = null;
+
+if (box) {
+  const panel = box.closest('[role="tabpanel"]');
+  // Drawn once visible (a hidden tab has no width to lay out in); it loads everything
+  // recorded until then, and the live updates after.
+  const show = () => {
+    timeline ||= setupTimeline(box, { live: root.dataset.status === 'started' });
+  };
+  if (!panel.hidden) show();
+  else document.addEventListener('tabchange', (event) => {
+    if (event.detail === 'timeline') show();
+  });
+}
 
 if (root && root.dataset.status === 'started') {
   followCall({
@@ -13,20 +28,7 @@ if (root && root.dataset.status === 'started') {
     level: root.dataset.level,
     liveLogs: !root.dataset.logsFiltered,
     onStatus: (status) => { root.dataset.status = status; },
-  });
-}
-
-const recording = document.querySelector('.recording[data-src]');
-if (recording) {
-  const panel = recording.closest('[role="tabpanel"]');
-  let started = false;
-  const load = () => {
-    if (started) return;
-    started = true;
-    setupRecording(recording);
-  };
-  if (!panel.hidden) load();
-  else document.addEventListener('tabchange', (event) => {
-    if (event.detail === 'recording') load();
+    onData: (data) => timeline?.apply(data),
+    onEnd: () => timeline?.ended(),
   });
 }

@@ -6,7 +6,8 @@ const ANALYSIS_POLL_MS = 2000;
 const ANALYSIS_POLLS = 60;
 
 export function followCall({ callId, root, rev = -1, logsAfter = 0, level = '', liveLogs = true,
-                             follow = false, onStatus = () => {}, onEnd = () => {} }) {
+                             follow = false, onStatus = () => {}, onData = () => {},
+                             onEnd = () => {} }) {
   const entries = root.querySelector('[data-live="entries"]');
   const logs = liveLogs ? root.querySelector('[data-live="logs"]') : null;
   const header = root.querySelector('[data-live="header"]');
@@ -84,6 +85,7 @@ export function followCall({ callId, root, rev = -1, logsAfter = 0, level = '', 
     const count = document.querySelector('#tab-transcript .count');
     if (count && entries) count.textContent = String(entries.children.length);
     onStatus(data.status);
+    onData(data);
   }
 
   function place(item) {

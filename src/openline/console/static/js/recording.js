@@ -1,86 +1,98 @@
-// The recording player: the WAV (fetched with the session), its waveform (one band per
-// channel), click or arrow keys on the waveform to seek, and a download link.
+// The recording on the call's timeline: its two channels (caller above, agent below)
+// drawn from the server's peaks — never from the WAV, which the <audio> element streams
+// for playback only — as a slider over the audio: click, arrow keys, Home and End seek;
+// Space or Enter plays and pauses.
 
-export async function setupRecording(box) {
-  const status = box.querySelector('[data-recording="status"]');
-  const player = box.querySelector('.player');
-  const audio = player.querySelector('audio');
-  const canvas = player.querySelector('canvas');
-  const download = player.querySelector('a[download]');
+const MAX_POINTS = 20000;
+const WINDOW_DELAY_MS = 150;
+const COLORS = [['#60a5fa', '#31558f'], ['#4ade80', '#2c6b43']]; // played, to play
 
-  let reply;
-  try {
-    reply = await fetch(box.dataset.src, { credentials: 'same-origin' });
-  } catch {
-    status.textContent = 'The recording could not be loaded.';
-    return;
-  }
-  if (reply.status === 404) {
-    status.textContent = 'No recording for this call.';
-    box.dataset.state = 'none';
-    return;
-  }
-  if (!reply.ok) {
-    status.textContent = `The recording could not be loaded (HTTP ${reply.status}).`;
-    return;
-  }
-  const bytes = await reply.arrayBuffer();
-  const blob = new Blob([bytes], { type: reply.headers.get('content-type') || 'audio/wav' });
-  const url = URL.createObjectURL(blob);
-  audio.src = url;
-  download.href = url;
+export function setupRecording({ canvas, audio, peaksUrl, view, onSeek }) {
+  let whole = null; // peaks of the whole recording (so far, while the call runs)
+  let zoomed = null; // finer peaks of the window in view, once zoomed in
+  let windowTimer = 0;
 
-  let channels = [];
-  let duration = 0;
-  try {
-    const decoded = await new OfflineAudioContext(1, 1, 8000).decodeAudioData(bytes.slice(0));
-    duration = decoded.duration;
-    for (let c = 0; c < decoded.numberOfChannels; c += 1) {
-      channels.push(peaks(decoded.getChannelData(c), 600));
+  async function fetchPeaks(start, end) {
+    const params = new URLSearchParams({ points: String(points()) });
+    if (end !== undefined) {
+      params.set('start', String(Math.max(0, start)));
+      params.set('end', String(end));
     }
-  } catch {
-    channels = [];
-  }
-  if (!duration) {
-    await new Promise((resolve) => {
-      audio.addEventListener('loadedmetadata', resolve, { once: true });
-    });
-    duration = audio.duration || 0;
+    try {
+      const reply = await fetch(`${peaksUrl}?${params}`, { credentials: 'same-origin' });
+      return reply.ok ? await reply.json() : null;
+    } catch {
+      return null;
+    }
   }
 
-  status.hidden = true;
-  player.hidden = false;
-  canvas.setAttribute('aria-valuemax', String(Math.round(duration)));
-  canvas.dataset.channels = String(channels.length);
-  box.dataset.state = 'ready';
+  function points() {
+    const ratio = window.devicePixelRatio || 1;
+    return Math.max(1, Math.min(MAX_POINTS, Math.round(canvas.clientWidth * ratio)));
+  }
 
-  const draw = () => paint(canvas, channels, duration ? audio.currentTime / duration : 0);
-  const describe = () => {
-    canvas.setAttribute('aria-valuenow', String(Math.round(audio.currentTime)));
-    canvas.setAttribute('aria-valuetext', `${clock(audio.currentTime)} of ${clock(duration)}`);
+  // The whole recording's peaks: at the start, and again while a live call records.
+  async function refresh() {
+    const found = await fetchPeaks();
+    if (found) {
+      whole = found;
+      canvas.dataset.channels = String(Object.keys(found.channels).length);
+      canvas.dataset.duration = String(found.duration);
+    }
     draw();
-  };
-  const seek = (seconds) => {
-    audio.currentTime = Math.min(Math.max(0, seconds), duration);
-    describe();
-  };
+    return found;
+  }
 
-  audio.addEventListener('timeupdate', describe);
-  audio.addEventListener('seeked', describe);
-  window.addEventListener('resize', draw);
+  // Zoomed in, the window's own peaks replace the whole call's (a little later, so that
+  // a burst of zooming asks once).
+  function viewChanged() {
+    clearTimeout(windowTimer);
+    const { start, end } = view();
+    if (!whole || end - start >= whole.duration * 0.9) {
+      zoomed = null;
+      draw();
+      return;
+    }
+    draw();
+    windowTimer = setTimeout(async () => {
+      const found = await fetchPeaks(start, end);
+      const now = view();
+      if (found && now.start === start && now.end === end) {
+        zoomed = found;
+        draw();
+      }
+    }, WINDOW_DELAY_MS);
+  }
+
+  function duration() {
+    return Math.max(whole ? whole.duration : 0, Number.isFinite(audio.duration) ? audio.duration : 0);
+  }
+
+  function draw() {
+    const shown = view();
+    const { start, end } = shown;
+    const fine = zoomed && zoomed.start <= start + zoomed.seconds_per_point ? zoomed : whole;
+    paint(canvas, fine, start, end, audio.currentTime);
+    canvas.setAttribute('aria-valuemax', String(Math.round(duration())));
+    canvas.setAttribute('aria-valuenow', String(Math.round(audio.currentTime)));
+    canvas.setAttribute('aria-valuetext', `${clock(audio.currentTime)} of ${clock(duration())}`);
+  }
+
   canvas.addEventListener('click', (event) => {
     const box = canvas.getBoundingClientRect();
-    seek(((event.clientX - box.left) / box.width) * duration);
+    const { start, end } = view();
+    onSeek(start + ((event.clientX - box.left) / box.width) * (end - start));
   });
   canvas.addEventListener('keydown', (event) => {
-    const step = Math.max(1, duration / 20);
+    const { start, end } = view();
+    const step = Math.max(1, (end - start) / 20);
     const moves = {
       ArrowRight: audio.currentTime + step,
       ArrowUp: audio.currentTime + step,
       ArrowLeft: audio.currentTime - step,
       ArrowDown: audio.currentTime - step,
       Home: 0,
-      End: duration,
+      End: duration(),
     };
     if (event.key === ' ' || event.key === 'Enter') {
       event.preventDefault();
@@ -88,28 +100,14 @@ export async function setupRecording(box) {
       else audio.pause();
     } else if (event.key in moves) {
       event.preventDefault();
-      seek(moves[event.key]);
+      onSeek(moves[event.key]);
     }
   });
-  describe();
+
+  return { refresh, viewChanged, draw, duration };
 }
 
-function peaks(samples, buckets) {
-  const size = Math.max(1, Math.floor(samples.length / buckets));
-  const found = [];
-  for (let start = 0; start < samples.length; start += size) {
-    let high = 0;
-    const end = Math.min(samples.length, start + size);
-    for (let i = start; i < end; i += 1) {
-      const value = Math.abs(samples[i]);
-      if (value > high) high = value;
-    }
-    found.push(high);
-  }
-  return found;
-}
-
-function paint(canvas, channels, played) {
+function paint(canvas, peaks, start, end, played) {
   const ratio = window.devicePixelRatio || 1;
   const width = Math.max(1, Math.round(canvas.clientWidth * ratio));
   const height = Math.max(1, Math.round(canvas.clientHeight * ratio));
@@ -117,26 +115,31 @@ function paint(canvas, channels, played) {
   if (canvas.height !== height) canvas.height = height;
   const g = canvas.getContext('2d');
   g.clearRect(0, 0, width, height);
-  const bands = Math.max(1, channels.length);
-  const colors = [['#60a5fa', '#1e3a8a'], ['#4ade80', '#14532d']];
-  channels.forEach((values, c) => {
-    const top = (height / bands) * c;
-    const middle = top + height / bands / 2;
-    const scale = (height / bands / 2) * 0.9;
-    const [bright, dim] = colors[c % colors.length];
-    const bar = width / values.length;
-    values.forEach((value, i) => {
-      const x = i * bar;
-      g.fillStyle = x / width <= played ? bright : dim;
-      const h = Math.max(1, value * scale);
-      g.fillRect(x, middle - h, Math.max(1, bar - 0.5), h * 2);
-    });
+  if (!peaks) return;
+  const span = Math.max(1e-6, end - start);
+  const step = peaks.seconds_per_point;
+  const bar = Math.max(1, (step / span) * width);
+  const first = Math.max(0, Math.floor((start - peaks.start) / step));
+  const bands = Object.values(peaks.channels);
+  bands.forEach(({ min, max }, c) => {
+    const middle = (height / bands.length) * (c + 0.5);
+    const scale = (height / bands.length / 2) * 0.9 / 128;
+    const [bright, dim] = COLORS[c % COLORS.length];
+    for (let i = first; i < max.length; i += 1) {
+      const t = peaks.start + i * step;
+      if (t > end) break;
+      const x = ((t - start) / span) * width;
+      g.fillStyle = t <= played ? bright : dim;
+      const top = middle - max[i] * scale;
+      g.fillRect(x, top, bar, Math.max(1, (max[i] - min[i]) * scale));
+    }
   });
-  g.fillStyle = '#f8fafc';
-  g.fillRect(Math.min(width - 2, played * width), 0, 2 * ratio, height);
 }
 
-function clock(seconds) {
+export function clock(seconds) {
   const whole = Math.floor(seconds || 0);
-  return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, '0')}`;
+  const hours = Math.floor(whole / 3600);
+  const minutes = Math.floor((whole % 3600) / 60);
+  const rest = String(whole % 60).padStart(2, '0');
+  return hours ? `${hours}:${String(minutes).padStart(2, '0')}:${rest}` : `${minutes}:${rest}`;
 }

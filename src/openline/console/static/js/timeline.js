@@ -1,0 +1,420 @@
+// The call's Timeline tab: one time axis (seconds from the call's start) with the
+// recording's two channels, the turns (each answer's latency split in the gap before
+// it), tool calls, events and metrics, log lines and webhook deliveries. Click an item to
+// play from there; zoom with the buttons, + and −, or Ctrl+wheel; pan by dragging or
+// Shift+wheel; arrow keys move between items. A live call's items come with its live
+// updates (live.js), and the recording's peaks are asked again as it grows.
+import { clock, setupRecording } from './recording.js';
+
+const PARTS = ['endpointing', 'stt', 'agent', 'tts', 'playout'];
+const KIND_NAMES = {
+  tool: 'Tool call', event: 'Event', metric: 'Metric', log: 'Log line', webhook: 'Webhook',
+};
+const MIN_SPAN_S = 1;
+const ZOOM = 2;
+const LIVE_PEAKS_MS = 2000;
+const TICKS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
+
+export function setupTimeline(box, { live = false } = {}) {
+  const part = (name) => box.querySelector(`[data-tl="${name}"]`);
+  const body = part('body');
+  const axis = part('axis');
+  const playhead = part('playhead');
+  const range = part('range');
+  const selected = part('selected');
+  const audio = part('audio');
+  const play = part('play');
+  const lanes = Object.fromEntries(
+    [...box.querySelectorAll('[data-lane]')].map((lane) => [lane.dataset.lane, lane]));
+  const shown = new Map(); // key → { item, node, bar }
+  let order = []; // keys by time: the arrow keys' order
+  let current = null; // the key in the tab order (one item at a time: a roving tabindex)
+  let duration = 0;
+  let view = { start: 0, end: 1 };
+  let fitted = true; // showing the whole call, so the view grows with a live call
+  let pending = []; // live updates that came while the first load was under way
+  let loaded = false;
+  let ticking = 0;
+  let lastPeaks = 0;
+  let received = performance.now(); // when the last live update came, and its duration
+  let receivedDuration = 0;
+
+  const recording = audio && setupRecording({
+    canvas: part('wave'),
+    audio,
+    peaksUrl: box.dataset.peaks,
+    view: () => view,
+    onSeek: seek,
+  });
+
+  // -- the data ---------------------------------------------------------------------------
+
+  async function load() {
+    const params = new URLSearchParams({ level: box.dataset.level || '' });
+    const [reply] = await Promise.all([
+      fetch(`${box.dataset.src}?${params}`, {
+        credentials: 'same-origin', headers: { Accept: 'application/json' },
+      }),
+      recording ? recording.refresh() : null,
+    ]);
+    if (!reply.ok || !(reply.headers.get('content-type') || '').includes('json')) {
+      range.textContent = 'The timeline could not be loaded.';
+      return;
+    }
+    const data = await reply.json();
+    place(data.items);
+    grow(data.duration);
+    loaded = true;
+    for (const update of pending) apply(update);
+    pending = [];
+    if (data.logs_cut) box.dataset.logsCut = '1';
+    if (!live && recording) listen();
+    layout();
+    box.dataset.state = 'drawn';
+    box.dataset.drawnMs = String(Math.round(performance.now()));
+    if (live) tick();
+  }
+
+  function place(items) {
+    for (const item of items) {
+      const old = shown.get(item.key);
+      const entry = draw(item);
+      if (old) {
+        old.node.replaceWith(entry.node);
+        old.bar?.remove();
+        if (current === item.key) entry.node.tabIndex = 0;
+      } else {
+        lanes[laneOf(item)].append(entry.node);
+        order.push(item.key);
+      }
+      if (entry.bar) lanes.assistant.append(entry.bar);
+      shown.set(item.key, entry);
+      duration = Math.max(duration, item.until ?? item.t);
+    }
+    order.sort((a, b) => shown.get(a).item.t - shown.get(b).item.t);
+    if (current === null && order.length) {
+      current = order[0];
+      shown.get(current).node.tabIndex = 0;
+    }
+    box.dataset.items = String(shown.size);
+  }
+
+  function grow(seconds) {
+    duration = Math.max(duration, seconds || 0, recording ? recording.duration() : 0);
+    if (fitted) view = { start: 0, end: Math.max(duration, MIN_SPAN_S) };
+  }
+
+  // A live update (live.js), or the call's end.
+  function apply(data) {
+    if (!loaded) {
+      pending.push(data);
+      return;
+    }
+    place(data.timeline || []);
+    grow(data.duration);
+    received = performance.now();
+    receivedDuration = data.duration || 0;
+    if (recording && performance.now() - lastPeaks > LIVE_PEAKS_MS) {
+      lastPeaks = performance.now();
+      recording.refresh().then(() => { grow(0); layout(); });
+    }
+    layout();
+  }
+
+  // While the call runs its axis grows with the clock, between updates too.
+  function tick() {
+    ticking = setInterval(() => {
+      grow(receivedDuration + (performance.now() - received) / 1000);
+      layout();
+    }, 1000);
+  }
+
+  async function ended() {
+    live = false;
+    clearInterval(ticking);
+    if (!recording) return;
+    await recording.refresh();
+    listen();
+    box.querySelector('a[download]')?.removeAttribute('hidden');
+    grow(0);
+    layout();
+  }
+
+  // -- drawing ----------------------------------------------------------------------------
+
+  function laneOf(item) {
+    if (item.kind === 'turn') return item.role === 'user' ? 'user' : 'assistant';
+    return item.kind === 'metric' ? 'event' : item.kind;
+  }
+
+  function draw(item) {
+    const node = document.createElement('button');
+    node.type = 'button';
+    node.tabIndex = -1;
+    const spans = item.until != null && item.until > item.t;
+    node.className = `tl-item tl-${item.kind} ${spans ? 'tl-span' : 'tl-mark'}`;
+    if (item.role) node.classList.add(`role-${item.role}`);
+    if (item.level) node.classList.add(`level-${item.level}`);
+    node.dataset.key = item.key;
+    node.dataset.t = String(item.t);
+    if (item.until != null) node.dataset.until = String(item.until);
+    const text = describe(item);
+    node.setAttribute('aria-label', text);
+    node.title = text;
+    return { item, node, bar: item.latency > 0 ? latencyBar(item) : null };
+  }
+
+  // The wait before an answer: from the caller's last voice, its parts stacked in order.
+  function latencyBar(item) {
+    const bar = document.createElement('button');
+    bar.type = 'button';
+    bar.tabIndex = -1;
+    bar.className = 'tl-latency';
+    bar.dataset.key = `${item.key}-latency`;
+    bar.dataset.t = String(item.t - item.latency);
+    bar.dataset.latency = String(item.latency);
+    for (const name of PARTS) {
+      const seconds = item.parts?.[name];
+      if (seconds == null || seconds <= 0) continue;
+      const piece = document.createElement('span');
+      piece.className = `lat-${name}`;
+      piece.dataset.part = name;
+      piece.style.width = `${(seconds / item.latency) * 100}%`;
+      bar.append(piece);
+    }
+    const text = `Latency ${item.latency.toFixed(2)} s before the answer at ${at(item.t)}: `
+      + PARTS.filter((name) => item.parts?.[name] != null)
+        .map((name) => `${name} ${item.parts[name].toFixed(2)} s`).join(', ');
+    bar.setAttribute('aria-label', text);
+    bar.title = text;
+    return bar;
+  }
+
+  function describe(item) {
+    const name = item.kind === 'turn'
+      ? `${item.role === 'user' ? 'User' : 'Assistant'} turn` : KIND_NAMES[item.kind];
+    const when = item.until != null && item.until > item.t
+      ? `${at(item.t)}–${at(item.until)}` : at(item.t);
+    return `${name} at ${when}: ${item.label || '(nothing said)'}`;
+  }
+
+  function layout() {
+    const width = lanes.user.clientWidth;
+    if (!width) return; // the tab is hidden: drawn when shown
+    const span = view.end - view.start;
+    const x = (t) => ((t - view.start) / span) * width;
+    for (const { item, node, bar } of shown.values()) {
+      const to = Math.max(item.until ?? item.t, item.t);
+      const visible = to >= view.start && item.t <= view.end;
+      node.hidden = !visible;
+      if (visible) {
+        node.style.left = `${x(item.t)}px`;
+        if (to > item.t) node.style.width = `${x(to) - x(item.t)}px`;
+      }
+      if (bar) {
+        const from = item.t - item.latency;
+        bar.hidden = !(item.t >= view.start && from <= view.end);
+        bar.style.left = `${x(from)}px`;
+        bar.style.width = `${x(item.t) - x(from)}px`;
+      }
+    }
+    ticks(width, span);
+    box.dataset.viewStart = String(view.start);
+    box.dataset.viewEnd = String(view.end);
+    range.textContent = fitted
+      ? `The whole call: ${clock(duration)}`
+      : `Showing ${at(view.start)}–${at(view.end)} of ${clock(duration)}`;
+    recording?.viewChanged();
+    follow();
+  }
+
+  function ticks(width, span) {
+    const step = TICKS.find((each) => (each / span) * width >= 80) || TICKS[TICKS.length - 1];
+    const marks = [];
+    for (let n = Math.ceil(view.start / step); n * step <= view.end; n += 1) {
+      const t = n * step;
+      const x = ((t - view.start) / span) * width;
+      const mark = document.createElement('span');
+      mark.style.left = `${x}px`;
+      mark.textContent = step < 1 ? at(t) : clock(t);
+      if (x < 24) mark.className = 'tl-tick-first'; // kept inside the axis
+      else if (x > width - 24) mark.className = 'tl-tick-last';
+      marks.push(mark);
+    }
+    axis.replaceChildren(...marks);
+  }
+
+  // -- playing and seeking -------------------------------------------------------------------
+
+  function listen() {
+    if (audio.src) return;
+    audio.src = box.dataset.audio;
+    audio.addEventListener('loadedmetadata', () => {
+      play.disabled = false;
+      box.dataset.audioState = 'ready';
+      grow(0);
+      layout();
+    }, { once: true });
+    audio.addEventListener('play', () => { playing(true); requestAnimationFrame(frame); });
+    audio.addEventListener('pause', () => playing(false));
+    audio.addEventListener('timeupdate', follow);
+    audio.addEventListener('seeked', follow);
+    play.addEventListener('click', () => {
+      if (audio.paused) audio.play().catch(() => {});
+      else audio.pause();
+    });
+  }
+
+  function playing(on) {
+    play.textContent = on ? 'Pause' : 'Play';
+    play.setAttribute('aria-pressed', String(on));
+  }
+
+  function frame() {
+    follow();
+    if (!audio.paused) requestAnimationFrame(frame);
+  }
+
+  function seek(seconds) {
+    if (!audio || !audio.src) return;
+    audio.currentTime = Math.min(Math.max(0, seconds), recording.duration() || seconds);
+    follow();
+  }
+
+  // The play-head follows the audio; playing past the view turns the page.
+  function follow() {
+    if (!audio || !audio.src) return;
+    const t = audio.currentTime;
+    const span = view.end - view.start;
+    if (!audio.paused && !fitted && t > view.end) moveTo(t, span);
+    const lane = lanes.user;
+    playhead.hidden = t < view.start || t > view.end;
+    playhead.style.left = `${lane.offsetLeft + ((t - view.start) / span) * lane.clientWidth}px`;
+    recording.draw();
+  }
+
+  // -- zoom, pan, keys --------------------------------------------------------------------------
+
+  function zoom(factor, around) {
+    const span = view.end - view.start;
+    const next = Math.min(Math.max(span * factor, MIN_SPAN_S), Math.max(duration, MIN_SPAN_S));
+    const at = around ?? (audio && audio.src && !playhead.hidden
+      ? audio.currentTime : view.start + span / 2);
+    fitted = next >= duration;
+    moveTo(at - ((at - view.start) / span) * next, next);
+  }
+
+  function moveTo(start, span) {
+    const from = Math.min(Math.max(start, 0), Math.max(duration - span, 0));
+    view = { start: from, end: from + span };
+    layout();
+  }
+
+  function fit() {
+    fitted = true;
+    grow(0);
+    layout();
+  }
+
+  function timeAt(clientX) {
+    const box = lanes.user.getBoundingClientRect();
+    return view.start + ((clientX - box.left) / box.width) * (view.end - view.start);
+  }
+
+  part('zoom-in').addEventListener('click', () => zoom(1 / ZOOM));
+  part('zoom-out').addEventListener('click', () => zoom(ZOOM));
+  part('fit').addEventListener('click', fit);
+
+  box.addEventListener('keydown', (event) => {
+    if (event.target.closest('input, select, textarea')) return;
+    const keys = { '+': () => zoom(1 / ZOOM), '=': () => zoom(1 / ZOOM), '-': () => zoom(ZOOM), 0: fit };
+    if (keys[event.key]) {
+      event.preventDefault();
+      keys[event.key]();
+      return;
+    }
+    const from = event.target.closest('.tl-item');
+    if (!from) return;
+    const index = order.indexOf(from.dataset.key);
+    const moves = {
+      ArrowRight: index + 1, ArrowDown: index + 1, ArrowLeft: index - 1, ArrowUp: index - 1,
+      Home: 0, End: order.length - 1,
+    };
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    const key = order[Math.min(Math.max(moves[event.key], 0), order.length - 1)];
+    focusItem(key);
+  });
+
+  function focusItem(key) {
+    const entry = shown.get(key);
+    if (current !== null) shown.get(current).node.tabIndex = -1;
+    current = key;
+    entry.node.tabIndex = 0;
+    if (entry.node.hidden) moveTo(entry.item.t - (view.end - view.start) / 2, view.end - view.start);
+    entry.node.focus();
+    choose(entry.item, entry.item.t);
+  }
+
+  body.addEventListener('click', (event) => {
+    const node = event.target.closest('[data-key]');
+    if (!node) return;
+    const key = node.dataset.key.replace(/-latency$/, '');
+    const entry = shown.get(key);
+    if (!entry) return;
+    if (current !== null && current !== key) shown.get(current).node.tabIndex = -1;
+    current = key;
+    entry.node.tabIndex = 0;
+    choose(entry.item, Number(node.dataset.t));
+  });
+
+  function choose(item, t) {
+    selected.textContent = details(item);
+    seek(t);
+  }
+
+  function details(item) {
+    const latency = item.latency > 0
+      ? ` — latency ${item.latency.toFixed(2)} s (${PARTS.filter((n) => item.parts?.[n] != null)
+        .map((n) => `${n} ${item.parts[n].toFixed(2)}`).join(', ')})` : '';
+    return `${describe(item)}${latency}`;
+  }
+
+  // Drag to pan; Shift+wheel (or a sideways one) pans, Ctrl+wheel zooms where pointed.
+  let dragged = null;
+  body.addEventListener('pointerdown', (event) => {
+    if (event.target.closest('[data-key], canvas') || event.button !== 0) return;
+    dragged = { x: event.clientX, start: view.start };
+    body.setPointerCapture(event.pointerId);
+  });
+  body.addEventListener('pointermove', (event) => {
+    if (!dragged) return;
+    const span = view.end - view.start;
+    const moved = ((event.clientX - dragged.x) / lanes.user.clientWidth) * span;
+    fitted = false;
+    moveTo(dragged.start - moved, span);
+  });
+  body.addEventListener('pointerup', () => { dragged = null; });
+  body.addEventListener('wheel', (event) => {
+    const span = view.end - view.start;
+    if (event.ctrlKey || event.metaKey) {
+      event.preventDefault();
+      zoom(Math.exp(event.deltaY * 0.002), timeAt(event.clientX));
+    } else if (event.shiftKey || Math.abs(event.deltaX) > Math.abs(event.deltaY)) {
+      event.preventDefault();
+      const moved = ((event.deltaX || event.deltaY) / lanes.user.clientWidth) * span;
+      fitted = false;
+      moveTo(view.start + moved, span);
+    }
+  }, { passive: false });
+  window.addEventListener('resize', layout);
+
+  load();
+  return { apply, ended };
+}
+
+// A time on the call's clock to the hundredth: 1:02.50.
+function at(seconds) {
+  const hundredths = Math.floor(Math.max(0, seconds || 0) * 100 + 1e-6);
+  return `${clock(hundredths / 100)}.${String(hundredths % 100).padStart(2, '0')}`;
+}

@@ -1,0 +1,92 @@
+"""The call page's Timeline: what a call recorded as items on one time axis (seconds
+from the call's start), in the compact JSON ``static/js/timeline.js`` draws.
+
+Items: turns (with an answer's latency and its parts, as the turn's public JSON has
+them), tool calls (from the call to its result), log events, metrics, log lines and
+webhook deliveries (queued at ``created_at``, on the call's clock). Each has the ``key``
+it keeps across live updates, so the page replaces an item that changed. Labels are cut
+short: the Transcript and Logs tabs hold the whole text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from openline.console.views import compact
+from openline.domain.calls import Fact, LogEvent, LogMetric, LogRecord, ToolCall, Turn
+from openline.domain.shapes import turn_json
+from openline.domain.time import as_utc, utcnow
+
+LABEL_CHARS = 120
+
+
+def timeline(
+    call: dict, facts: Iterable[Fact], lines: Iterable[LogRecord], deliveries: Iterable[dict]
+) -> dict[str, Any]:
+    """The whole timeline of a call: its length so far and every item."""
+    return {"duration": duration(call), "items": items(call, facts, lines, deliveries)}
+
+
+def duration(call: dict) -> float:
+    """Seconds from the call's start to its end (to now while it runs)."""
+    start = as_utc(call["start_time"])
+    end = as_utc(call.get("end_time")) or utcnow()
+    return max(0.0, (end - start).total_seconds())
+
+
+def items(
+    call: dict, facts: Iterable[Fact], lines: Iterable[LogRecord], deliveries: Iterable[dict]
+) -> list[dict[str, Any]]:
+    shown = [_KINDS[type(fact)](fact) for fact in facts if type(fact) in _KINDS]
+    shown += [
+        _item(f"log-{line.seq}", "log", line.timestamp, line.message, level=line.level)
+        for line in lines
+    ]
+    start = as_utc(call["start_time"])
+    for delivery in deliveries:
+        at = (as_utc(delivery["created_at"]) - start).total_seconds()
+        status = delivery["status"]
+        if delivery.get("last_status_code"):
+            status += f" (HTTP {delivery['last_status_code']})"
+        label = f"{delivery['event_type']}: {status}"
+        shown.append(_item(delivery["id"], "webhook", max(0.0, at), label))
+    return shown
+
+
+def _item(key: str, kind: str, t: float, label: str, **more: Any) -> dict[str, Any]:
+    cut = label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+    return {"key": key, "kind": kind, "t": t, "label": cut, **more}
+
+
+def _turn(turn: Turn) -> dict[str, Any]:
+    shaped = turn_json(turn)
+    found = _item(f"turn-{turn.seq}", "turn", turn.timestamp, turn.text, role=turn.role.value)
+    found["until"] = turn.end_timestamp
+    if shaped.get("latency") is not None:  # answers that kept the caller waiting
+        found["latency"] = shaped["latency"]
+        found["parts"] = shaped.get("latency_parts") or {}
+    return found
+
+
+def _tool(tool: ToolCall) -> dict[str, Any]:
+    label = tool.name if tool.result is None else f"{tool.name} → {tool.result}"
+    return _item(f"tool-{tool.seq}", "tool", tool.timestamp, label, until=tool.result_timestamp)
+
+
+def _event(event: LogEvent) -> dict[str, Any]:
+    label = f"{event.event}: {event.message}" if event.message else event.event
+    return _item(f"event-{event.seq}", "event", event.timestamp, label, level=event.level)
+
+
+def _metric(metric: LogMetric) -> dict[str, Any]:
+    label = f"{metric.name} = {compact(metric.value)}"
+    return _item(f"metric-{metric.seq}", "metric", metric.timestamp, label)
+
+
+_KINDS: dict[type[Fact], Callable[[Any], dict[str, Any]]] = {
+    Turn: _turn,
+    ToolCall: _tool,
+    LogEvent: _event,
+    LogMetric: _metric,
+}
