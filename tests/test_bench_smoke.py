@@ -95,6 +95,15 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
         ["--quick", "--repeat", "1"],
         [r"^\s+baseline\s+API JSON", r"^\s+console\s+page render", r"console / baseline"],
     ),
+    "timeline.py": (
+        ["--minutes", "1", "--repeat", "1", "--loads", "1"],
+        [
+            r"^\s+page\s+GET /console/calls/\{id\} ",
+            r"^\s+peaks\s+GET …/audio/peaks",
+            r"^\s+server\s+page \+ timeline \+ peaks",
+            r"^\s+chromium\s+timeline drawn",
+        ],
+    ),
 }
 
 

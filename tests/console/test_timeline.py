@@ -75,7 +75,7 @@ def test_a_voice_call_on_one_axis(console: Page, seeded: SeededCall):
     assert abs(box["x"] + box["width"] - x_of(lane, tool.result_timestamp, shown)) < TOLERANCE_PX
     event = console.locator(f'[data-key="event-{events[0].seq}"]')
     assert abs(centre(event) - x_of(lane, events[0].timestamp, shown)) < TOLERANCE_PX
-    first_hook = console.locator(f'[data-key="{seeded.deliveries[0]["id"]}"]')
+    first_hook = console.locator(f'[data-key="webhook-{seeded.deliveries[0]["id"]}"]')
     assert abs(float(first_hook.get_attribute("data-t")) - 0.2) < 1e-6  # created_at, on the clock
 
     # An answer's latency, split in the gap before it.

@@ -3,9 +3,10 @@ from the call's start), in the compact JSON ``static/js/timeline.js`` draws.
 
 Items: turns (with an answer's latency and its parts, as the turn's public JSON has
 them), tool calls (from the call to its result), log events, metrics, log lines and
-webhook deliveries (queued at ``created_at``, on the call's clock). Each has the ``key``
-it keeps across live updates, so the page replaces an item that changed. Labels are cut
-short: the Transcript and Logs tabs hold the whole text.
+webhook deliveries (queued at ``created_at``, on the call's clock), grouped by kind, so
+an item needs no field to say it. Each has the ``id`` it keeps across live updates, so
+the page replaces an item that changed. Labels are cut short: the Transcript and Logs
+tabs hold the whole text.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from openline.domain.shapes import turn_json
 from openline.domain.time import as_utc, utcnow
 
 LABEL_CHARS = 120
+KINDS = ("turn", "tool", "event", "metric", "log", "webhook")
 
 
 def timeline(
@@ -37,11 +39,16 @@ def duration(call: dict) -> float:
 
 def items(
     call: dict, facts: Iterable[Fact], lines: Iterable[LogRecord], deliveries: Iterable[dict]
-) -> list[dict[str, Any]]:
-    shown = [_KINDS[type(fact)](fact) for fact in facts if type(fact) in _KINDS]
-    shown += [
-        _item(f"log-{line.seq}", "log", line.timestamp, line.message, level=line.level)
-        for line in lines
+) -> dict[str, list[dict[str, Any]]]:
+    """The items by kind (``turn``, ``tool``, ``event``, ``metric``, ``log``,
+    ``webhook``), each with the ``id`` it keeps (a fact's ``seq``, a delivery's id)."""
+    shown: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+    for fact in facts:
+        if type(fact) in _SHAPES:
+            kind, shape = _SHAPES[type(fact)]
+            shown[kind].append(shape(fact))
+    shown["log"] = [
+        _item(line.seq, line.timestamp, line.message, level=line.level) for line in lines
     ]
     start = as_utc(call["start_time"])
     for delivery in deliveries:
@@ -50,18 +57,18 @@ def items(
         if delivery.get("last_status_code"):
             status += f" (HTTP {delivery['last_status_code']})"
         label = f"{delivery['event_type']}: {status}"
-        shown.append(_item(delivery["id"], "webhook", max(0.0, at), label))
+        shown["webhook"].append(_item(delivery["id"], max(0.0, at), label))
     return shown
 
 
-def _item(key: str, kind: str, t: float, label: str, **more: Any) -> dict[str, Any]:
+def _item(ident: int | str, t: float, label: str, **more: Any) -> dict[str, Any]:
     cut = label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
-    return {"key": key, "kind": kind, "t": t, "label": cut, **more}
+    return {"id": ident, "t": t, "label": cut, **more}
 
 
 def _turn(turn: Turn) -> dict[str, Any]:
     shaped = turn_json(turn)
-    found = _item(f"turn-{turn.seq}", "turn", turn.timestamp, turn.text, role=turn.role.value)
+    found = _item(turn.seq, turn.timestamp, turn.text, role=turn.role.value)
     found["until"] = turn.end_timestamp
     if shaped.get("latency") is not None:  # answers that kept the caller waiting
         found["latency"] = shaped["latency"]
@@ -71,22 +78,22 @@ def _turn(turn: Turn) -> dict[str, Any]:
 
 def _tool(tool: ToolCall) -> dict[str, Any]:
     label = tool.name if tool.result is None else f"{tool.name} → {tool.result}"
-    return _item(f"tool-{tool.seq}", "tool", tool.timestamp, label, until=tool.result_timestamp)
+    return _item(tool.seq, tool.timestamp, label, until=tool.result_timestamp)
 
 
 def _event(event: LogEvent) -> dict[str, Any]:
     label = f"{event.event}: {event.message}" if event.message else event.event
-    return _item(f"event-{event.seq}", "event", event.timestamp, label, level=event.level)
+    return _item(event.seq, event.timestamp, label, level=event.level)
 
 
 def _metric(metric: LogMetric) -> dict[str, Any]:
     label = f"{metric.name} = {compact(metric.value)}"
-    return _item(f"metric-{metric.seq}", "metric", metric.timestamp, label)
+    return _item(metric.seq, metric.timestamp, label)
 
 
-_KINDS: dict[type[Fact], Callable[[Any], dict[str, Any]]] = {
-    Turn: _turn,
-    ToolCall: _tool,
-    LogEvent: _event,
-    LogMetric: _metric,
+_SHAPES: dict[type[Fact], tuple[str, Callable[[Any], dict[str, Any]]]] = {
+    Turn: ("turn", _turn),
+    ToolCall: ("tool", _tool),
+    LogEvent: ("event", _event),
+    LogMetric: ("metric", _metric),
 }

@@ -16,6 +16,7 @@ const LIVE_PEAKS_MS = 2000;
 const TICKS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
 
 export function setupTimeline(box, { live = false } = {}) {
+  box.dataset.setupMs = String(Math.round(performance.now())); // bench/timeline.py reads these
   const part = (name) => box.querySelector(`[data-tl="${name}"]`);
   const body = part('body');
   const axis = part('axis');
@@ -75,7 +76,10 @@ export function setupTimeline(box, { live = false } = {}) {
     if (live) tick();
   }
 
-  function place(items) {
+  // Items come by kind ({turn: [...], tool: [...], …}); each is known by its kind and id.
+  function place(groups) {
+    const items = Object.entries(groups).flatMap(([kind, list]) => list.map(
+      (item) => ({ ...item, kind, key: `${kind}-${item.id}` })));
     for (const item of items) {
       const old = shown.get(item.key);
       const entry = draw(item);
@@ -110,7 +114,7 @@ export function setupTimeline(box, { live = false } = {}) {
       pending.push(data);
       return;
     }
-    place(data.timeline || []);
+    place(data.timeline || {});
     grow(data.duration);
     received = performance.now();
     receivedDuration = data.duration || 0;
@@ -246,15 +250,13 @@ export function setupTimeline(box, { live = false } = {}) {
 
   // -- playing and seeking -------------------------------------------------------------------
 
+  // The player reads the WAV only once asked to play or seek (preload="none": an hour
+  // is 230 MB), in ranges from where it plays; the drawing never needs it.
   function listen() {
     if (audio.src) return;
     audio.src = box.dataset.audio;
-    audio.addEventListener('loadedmetadata', () => {
-      play.disabled = false;
-      box.dataset.audioState = 'ready';
-      grow(0);
-      layout();
-    }, { once: true });
+    play.disabled = false;
+    box.dataset.audioState = 'ready';
     audio.addEventListener('play', () => { playing(true); requestAnimationFrame(frame); });
     audio.addEventListener('pause', () => playing(false));
     audio.addEventListener('timeupdate', follow);
