@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import statistics
 import sys
 import tempfile
@@ -111,6 +112,7 @@ def main() -> None:
     parser.add_argument("--loads", type=int, default=3, help="page loads in Chromium")
     args = parser.parse_args()
 
+    print(f"load average at the start: {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp) / "data", api_key=KEY, start_example_agent=False)
         with openline_server(settings) as server:
@@ -166,6 +168,7 @@ def main() -> None:
         f"  targets   server {SERVER_TARGET_MS:.0f} ms: {fast} it; sent 1 MB: {small} it "
         f"({zipped} it gzipped)"
     )
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -470,6 +470,7 @@ def call_context(
         "evaluations": _evaluations(ol, call),
         "recording_url": f"{api}/audio" if recorded else None,
         "peaks_url": f"{api}/audio/peaks" if recorded else None,
+        "timeline_logs": TIMELINE_LOGS,
     }
 
 

@@ -68,7 +68,7 @@ export function setupTimeline(box, { live = false } = {}) {
     loaded = true;
     for (const update of pending) apply(update);
     pending = [];
-    if (data.logs_cut) box.dataset.logsCut = '1';
+    part('logs-cut').hidden = !data.logs_cut;
     if (!live && recording) listen();
     layout();
     box.dataset.state = 'drawn';
