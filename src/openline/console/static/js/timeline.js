@@ -37,8 +37,7 @@ export function setupTimeline(box, { live = false } = {}) {
   let loaded = false;
   let ticking = 0;
   let lastPeaks = 0;
-  let received = performance.now(); // when the last live update came, and its duration
-  let receivedDuration = 0;
+  let known = { at: performance.now(), duration: 0 }; // the call's length when last told
 
   const recording = audio && setupRecording({
     canvas: part('wave'),
@@ -65,6 +64,7 @@ export function setupTimeline(box, { live = false } = {}) {
     const data = await reply.json();
     place(data.items);
     grow(data.duration);
+    known = { at: performance.now(), duration: data.duration };
     loaded = true;
     for (const update of pending) apply(update);
     pending = [];
@@ -108,7 +108,7 @@ export function setupTimeline(box, { live = false } = {}) {
     if (fitted) view = { start: 0, end: Math.max(duration, MIN_SPAN_S) };
   }
 
-  // A live update (live.js), or the call's end.
+  // A live update (live.js): the items that changed, and the call's length.
   function apply(data) {
     if (!loaded) {
       pending.push(data);
@@ -116,20 +116,20 @@ export function setupTimeline(box, { live = false } = {}) {
     }
     place(data.timeline || {});
     grow(data.duration);
-    received = performance.now();
-    receivedDuration = data.duration || 0;
-    if (recording && performance.now() - lastPeaks > LIVE_PEAKS_MS) {
-      lastPeaks = performance.now();
-      recording.refresh().then(() => { grow(0); layout(); });
-    }
+    known = { at: performance.now(), duration: data.duration || 0 };
     layout();
   }
 
-  // While the call runs its axis grows with the clock, between updates too.
+  // While the call runs its axis grows with the clock, between updates too, and the
+  // recording's peaks are asked again every few seconds.
   function tick() {
     ticking = setInterval(() => {
-      grow(receivedDuration + (performance.now() - received) / 1000);
+      grow(known.duration + (performance.now() - known.at) / 1000);
       layout();
+      if (recording && performance.now() - lastPeaks > LIVE_PEAKS_MS) {
+        lastPeaks = performance.now();
+        recording.refresh().then(() => { grow(0); layout(); });
+      }
     }, 1000);
   }
 
