@@ -183,8 +183,13 @@ def test_zoom_pan_and_keys(console: Page, seeded: SeededCall):
 
 
 def test_a_text_call_has_the_view_without_audio_lanes(console: Page, scenario):
-    console.goto(f"/console/calls/{scenario.main_call}?tab=timeline")
+    console.goto(f"/console/calls/{scenario.main_call}")  # not recorded: on its transcript
     timeline = console.locator(".timeline")
+    expect(console.get_by_role("tab", name="Transcript")).to_have_attribute(
+        "aria-selected", "true"
+    )
+    assert timeline.get_attribute("data-state") is None  # drawn once shown, not before
+    console.get_by_role("tab", name="Timeline").click()
     expect(timeline).to_have_attribute("data-state", "drawn")
     expect(console.get_by_role("slider", name="Recording position")).to_have_count(0)
     expect(console.locator(".timeline audio")).to_have_count(0)

@@ -255,7 +255,9 @@ export function setupTimeline(box, { live = false } = {}) {
   function listen() {
     if (audio.src) return;
     audio.src = box.dataset.audio;
+    audio.hidden = false;
     play.disabled = false;
+    play.removeAttribute('title');
     box.dataset.audioState = 'ready';
     audio.addEventListener('play', () => { playing(true); requestAnimationFrame(frame); });
     audio.addEventListener('pause', () => playing(false));
