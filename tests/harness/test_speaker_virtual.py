@@ -33,6 +33,7 @@ class Reports:
         self.frames: list[tuple[float, int]] = []  # (sent at, bytes of audio)
         self.recorded: list[tuple[float, int]] = []  # (call time, samples at RECORD_RATE)
         self.log: list[tuple] = []
+        self.voiced: list[tuple[float, float]] = []  # (where voice began, reported at)
 
     async def audio_out(self, payload: str) -> None:
         self.frames.append((now(), len(base64.b64decode(payload))))
@@ -42,6 +43,9 @@ class Reports:
 
     async def segment_started(self, segment) -> None:
         self.log.append(("started", segment.utterance.text, segment.start, now()))
+
+    def voice_heard(self, at: float) -> None:
+        self.voiced.append((at, now()))
 
     async def segment_finished(self, segment) -> None:
         self.log.append(("finished", segment.utterance.text, segment.end, now()))
@@ -185,7 +189,9 @@ def test_a_message_plays_from_when_its_first_audio_exists():
     assert started[2] == approx(0.25)
 
 
-def test_time_to_first_audio_is_carried_on_the_segment():
+def test_time_to_first_audio_is_the_synthesis_alone_carried_on_the_segment():
+    """From its synthesis starting: a message waiting in the queue (here sent 0.1 s before
+    the speaker got it) waits in playout, not in text-to-speech."""
     seen = []
 
     class Watching(Reports):
@@ -201,7 +207,7 @@ def test_time_to_first_audio_is_carried_on_the_segment():
         await speaker.close()
 
     run_virtual(main)
-    assert seen == [approx(0.4)]
+    assert seen == [approx(0.3)]
 
 
 def test_a_synthesis_that_fails_plays_what_it_made_reports_it_and_the_next_message_plays():
@@ -268,3 +274,32 @@ def test_the_voice_and_language_go_to_the_provider():
 
     run_virtual(main)
     assert tts.spoken == [("hi", "v", "en")]
+
+
+def test_the_first_voiced_audio_is_reported_where_it_plays_once_it_has_played():
+    """A synthesis that opens with silence: the caller hears a voice only after it."""
+
+    async def main():
+        speaker, reports = speaking(FakeTTS(first_audio_s=0.1, leading_silence_s=0.35))
+        speaker.say(message("hello there"))
+        await speaker.drained()
+        await speaker.close()
+        return reports
+
+    reports = run_virtual(main)
+    (started, *_) = reports.log
+    [(voiced_at, reported_at)] = reports.voiced
+    assert voiced_at == approx(started[2] + 0.35)
+    assert voiced_at <= reported_at < voiced_at + 0.05  # reported as the play head passed
+
+
+def test_a_cut_in_the_leading_silence_reports_no_voice():
+    async def main():
+        speaker, reports = speaking(FakeTTS(leading_silence_s=0.5))
+        speaker.say(message("hello there"))
+        await asyncio.sleep(0.3)
+        await speaker.interrupt()
+        await speaker.close()
+        return reports
+
+    assert run_virtual(main).voiced == []

@@ -92,13 +92,19 @@ class Line:
 
 class Microphone:
     """The caller's side: 20 ms frames as time passes, silence when nobody talks (unless
-    ``streaming`` is off: then only speech, like push-to-talk)."""
+    ``streaming`` is off: then only speech, like push-to-talk). ``stall`` holds the frames
+    back for a while, then sends them all at once (a server that read its socket late)."""
 
     def __init__(self, call: VoiceCall) -> None:
         self._call = call
         self._to_send: deque[np.ndarray] = deque()
         self.streaming = True
+        self._held: list[np.ndarray] = []
+        self._held_until = 0.0
         self._task = asyncio.create_task(self._run())
+
+    def stall(self, seconds: float) -> None:
+        self._held_until = now() + seconds
 
     def say(self, samples: np.ndarray) -> None:
         self._to_send.append(samples)
@@ -112,7 +118,11 @@ class Microphone:
             if len(pending) or self.streaming:
                 chunk = np.pad(pending[:frame], (0, max(0, frame - len(pending))))
                 pending = pending[frame:]
-                await self._call.media({"media": {"payload": encode_payload(chunk, FORMAT)}})
+                self._held.append(chunk)
+                if now() >= self._held_until:
+                    for held in self._held:
+                        await self._call.media({"media": {"payload": encode_payload(held, FORMAT)}})
+                    self._held = []
             await asyncio.sleep(FRAME_S)
 
     def stop(self) -> None:
@@ -380,3 +390,88 @@ def test_the_recording_holds_both_voices_where_they_were_on_the_timeline(tmp_pat
     assert loud(agent, 0.0, 0.3) and silent(caller, 0.0, 0.95)
     assert silent(agent, 0.3, 2.5)
     assert loud(caller, 1.05, 1.95)
+
+
+def test_an_answers_latency_is_split_where_the_time_went_and_is_the_silence_recorded(
+    tmp_path,
+):
+    """Known delays on every leg: the detector waits 0.3 s, the agent thinks 0.4 s, text-to-
+    speech takes 0.15 s and opens with 0.2 s of silence (recognition here is instant)."""
+    path = tmp_path / "call.wav"
+    answered_at = []
+
+    async def script(call: Call) -> None:
+        await asyncio.sleep(0.5)
+        call.mic.say(talking(1.0))  # 0.5 to 1.5
+        await eventually(call.user_turns)
+        await asyncio.sleep(0.4)
+        answered_at.append(now())
+        await call.say("the answer", responding_to="u1")
+        await asyncio.sleep(1.5)
+
+    tts = FakeTTS(first_audio_s=0.15, leading_silence_s=0.2)
+    call = run_call(script, FakeSTT("hi"), tts, recording=path.open("w+b"))
+    _, reply = call.turns()
+    (told_at,) = [at for at, message in call.line.to_agent if message["type"] == "message"]
+    parts = reply.latency_parts
+    assert answered_at[0] - told_at == pytest.approx(0.4, abs=FRAME_S)  # the test's polling
+    assert parts == {
+        "endpointing": pytest.approx(0.3, abs=FRAME_S),
+        "stt": approx(0.0),
+        "agent": approx(answered_at[0] - told_at),
+        "tts": approx(0.15),
+        "playout": approx(0.2),
+    }
+    assert reply.latency == pytest.approx(sum(parts.values()), abs=0.003)
+
+    with wave.open(str(path)) as wav:
+        frames = np.frombuffer(wav.readframes(wav.getnframes()), np.int16)
+    caller, agent = frames[0::2], frames[1::2]
+    caller_stopped = np.flatnonzero(caller)[-1] + 1
+    agent_began = np.flatnonzero(agent)[0]
+    assert reply.latency == pytest.approx((agent_began - caller_stopped) / 16_000, abs=0.005)
+
+
+def test_caller_audio_read_late_in_a_burst_stays_where_it_was_said(tmp_path):
+    """A stalled read (here 0.25 s, mid-sentence) delays the audio, not the words."""
+    path = tmp_path / "call.wav"
+
+    async def script(call: Call) -> None:
+        await asyncio.sleep(0.5)
+        call.mic.say(talking(1.0))  # 0.5 to 1.5
+        await asyncio.sleep(0.3)
+        call.mic.stall(0.25)
+        await eventually(call.user_turns)
+        await asyncio.sleep(0.5)
+
+    call = run_call(script, FakeSTT("hi"), recording=path.open("w+b"))
+    (user,) = call.user_turns()
+    assert (user.timestamp, user.end_timestamp) == (
+        pytest.approx(0.5, abs=FRAME_S),
+        pytest.approx(1.5, abs=FRAME_S),
+    )
+    with wave.open(str(path)) as wav:
+        caller = np.frombuffer(wav.readframes(wav.getnframes()), np.int16)[0::2]
+    loud = np.flatnonzero(caller) / 16_000
+    assert (loud[0], loud[-1]) == (
+        pytest.approx(0.5, abs=FRAME_S),
+        pytest.approx(1.5, abs=FRAME_S),
+    )
+
+
+def test_silence_sent_faster_than_real_time_is_left_off_the_timeline():
+    """A caller sending ahead of the clock: its speech keeps its length, its silence is
+    dropped until the timeline is back with the clock."""
+
+    async def script(call: Call) -> None:
+        call.mic.streaming = False
+        await asyncio.sleep(0.5)
+        ahead = np.concatenate([np.zeros(16_000, np.int16), talking(0.6)])
+        for frame in np.split(ahead, len(ahead) // 320):  # 20 ms frames, all at once
+            await call.voice.media({"media": {"payload": encode_payload(frame, FORMAT)}})
+        await eventually(call.user_turns, within=5)
+
+    call = run_call(script, FakeSTT("hi"))
+    (user,) = call.user_turns()
+    assert user.end_timestamp - user.timestamp == pytest.approx(0.6, abs=FRAME_S)
+    assert user.timestamp < 0.5 + 0.1  # not a second on, where the silence would put it

@@ -15,9 +15,9 @@ LOUDNESS = 1000  # the constant sample value of fake speech (silence is 0)
 
 
 class FakeTTS:
-    """One ``WORD_S`` chunk of constant audio per word, the first after ``first_audio_s``;
-    a message containing ``fail_on`` breaks off with a ProviderError after ``fail_after``
-    words."""
+    """One ``WORD_S`` chunk of constant audio per word, the first after ``first_audio_s``
+    and ``leading_silence_s`` of silence; a message containing ``fail_on`` breaks off with
+    a ProviderError after ``fail_after`` words."""
 
     def __init__(
         self,
@@ -25,9 +25,11 @@ class FakeTTS:
         first_audio_s: float = 0.0,
         fail_on: str | None = None,
         fail_after: int = 0,
+        leading_silence_s: float = 0.0,
     ) -> None:
         self.sample_rate = sample_rate
         self.first_audio_s = first_audio_s
+        self.leading_silence_s = leading_silence_s
         self.fail_on = fail_on
         self.fail_after = fail_after
         self.spoken: list[tuple[str, str | None, str | None]] = []  # (text, voice, language)
@@ -40,6 +42,8 @@ class FakeTTS:
     ) -> AsyncGenerator[Samples]:
         self.spoken.append((text, voice, language))
         await asyncio.sleep(self.first_audio_s)
+        if self.leading_silence_s:
+            yield np.zeros(round(self.leading_silence_s * self.sample_rate), np.int16)
         for index, _ in enumerate(text.split()):
             if self.fail_on is not None and self.fail_on in text and index == self.fail_after:
                 raise ProviderError("fake synthesis failed")

@@ -4,9 +4,10 @@ Each line the caller says is either JSON — a list of frames to send, where
 ``{"sleep": s}`` pauses, ``{"close": code}`` closes the socket, ``{"raw": text}`` sends
 text as it is, and ``"$trigger"`` in a
 frame's ``responding_to`` stands for the ``event_id`` of the ``user_state idle`` that
-ended the caller's turn — or plain text, answered ``You said: …`` without a
-``response_end`` (as cartesia-line 0.2.18 and older answer). The greeting is scripted
-the same way, in the call's ``metadata.greeting``. Run: ``PORT=8123 python wire_agent.py``.
+ended the caller's turn — or plain text (a spoken line's transcript), answered with the
+next script of the call's ``metadata.answers`` while there is one, else ``You said: …``
+without a ``response_end`` (as cartesia-line 0.2.18 and older answer). The greeting is
+scripted the same way, in the call's ``metadata.greeting``. Run: ``PORT=8123 python wire_agent.py``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 async def agent_ws(websocket: WebSocket) -> None:
     await websocket.accept()
     start = json.loads(await websocket.receive_text())
-    greeting = (start.get("metadata") or {}).get("greeting", [])
+    metadata = start.get("metadata") or {}
+    greeting = metadata.get("greeting", [])
+    answers = list(metadata.get("answers", []))
     heard: list[str] = []
     try:
         if not await play(websocket, greeting, trigger=None):
@@ -38,20 +41,22 @@ async def agent_ws(websocket: WebSocket) -> None:
                 message["type"] == "user_state"
                 and message["value"] == "idle"
                 and heard
-                and not await play(websocket, script_for(heard.pop()), message["event_id"])
+                and not await play(websocket, script_for(heard.pop(), answers), message["event_id"])
             ):
                 return
     except WebSocketDisconnect:
         return
 
 
-def script_for(text: str) -> list[Any]:
+def script_for(text: str, answers: list[list[Any]]) -> list[Any]:
     try:
         script = json.loads(text)
     except ValueError:
         script = None
     if isinstance(script, list):
         return script
+    if answers:
+        return answers.pop(0)
     return [{"type": "message", "content": f"You said: {text}", "responding_to": "$trigger"}]
 
 

@@ -63,6 +63,8 @@ class Turn(Fact):
     stt_ttfb: float | None = None
     vad_buffer_ms: float | None = None
     generated_text: str | None = None  # all the agent sent, when the caller got less
+    latency: float | None = None  # an answer's wait, caller → agent (domain.latency)
+    latency_parts: dict[str, float | None] | None = None  # what it was made of
 
 
 @dataclass

@@ -24,7 +24,14 @@ from openline.domain.calls import (
 from openline.domain.conversation import conversation_stats
 from openline.domain.time import rfc3339
 
-TURN_TIMINGS = ("tts_ttfb", "stt_ttfb", "vad_buffer_ms", "generated_text")
+TURN_TIMINGS = (
+    "tts_ttfb",
+    "stt_ttfb",
+    "vad_buffer_ms",
+    "latency",
+    "latency_parts",
+    "generated_text",
+)
 
 
 def call_json(call: dict, facts: list[Fact] | None = None) -> dict[str, Any]:

@@ -7,7 +7,9 @@ says its response is over, when it answers another trigger (``responding_to``), 
 the user speaks again, or when the call ends. A turn ends when its output did — its
 last chunk in a text call, its last audio played in a voice call — not when whatever
 closed it happened. What the caller was given is ``text``; when the agent generated more
-(the caller cut it off), all of it is kept as ``generated_text``. A tool result is
+(the caller cut it off), all of it is kept as ``generated_text``. An assistant turn that
+answers the caller's last line carries its ``latency``, from that line to what the
+caller first heard of the answer (domain.latency). A tool result is
 paired with its call by id; without one (Line SDKs send none, and repeat the arguments
 on the result), by name and arguments; failing that, by name, oldest first.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -31,6 +34,7 @@ from openline.domain.calls import (
     Turn,
     TurnEndReason,
 )
+from openline.domain.latency import CallerLine, answer_latency
 from openline.domain.payloads import cap_json, cap_text
 
 
@@ -67,6 +71,8 @@ class CallLedger:
         self._over = False  # the call has ended; the agent may still be sending
         self._generated: list[str] = []  # every chunk of the open turn, whole, as sent
         self._pending_tools: list[ToolCall] = []
+        self._caller_line: CallerLine | None = None  # the last line no turn answers yet
+        self._answer = _Answer(None)  # when the open assistant turn's parts happened
 
     @property
     def started_at(self) -> datetime:
@@ -89,8 +95,10 @@ class CallLedger:
         end: float | None = None,
         stt_ttfb: float | None = None,
         vad_buffer_ms: float | None = None,
+        decided: float | None = None,
     ) -> Turn:
-        """A whole user utterance; a spoken one carries its place on the audio timeline."""
+        """A whole user utterance; a spoken one carries its place on the audio timeline
+        and when the turn detector called it over (``decided``)."""
         # Text is delivered whole the moment it arrives, so a new user turn never cuts a
         # sent message short; whether the agent meant to say more cannot be told apart
         # from a reply racing its own response_end. Voice calls mark real barge-ins.
@@ -109,6 +117,7 @@ class CallLedger:
         )
         self._add(turn)
         self._closed(turn, [])
+        self._caller_line = CallerLine(_end_of(turn), decided, at)
         return turn
 
     def agent_message(
@@ -117,12 +126,19 @@ class CallLedger:
         interruptible: bool = True,
         responding_to: str | None = None,
         at: float | None = None,
+        sent_at: float | None = None,
     ) -> Turn:
-        """One chunk of the agent's answer; ``at`` is when it was heard (voice calls)."""
+        """One chunk of the agent's answer. In a voice call, ``at`` is when it began
+        playing and ``sent_at`` when the agent sent it; in a text call both are now."""
+        voice = at is not None
         at = self.now() if at is None else at
         if self._answers_another_trigger(responding_to):
             self.close_assistant_turn(TurnEndReason.TTS_COMPLETED)
         turn = self._open_assistant_turn(at, interruptible)
+        if self._answer.text_at is None:
+            self._answer.text_at = at if sent_at is None else sent_at
+            if not voice:  # a voice call hears it when its voice plays (assistant_voiced)
+                self._answer.heard_at = at
         if self._responding_to is None:
             self._responding_to = responding_to
         turn.text = cap_text(turn.text + text, self._cap)
@@ -155,6 +171,7 @@ class CallLedger:
             turn.end_timestamp = end if at is None else max(end, at)
             generated = cap_text("".join(self._generated), self._cap)
             turn.generated_text = None if generated == turn.text else generated
+            self._time_answer(turn)
             self._change(turn)
             self._closed(turn, self._assistant_tools)
             self._last_assistant = turn
@@ -204,9 +221,22 @@ class CallLedger:
             self._change(turn)
             self.log_metric("system_text_to_speech_ttfb", turn.tts_ttfb)
 
+    def assistant_voiced(self, at: float) -> None:
+        """The open turn's first voiced audio played at ``at`` (voice calls)."""
+        if self._assistant is not None and self._answer.heard_at is None:
+            self._answer.heard_at = at
+
     @property
     def assistant_turn_open(self) -> bool:
         return self._assistant is not None
+
+    def _time_answer(self, turn: Turn) -> None:
+        answer = self._answer
+        if answer.line is None or answer.text_at is None or answer.heard_at is None:
+            return
+        latency = answer_latency(answer.line, answer.text_at, answer.heard_at, turn.tts_ttfb)
+        if latency is not None:
+            turn.latency, turn.latency_parts = latency.total, latency.parts
 
     def _closed(self, turn: Turn, tools: list[ToolCall]) -> None:
         if self._on_turn_closed is not None:
@@ -219,6 +249,7 @@ class CallLedger:
             self._assistant_tools = []
             self._responding_to = None
             self._generated = []
+            self._answer, self._caller_line = _Answer(self._caller_line), None
         return self._assistant
 
     def _answers_another_trigger(self, responding_to: str | None) -> bool:
@@ -346,6 +377,16 @@ class CallLedger:
     def _change(self, fact: Fact) -> None:
         fact.rev = self.next_rev()
         self._sink.change(fact)
+
+
+@dataclass
+class _Answer:
+    """The open assistant turn's way to the caller (call times): the line it answers,
+    when the agent's first text of it arrived, and when the caller first heard it."""
+
+    line: CallerLine | None
+    text_at: float | None = None
+    heard_at: float | None = None
 
 
 def _end_of(turn: Turn) -> float:

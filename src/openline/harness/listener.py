@@ -1,15 +1,20 @@
 """The caller's voice: audio in, turn edges out, each utterance transcribed.
 
-Caller audio is placed on the call's timeline where it arrives (never overlapping the
-previous chunk), resampled once to 16 kHz for turn detection, recognition and the
-recording. Recognition runs in a worker thread per utterance, fed while the caller is
-still speaking, so the transcript is ready soon after the turn ends.
+Caller audio is placed on the call's timeline where it arrives, or right after the
+previous chunk when it is only a little late (a stream read late, in a burst, is still
+one stream), never overlapping it; it is resampled once to 16 kHz for turn detection,
+recognition and the recording. Audio that runs ahead of the clock (a burst, a caller
+sending faster than real time) loses its silence until the two agree.
+An utterance ends where the caller's voice was last ``VOICED_DBFS`` loud before the
+detector's end (a voice detector hears a voiced frame's quiet tail, and hangs on, as
+speech), or at the detector's end when the caller never spoke that loud. Recognition
+runs in a worker thread per utterance, fed while the caller is still speaking, so the
+transcript is ready soon after the turn ends.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,7 +22,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from openline.voice.audio import AudioFormat, Resampler
+from openline.voice.audio import AudioFormat, Resampler, voiced_windows
 from openline.voice.base import (
     ProviderError,
     Samples,
@@ -32,6 +37,13 @@ RATE = 16_000
 PRE_ROLL_S = 0.5  # audio kept before a detected start, so the first syllable is not lost
 FEED_EVERY_S = 0.25  # recognition is fed in batches this long (a thread hop each)
 MAX_TURN_S = 60.0  # by default, a longer stretch of speech is cut into turns this long
+# A stream's audio read this late (a busy server, a network hiccup) follows on from what
+# came before it; audio later than that follows a gap (the caller stopped streaming).
+LATE_S = 0.3
+# Audio read in a burst runs ahead of the clock; beyond this, its silence is left off the
+# timeline so the two agree again.
+MAX_AHEAD_S = 0.04  # two 20 ms frames
+LOUD_KEPT = 2048  # voiced windows remembered: more than the longest end-of-turn silence
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,7 @@ class Speech:
     text: str
     start: float  # call time the caller started speaking
     end: float  # call time the caller stopped
+    decided: float  # call time the turn was called over (``end`` and the silence after)
     stt_ttfb: float  # from the end of the turn to its transcript
     vad_buffer_ms: float  # silence waited for before calling the turn over
 
@@ -76,6 +89,7 @@ class Listener:
         self._cursor = 0.0  # call time where the next caller sample goes
         self._fed = 0  # 16 kHz samples seen so far
         self._anchors: deque[tuple[int, float]] = deque(maxlen=512)  # (sample, call time)
+        self._voiced_ends: deque[int] = deque(maxlen=LOUD_KEPT)  # where voiced windows end
         self._recent: deque[Samples] = deque()  # the last PRE_ROLL_S, for a starting turn
         self._recent_len = 0
         self._utterance: _Recognition | None = None
@@ -98,22 +112,28 @@ class Listener:
 
     async def _fill_silence(self) -> None:
         """A caller who stops streaming mid-utterance (push-to-talk, a paused capture) has
-        fallen silent: once a turn's worth of silence is missing, the gap is heard as
-        silence, so the turn ends as if it had been streamed."""
-        gap = self._detector.end_of_turn_ms / 1000
+        fallen silent: once a turn's worth of silence is missing (and more than a stream
+        read late lags), the gap is heard as silence, so the turn ends as if it had been
+        streamed."""
+        gap = max(self._detector.end_of_turn_ms / 1000, LATE_S)
         while True:
             await asyncio.sleep(gap / 2)
             missing = self._clock() - self._cursor
             if self._utterance is not None and missing >= gap:
                 async with self._taking:
-                    await self._take(np.zeros(int(missing * RATE), np.int16))
+                    await self._take(np.zeros(int(missing * RATE), np.int16), fills_gap=True)
 
-    async def _take(self, audio: Samples) -> None:
-        at = max(self._clock(), self._cursor)
+    async def _take(self, audio: Samples, fills_gap: bool = False) -> None:
+        now = self._clock()
+        loud, window = voiced_windows(audio, RATE)
+        at = self._cursor if fills_gap or now - self._cursor <= LATE_S else now
+        if len(loud) or self._cursor - now <= MAX_AHEAD_S:
+            self._cursor = at + len(audio) / RATE
+            self._events.record(at, audio)
+        # else: silence read in a burst, late: left off the timeline, which so catches up
         self._anchors.append((self._fed, at))
+        self._voiced_ends.extend((self._fed + window * (loud + 1)).tolist())
         self._fed += len(audio)
-        self._cursor = at + len(audio) / RATE
-        self._events.record(at, audio)
         self._remember(audio)
         began = False
         for edge in self._detector.feed(audio):
@@ -152,7 +172,7 @@ class Listener:
         except ProviderError as error:
             await self._events.failed(f"speech-to-text: {error}")
             return False
-        recognition = _Recognition(transcription, self._time_of(sample))
+        recognition = _Recognition(transcription, sample, self._time_of(sample))
         recognition.add(self._pre_roll(sample))
         self._utterance = recognition
         worker = asyncio.create_task(self._recognise(recognition))
@@ -164,7 +184,10 @@ class Listener:
     def _end(self, sample: int) -> None:
         recognition, self._utterance = self._utterance, None
         assert recognition is not None  # only an open utterance ends
-        recognition.finish(self._time_of(sample), self._detector.end_of_turn_ms)
+        # the end of the sample before: where an end falls between chunks, it is the
+        # earlier chunk's (the next one may have come after a gap)
+        voice_ended = self._time_of(self._voice_end(recognition.first_sample, sample) - 1)
+        recognition.finish(voice_ended + 1 / RATE, self._clock(), self._detector.end_of_turn_ms)
 
     async def _recognise(self, recognition: _Recognition) -> None:
         try:
@@ -178,13 +201,13 @@ class Listener:
         except ProviderError as error:
             await self._events.failed(f"speech-to-text: {error}")
             return
-        stt_ttfb = time.monotonic() - recognition.ended_monotonic
         await self._events.heard(
             Speech(
                 text,
                 round(recognition.start, 3),
                 round(recognition.end, 3),
-                round(stt_ttfb, 3),
+                round(recognition.decided, 3),
+                round(self._clock() - recognition.decided, 3),
                 float(recognition.vad_buffer_ms),
             )
         )
@@ -205,6 +228,14 @@ class Listener:
         first, at = self._anchors[0]
         return at - (first - sample) / RATE
 
+    def _voice_end(self, first: int, sample: int) -> int:
+        """Where the last voiced window between ``first`` and ``sample`` ends; ``sample``
+        when none does."""
+        for end in reversed(self._voiced_ends):
+            if end <= sample:
+                return end if end > first else sample
+        return sample
+
     def _remember(self, audio: Samples) -> None:
         self._recent.append(audio)
         self._recent_len += len(audio)
@@ -221,12 +252,13 @@ class Listener:
 class _Recognition:
     """One utterance's audio on its way to the recogniser."""
 
-    def __init__(self, transcription: Transcription, start: float) -> None:
+    def __init__(self, transcription: Transcription, first_sample: int, start: float) -> None:
         self.transcription = transcription
+        self.first_sample = first_sample
         self.start = start
         self.end = start
+        self.decided = start
         self.vad_buffer_ms = 0
-        self.ended_monotonic = 0.0
         self._pending: list[Samples] = []
         self._pending_len = 0
         self._finished = False
@@ -238,10 +270,10 @@ class _Recognition:
         if self._pending_len >= FEED_EVERY_S * RATE:
             self._ready.set()
 
-    def finish(self, end: float, vad_buffer_ms: int) -> None:
+    def finish(self, end: float, decided: float, vad_buffer_ms: int) -> None:
         self.end = end
+        self.decided = decided
         self.vad_buffer_ms = vad_buffer_ms
-        self.ended_monotonic = time.monotonic()
         self._finished = True
         self._ready.set()
 

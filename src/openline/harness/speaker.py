@@ -3,8 +3,9 @@
 Each message becomes a *segment* on the call's audio timeline. Audio is sent a little
 ahead of when it plays (``LEAD_S``) so the caller never starves, and little enough that a
 barge-in wastes almost nothing; the caller is told to ``clear`` what it buffered. What
-was heard is settled as the clock passes: a segment that began playing is reported, a
-segment that finished playing is acknowledged, the rest can still be taken back.
+was heard is settled as the clock passes: a segment that began playing is reported, and
+so is its first voiced audio once played, a segment that finished playing is
+acknowledged, the rest can still be taken back.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from openline.voice.audio import AudioFormat, Resampler, encode_payload
+from openline.voice.audio import AudioFormat, Resampler, encode_payload, voice_onset
 from openline.voice.base import ProviderError, Samples, TextToSpeech
 
 LEAD_S = 0.2  # audio sent ahead of the play head
@@ -44,10 +45,12 @@ class Segment:
     utterance: Utterance
     start: float
     end: float
-    tts_ttfb: float  # from the agent's message to its first synthesized audio
+    tts_ttfb: float  # from starting its synthesis to its first audio
     synthesis: _Synthesis
     complete: bool = False  # all of its audio has been sent
     started: bool = False  # reported as heard
+    voiced_at: float | None = None  # where its first voiced audio plays, once sent
+    voice_heard: bool = False  # and that has been reported
     recording: deque[tuple[float, Samples]] = field(default_factory=deque)
 
 
@@ -65,6 +68,7 @@ class SpeakerEvents(Protocol):
     async def audio_out(self, payload: str) -> None: ...
     def record(self, at: float, samples: Samples) -> None: ...
     async def segment_started(self, segment: Segment) -> None: ...
+    def voice_heard(self, at: float) -> None: ...
     async def segment_finished(self, segment: Segment) -> None: ...
     async def fell_silent(self, at: float) -> None: ...
     async def synthesis_failed(self, utterance: Utterance, error: ProviderError) -> None: ...
@@ -179,6 +183,7 @@ class Speaker:
 
     async def _speak(self, utterance: Utterance) -> None:
         self._synthesizing = utterance
+        began = self._clock()
         synthesis = _Synthesis(
             self.tts.synthesize(utterance.text, self.voice, self.language),
             Resampler(self.tts.sample_rate, self._output.sample_rate),
@@ -189,7 +194,7 @@ class Speaker:
             if audio is not None:
                 now = self._clock()
                 start = max(now, self._play_end)
-                segment = Segment(utterance, start, start, now - utterance.arrived_at, synthesis)
+                segment = Segment(utterance, start, start, now - began, synthesis)
                 self._segments.append(segment)
                 while audio is not None:
                     await self._send(segment, *audio)
@@ -205,6 +210,10 @@ class Speaker:
         at = segment.end
         await self._wait_for_play_head(at - LEAD_S)
         await self._events.audio_out(encode_payload(frame, self._output))
+        if segment.voiced_at is None:
+            onset = voice_onset(frame, self._output.sample_rate)
+            if onset is not None:
+                segment.voiced_at = at + onset / self._output.sample_rate
         segment.recording.append((at, recorded))
         segment.end = self._play_end = at + len(frame) / self._output.sample_rate
 
@@ -225,6 +234,10 @@ class Speaker:
             if not segment.started:
                 segment.started = self._speaking = True
                 await self._events.segment_started(segment)
+            voiced_at = segment.voiced_at
+            if voiced_at is not None and voiced_at <= now and not segment.voice_heard:
+                segment.voice_heard = True
+                self._events.voice_heard(voiced_at)
             self._record_until(segment, now)
             if segment.complete and segment.end <= now:
                 self._segments.popleft()
@@ -249,7 +262,11 @@ class Speaker:
 
     def _next_event_at(self) -> float:
         segment = self._segments[0]
-        return segment.start if not segment.started else max(segment.end, self._clock() + 0.02)
+        if not segment.started:
+            return segment.start
+        if segment.voiced_at is not None and not segment.voice_heard:
+            return segment.voiced_at
+        return max(segment.end, self._clock() + 0.02)
 
 
 def _heard_part(segment: Segment, now: float) -> str:

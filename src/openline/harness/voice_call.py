@@ -243,7 +243,12 @@ class VoiceCall:
             self._ledger.signal("no_speech_recognised", {"start": speech.start, "end": speech.end})
             return
         self._ledger.user_turn(
-            speech.text, speech.start, speech.end, speech.stt_ttfb, speech.vad_buffer_ms
+            speech.text,
+            speech.start,
+            speech.end,
+            speech.stt_ttfb,
+            speech.vad_buffer_ms,
+            speech.decided,
         )
         await self._user_said(speech.text)
 
@@ -274,7 +279,11 @@ class VoiceCall:
             self._agent_speaking = True
             await self._ports.send_agent(wire.AgentState("speaking"))
         self._ledger.agent_message(
-            utterance.text, utterance.interruptible, utterance.responding_to, segment.start
+            utterance.text,
+            utterance.interruptible,
+            utterance.responding_to,
+            segment.start,
+            utterance.arrived_at,
         )
         self._ledger.assistant_first_audio(segment.tts_ttfb)
         await self._ports.send_client(
@@ -327,6 +336,7 @@ class _SpeakerEvents:
         self.audio_out = call._audio_out
         self.record = call._record("agent")
         self.segment_started = call._segment_started
+        self.voice_heard = call._ledger.assistant_voiced
         self.segment_finished = call._segment_finished
         self.fell_silent = call._fell_silent
         self.synthesis_failed = call._synthesis_failed

@@ -144,6 +144,8 @@ turns = _fact_table(
     Column("stt_ttfb", Float, nullable=True),
     Column("vad_buffer_ms", Float, nullable=True),
     Column("generated_text", Text, nullable=True),
+    Column("latency", Float, nullable=True),
+    Column("latency_parts", Json, nullable=True),
 )
 
 tool_calls = _fact_table(

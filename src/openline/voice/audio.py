@@ -126,6 +126,28 @@ def mulaw_decode(data: bytes) -> Samples:
     return _LINEAR_OF[np.frombuffer(data, dtype=np.uint8)]
 
 
+# -- loudness ---------------------------------------------------------------------------
+
+VOICED_DBFS = -40.0  # as loud as this counts as voice, not silence or line noise
+ONSET_WINDOW_S = 0.005
+_VOICED_POWER = (32768.0 * 10 ** (VOICED_DBFS / 20)) ** 2  # mean square: no square roots
+
+
+def voiced_windows(samples: Samples, rate: int) -> tuple[np.ndarray, int]:
+    """Which ``ONSET_WINDOW_S`` windows of ``samples`` are at least ``VOICED_DBFS`` loud
+    (their indices), and how many samples a window is (a last partial one is left out)."""
+    window = max(1, round(rate * ONSET_WINDOW_S))
+    whole = len(samples) // window * window
+    windows = np.asarray(samples[:whole], dtype=np.float64).reshape(-1, window)
+    return np.flatnonzero(np.mean(np.square(windows), axis=1) >= _VOICED_POWER), window
+
+
+def voice_onset(samples: Samples, rate: int) -> int | None:
+    """The first sample of the first voiced window of ``samples``; None when none is."""
+    loud, window = voiced_windows(samples, rate)
+    return int(loud[0]) * window if len(loud) else None
+
+
 # -- resampling -----------------------------------------------------------------------
 
 
