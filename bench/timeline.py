@@ -10,7 +10,8 @@ into a real server's SQLite store (uvicorn on loopback). Then, over HTTP with a 
 session, median of ``--repeat``:
 
 * baseline: ``GET /agents/calls/{id}`` (the call's JSON with its transcript);
-* page: ``GET /console/calls/{id}`` (the whole page, every tab);
+* page: ``GET /console/calls/{id}`` (the page, opening on the timeline: the transcript
+  is fetched when its tab is shown);
 * timeline: ``GET /console/calls/{id}/timeline`` (its items);
 * peaks: ``GET …/audio/peaks?points=N`` from the cache — and once, first, the request
   that computes the cache from the WAV (``peaks, first``).
@@ -148,7 +149,7 @@ def main() -> None:
     print(f"{'':12}{'':46}{'wall':>9}{'bytes':>13}{'gzip':>11}")
     rows = (
         ("baseline", "GET /agents/calls/{id} (API JSON)", base_ms, base_size),
-        ("page", "GET /console/calls/{id} (all tabs)", page_ms, page_size),
+        ("page", "GET /console/calls/{id} (on its timeline)", page_ms, page_size),
         ("timeline", "GET /console/calls/{id}/timeline", items_ms, items_size),
         ("peaks", f"GET …/audio/peaks?points={POINTS} (cached)", peaks_ms, peaks_size),
         ("computing", "the first peaks request: the cache from the WAV", first_ms, peaks_size),

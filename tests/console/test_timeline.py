@@ -10,7 +10,7 @@ import threading
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from openline.domain.calls import LogEvent, ToolCall, Turn
+from openline.domain.calls import LogEvent, LogMetric, ToolCall, Turn
 from tests.console.support import screenshot, text_call, wait_for
 from tests.support.servers import HERE, agent_process
 from tests.support.timeline_call import LATENCY, LATENCY_PARTS, SeededCall, seed_call
@@ -182,12 +182,29 @@ def test_zoom_pan_and_keys(console: Page, seeded: SeededCall):
     assert after[0] - before[0] == pytest.approx((before[1] - before[0]) * 0.2, abs=0.1)
 
 
+def test_the_transcript_of_a_call_opened_on_its_timeline_comes_when_shown(
+    console: Page, seeded: SeededCall
+):
+    with console.expect_response(f"**/console/calls/{seeded.call_id}") as opened:
+        console.goto(f"/console/calls/{seeded.call_id}")
+    assert 'class="entry' not in opened.value.text()  # the page left the transcript out
+    entries = [f for f in seeded.facts if type(f) in (Turn, LogEvent, LogMetric)]
+    count = console.locator("#tab-transcript .count")
+    expect(count).to_have_text(str(len(entries)))  # though it counts it
+    console.get_by_role("tab", name="Transcript").click()
+    transcript = console.locator("ol.transcript .entry")
+    expect(transcript).to_have_count(len(entries))
+    expect(console.locator("[data-live=loading]")).to_have_count(0)
+    times = transcript.evaluate_all("es => es.map(e => +e.dataset.t)")
+    assert times == sorted(times)
+    expect(transcript.filter(has_text="lookup_order").first).to_be_visible()
+    expect(count).to_have_text(str(len(entries)))
+
+
 def test_a_text_call_has_the_view_without_audio_lanes(console: Page, scenario):
     console.goto(f"/console/calls/{scenario.main_call}")  # not recorded: on its transcript
     timeline = console.locator(".timeline")
-    expect(console.get_by_role("tab", name="Transcript")).to_have_attribute(
-        "aria-selected", "true"
-    )
+    expect(console.get_by_role("tab", name="Transcript")).to_have_attribute("aria-selected", "true")
     assert timeline.get_attribute("data-state") is None  # drawn once shown, not before
     console.get_by_role("tab", name="Timeline").click()
     expect(timeline).to_have_attribute("data-state", "drawn")

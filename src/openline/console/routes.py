@@ -58,6 +58,7 @@ from openline.domain.calls import (
     Turn,
 )
 from openline.domain.log_levels import LEVELS, at_least
+from openline.domain.shapes import transcript_order
 from openline.platform import Platform
 from openline.store.blobs import recording_key
 from openline.store.calls import CallFilter
@@ -427,7 +428,13 @@ def call_context(
     call, facts = ol.calls.with_facts(call_id, TRANSCRIPT_KINDS)
     if call is None:
         return None
-    shown = views.entries(facts)
+    # A voice call opens on its timeline (the recording with the turns), a text call on
+    # its transcript. The transcript (thousands of entries on a long call) comes with the
+    # page only when the page opens on it; otherwise the page asks for it when its tab is
+    # first shown (``call_transcript``).
+    recorded = has_recording and ol.blobs.size(recording_key(call_id)) is not None
+    tab = tab if tab in dict(TABS) else "timeline" if recorded else "transcript"
+    shown = views.entries(facts) if tab == "transcript" else []
     levels = at_least(level)
     logs, more = ol.calls.logs(call_id, levels, q or None, after, LOG_PAGE)
     logs_more = None
@@ -443,17 +450,16 @@ def call_context(
         "events": counted[LogEvent],
         "metrics": counted[LogMetric],
     }
-    counts = {"transcript": len(shown), "logs": None, "webhooks": len(deliveries)}
-    # A voice call opens on its timeline (the recording with the turns), a text call on
-    # its transcript.
-    recorded = has_recording and ol.blobs.size(recording_key(call_id)) is not None
+    entry_count = len(shown) if tab == "transcript" else len(transcript_order(facts))
+    counts = {"transcript": entry_count, "logs": None, "webhooks": len(deliveries)}
     api = f"/console/api/agents/calls/{call_id}"
     return {
         "call": call,
         "agent_known": ol.agents.get(call["agent_id"]) is not None,
-        "tab": tab if tab in dict(TABS) else "timeline" if recorded else "transcript",
+        "tab": tab,
         "tabs": [{"id": key, "label": label, "count": counts.get(key)} for key, label in TABS],
         "entries_html": Markup("".join(entry.html for entry in shown)),
+        "entry_count": entry_count,
         "rev": max((fact.rev for fact in facts), default=-1),
         "levels": LEVELS,
         "level": level if levels else "",
@@ -505,6 +511,17 @@ def _deliveries(ol: Platform, call_id: str) -> tuple[list[dict], dict[str, dict]
         row["attempts_log"] = attempts.get(row["id"], [])
     rows.sort(key=lambda row: (row["created_at"], row["id"]))
     return rows, hooks
+
+
+@router.get("/calls/{call_id}/transcript")
+def call_transcript(request: Request, call_id: str, _: SignedIn) -> JSONResponse:
+    """The Transcript tab's entries, rendered as the page renders them, for a page that
+    opened on another tab."""
+    call, facts = platform_of(request).calls.with_facts(call_id, TRANSCRIPT_KINDS)
+    if call is None:
+        return JSONResponse({"error": {"code": "not_found", "message": "no such call"}}, 404)
+    entries = [{"key": e.key, "t": e.t, "seq": e.seq, "html": e.html} for e in views.entries(facts)]
+    return JSONResponse({"entries": entries}, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/calls/{call_id}/timeline")

@@ -70,7 +70,10 @@ export function followCall({ callId, root, rev = -1, logsAfter = 0, level = '', 
     rev = Math.max(rev, data.rev);
     const atBottom = entries
       && entries.scrollHeight - entries.scrollTop - entries.clientHeight < 48;
-    for (const item of data.entries) place(item);
+    if (entries) {
+      for (const item of data.entries) placeEntry(entries, item);
+      if (data.entries.length) root.querySelector('[data-live="empty"]')?.remove();
+    }
     if (follow && atBottom && data.entries.length) entries.scrollTop = entries.scrollHeight;
     if (logs) {
       logsAfter = data.logs_after;
@@ -82,32 +85,35 @@ export function followCall({ callId, root, rev = -1, logsAfter = 0, level = '', 
       const box = root.querySelector(`[data-live="${name}"]`);
       if (box && data[name]) box.innerHTML = data[name];
     }
+    // A transcript not loaded yet (the page opened on another tab) keeps the page's count.
     const count = document.querySelector('#tab-transcript .count');
-    if (count && entries) count.textContent = String(entries.children.length);
+    if (count && entries && !entries.dataset.src) {
+      count.textContent = String(entries.children.length);
+    }
     onStatus(data.status);
     onData(data);
   }
 
-  function place(item) {
-    if (!entries) return;
-    const node = fragment(item.html);
-    const old = document.getElementById(item.key);
-    if (old) {
-      // Keep what the reader opened.
-      const open = [...old.querySelectorAll('details')].map((details) => details.open);
-      node.querySelectorAll('details').forEach((details, i) => { details.open = !!open[i]; });
-      old.replaceWith(node);
-    } else {
-      let after = entries.lastElementChild;
-      while (after && later(after, item)) after = after.previousElementSibling;
-      if (after) after.after(node);
-      else entries.prepend(node);
-      node.classList.add('fresh');
-      root.querySelector('[data-live="empty"]')?.remove();
-    }
-  }
-
   return { close: () => tail.close() };
+}
+
+// An entry put in place by key (an entry that changed replaces the old one, keeping what
+// the reader opened; ``keep``: the old one stays), or in time order.
+export function placeEntry(entries, item, { keep = false } = {}) {
+  const old = document.getElementById(item.key);
+  if (old && keep) return;
+  const node = fragment(item.html);
+  if (old) {
+    const open = [...old.querySelectorAll('details')].map((details) => details.open);
+    node.querySelectorAll('details').forEach((details, i) => { details.open = !!open[i]; });
+    old.replaceWith(node);
+    return;
+  }
+  let after = entries.lastElementChild;
+  while (after && later(after, item)) after = after.previousElementSibling;
+  if (after) after.after(node);
+  else entries.prepend(node);
+  if (!keep) node.classList.add('fresh');
 }
 
 function later(element, item) {
