@@ -14,7 +14,7 @@ session, median of ``--repeat``:
   is fetched when its tab is shown);
 * timeline: ``GET /console/calls/{id}/timeline`` (its items);
 * peaks: ``GET …/audio/peaks?points=N`` from the cache — and once, first, the request
-  that computes the cache from the WAV (``peaks, first``).
+  that computes the cache from the WAV (``computing``).
 
 "Server" is page + timeline + peaks, the target < 300 ms; "sent" their bytes (the
 audio the player streams is not counted), the target < 1 MB. Then Chromium opens the
@@ -73,6 +73,28 @@ class Sizes(NamedTuple):
         return Sizes(self.sent + other.sent, self.gzip + other.gzip)
 
 
+class Received:
+    """What a page load received, counted by request as each one ends: bytes for the
+    page (document, scripts, styles, fetches) and for the audio."""
+
+    def __init__(self) -> None:
+        self.page = self.audio = self.started = self.ended = 0
+
+    def start(self, _request) -> None:
+        self.started += 1
+
+    def end(self, request) -> None:
+        self.ended += 1
+        try:
+            size = request.sizes()["responseBodySize"]
+        except Exception:  # noqa: BLE001 - a request cut short may have no sizes
+            return
+        if request.url.split("?")[0].endswith("/audio"):
+            self.audio += size
+        else:
+            self.page += size
+
+
 def in_chromium(
     server, call_id: str, cookies: list[dict], loads: int
 ) -> tuple[float, float, int, int]:
@@ -84,24 +106,21 @@ def in_chromium(
             context = browser.new_context(base_url=server.base_url, viewport=VIEWPORT)
             context.add_cookies(cookies)
             page = context.new_page()
-            received = {"timeline": 0, "audio": 0}
-
-            def count(request, received=received) -> None:
-                kind = "audio" if request.url.split("?")[0].endswith("/audio") else "timeline"
-                try:
-                    received[kind] += request.sizes()["responseBodySize"]
-                except Exception:  # noqa: BLE001 - a request cut short may have no sizes
-                    return
-
-            page.on("requestfinished", count)
-            page.on("requestfailed", count)  # the player stops reading once it has enough
+            received = Received()
+            page.on("request", received.start)
+            page.on("requestfinished", received.end)
+            page.on("requestfailed", received.end)  # the player stops once it has enough
             page.goto(f"/console/calls/{call_id}?tab=timeline")
             timeline = page.locator(".timeline[data-state=drawn]")
             timeline.wait_for(timeout=120_000)
             drawn.append(float(timeline.get_attribute("data-drawn-ms")))
             own.append(drawn[-1] - float(timeline.get_attribute("data-setup-ms")))
             page.wait_for_load_state("networkidle")
-            sizes, audio = received["timeline"], received["audio"]
+            for _ in range(100):  # the last requests' events may still be on their way
+                if received.ended >= received.started:
+                    break
+                page.wait_for_timeout(50)
+            sizes, audio = received.page, received.audio
             context.close()
     return statistics.median(drawn), statistics.median(own), sizes, audio
 

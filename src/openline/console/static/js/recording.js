@@ -48,12 +48,12 @@ export function setupRecording({ canvas, audio, peaksUrl, view, onSeek }) {
   function viewChanged() {
     clearTimeout(windowTimer);
     const { start, end } = view();
-    if (!whole || end - start >= whole.duration * 0.9) {
-      zoomed = null;
-      draw();
-      return;
-    }
+    const wholeWillDo = !whole || end - start >= whole.duration * 0.9;
+    if (wholeWillDo) zoomed = null;
     draw();
+    const sharp = zoomed
+      && zoomed.seconds_per_point <= Math.max(0.01, (end - start) / points()) * 2;
+    if (wholeWillDo || (sharp && covers(zoomed, start, end))) return;
     windowTimer = setTimeout(async () => {
       const found = await fetchPeaks(start, end);
       const now = view();
@@ -71,7 +71,7 @@ export function setupRecording({ canvas, audio, peaksUrl, view, onSeek }) {
   function draw() {
     const shown = view();
     const { start, end } = shown;
-    const fine = zoomed && zoomed.start <= start + zoomed.seconds_per_point ? zoomed : whole;
+    const fine = covers(zoomed, start, end) ? zoomed : whole;
     paint(canvas, fine, start, end, audio.currentTime);
     canvas.setAttribute('aria-valuemax', String(Math.round(duration())));
     canvas.setAttribute('aria-valuenow', String(Math.round(audio.currentTime)));
@@ -105,6 +105,15 @@ export function setupRecording({ canvas, audio, peaksUrl, view, onSeek }) {
   });
 
   return { refresh, viewChanged, draw, duration };
+}
+
+// Whether ``peaks`` hold the window (to the last 10 ms block: a window's own peaks start
+// on a block's edge).
+function covers(peaks, start, end) {
+  if (!peaks) return false;
+  const step = peaks.seconds_per_point;
+  const until = peaks.start + Object.values(peaks.channels)[0].max.length * step;
+  return peaks.start <= start + 0.01 && until >= Math.min(end, peaks.duration) - step;
 }
 
 function paint(canvas, peaks, start, end, played) {
