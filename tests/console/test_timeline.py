@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -132,8 +133,11 @@ def test_zoom_pan_and_keys(console: Page, seeded: SeededCall):
     everything = items.count()
     answer = next(f for f in seeded.facts if type(f) is Turn and f.timestamp == 12.5)
     console.locator(f'[data-key="turn-{answer.seq}"]').click()  # the play-head at 12.5 s
-    console.get_by_role("button", name="Zoom in").click()
+    with console.expect_request("**/audio/peaks?*start=*") as finer:  # the window's own
+        console.get_by_role("button", name="Zoom in").click()
     start, end = view(timeline)  # half as long, the play-head where it was (5/12 across)
+    asked = parse_qs(urlparse(finer.value.url).query)
+    assert (float(asked["start"][0]), float(asked["end"][0])) == (start, end)
     assert (start, end) == (pytest.approx(6.25), pytest.approx(21.25))
     expect(console.locator("[data-tl=range]")).to_contain_text("Showing 0:06.25–0:21.25")
     assert 0 < items.count() < everything  # what falls outside is not drawn
