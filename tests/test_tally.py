@@ -31,6 +31,30 @@ def test_response_latency_is_from_the_callers_end_of_turn_to_the_agents_first_ou
     assert [round(x, 6) for x in response_latencies(turns)] == [0.4, 0.25]
 
 
+def test_an_answers_recorded_latency_is_its_response_time_and_its_parts_are_tallied():
+    parts = {"endpointing": 0.62, "stt": 0.3, "agent": 0.41, "tts": 0.12, "playout": 0.05}
+    turns = [
+        turn(1, Role.USER, 2.0, 3.0),
+        # heard 1.5 s after the caller's last voice, though its audio began at 3.4
+        turn(2, Role.ASSISTANT, 3.4, 5.0, latency=1.5, latency_parts=parts, tts_ttfb=0.12),
+        turn(3, Role.USER, 6.0, 7.0),
+        turn(4, Role.ASSISTANT, 7.3, 8.0),  # recorded before latencies were: from the times
+    ]
+    assert [round(x, 6) for x in response_latencies(turns)] == [1.5, 0.3]
+    tally = Tally.of_call("completed", T0, T0 + timedelta(seconds=9), "agent_hangup", turns)
+    shown = Tally.from_json(json.loads(json.dumps(tally.to_json()))).public()["latency_s"]
+    assert {name: shown[name]["count"] for name in shown} == {
+        "response": 2,
+        "tts_ttfb": 1,
+        "stt_ttfb": 0,
+        "endpointing": 1,
+        "agent": 1,
+        "playout": 1,
+    }
+    assert shown["agent"]["p50"] == pytest.approx(0.41, rel=0.02)
+    assert shown["endpointing"]["p50"] == pytest.approx(0.62, rel=0.02)
+
+
 def test_a_tool_call_is_an_error_without_a_result_or_with_an_error_text():
     def call(result):
         return ToolCall("c", 1, 1, 0.0, "lookup", {}, result=result)

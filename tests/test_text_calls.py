@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.calls import TextCall
+from tests.support.calls import TextCall, first_text
 
 
 async def test_text_call_records_turns_tools_events_and_metrics(server, agent_id):
@@ -42,6 +42,17 @@ async def test_text_call_records_turns_tools_events_and_metrics(server, agent_id
     assert timestamps == sorted(timestamps)
     assert all(entry["end_timestamp"] >= entry["start_timestamp"] for entry in turns)
     assert turns[0]["end_reason"] == "tts_completed"
+    # a text answer's latency: the caller's line → the agent's first text, all the agent's
+    assert "latency" not in turns[0]
+    for line, answer in zip(turns[1::2], turns[2::2], strict=True):
+        assert answer["latency"] == round(first_text(answer) - line["start_timestamp"], 3)
+        assert answer["latency_parts"] == {
+            "endpointing": None,
+            "stt": None,
+            "agent": answer["latency"],
+            "tts": None,
+            "playout": None,
+        }
     assert turns[-1]["end_reason"] == "call_ended"
     (tool,) = turns[4]["tool_calls"]
     assert tool["id"].startswith("tool_call_")  # the agent sent none; clients want a string

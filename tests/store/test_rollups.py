@@ -64,7 +64,9 @@ def store_call(
     with engine.begin() as connection:
         connection.execute(schema.calls.insert(), [row])
         for fact in facts_of(call_id, n):
-            connection.execute(TABLE_OF[type(fact)].insert(), [to_row(fact)])
+            # unset fields left out: the database may be at a revision before their columns
+            row = {name: value for name, value in to_row(fact).items() if value is not None}
+            connection.execute(TABLE_OF[type(fact)].insert(), [row])
         if queued:
             queue_tallies(connection, [call_id], start)
     return call_id

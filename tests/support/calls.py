@@ -99,3 +99,9 @@ async def call_once(
 async def ended(server, call_id: str) -> dict:
     """The call as REST shows it once its end is recorded."""
     return await call_once(server, call_id, lambda call: call["status"] != "started")
+
+
+def first_text(turn: dict) -> float:
+    """When an assistant turn's first text arrived (the turn may open earlier, with a tool
+    call)."""
+    return turn["text_chunks"][0]["start_timestamp"]

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from openline.domain.webhook_events import ENVELOPE_KEYS
 from openline.store.db import make_engine
 from openline.store.schema import webhook_deliveries as d
-from tests.support.calls import TextCall
+from tests.support.calls import TextCall, first_text
 from tests.webhooks.helpers import SECRET, STANDARD, hook_agent, standard_call, wait_for
 
 CARD = "4242-QUOKKA-VELVET"
@@ -39,6 +39,11 @@ async def test_call_lifecycle_events_arrive_once_in_order(server, agent_url, rec
         ("assistant", "Goodbye!"),
     ]
     assert turns[2]["tool_calls"][0]["name"] == "lookup_order"
+    # an answer's wait for the agent rides on its call_turn; the greeting answers nobody
+    assert "latency" not in turns[0]
+    for line, answer in ((turns[1], turns[2]), (turns[3], turns[4])):
+        assert answer["latency"] == answer["latency_parts"]["agent"] > 0
+        assert answer["latency"] == round(first_text(answer) - line["end_timestamp"], 3)
     assert all(t["end_timestamp"] >= t["start_timestamp"] for t in turns)
     completed = got[6]
     assert completed["call"]["status"] == "completed"

@@ -34,7 +34,10 @@ from openline.domain.conversation import conversation_stats
 from openline.domain.evaluations import ResultStatus
 from openline.domain.sketch import Distribution
 
-LATENCIES = ("response", "tts_ttfb", "stt_ttfb")
+# An answer's response time, two of its parts as the turns' own fields, and the rest of
+# its parts (domain.latency).
+LATENCIES = ("response", "tts_ttfb", "stt_ttfb", "endpointing", "agent", "playout")
+_PARTS_COUNTED = ("endpointing", "agent", "playout")
 # The per-call conversation stats (domain.conversation) analytics keeps distributions of.
 CONVERSATION = (
     "caller_talk_s",
@@ -74,19 +77,30 @@ def pass_rate(counts: list[int]) -> float | None:
 
 
 def response_latencies(turns: list[Turn]) -> list[float]:
-    """For each assistant turn that answers the caller: the caller's end of turn → the
-    agent's first output. A greeting answers nobody; an answer begun before the caller
-    finished (barge-in by the agent) has no response time."""
+    """For each assistant turn that answers the caller: its ``latency`` (the caller's last
+    voice → the agent's first voice heard, or a text call's first text); for a turn
+    recorded before latencies were, the caller's end of turn → the agent's first output.
+    A greeting answers nobody; an answer begun before the caller finished (barge-in by
+    the agent) has no response time."""
     latencies = []
     caller_done: float | None = None
     for turn in sorted(turns, key=lambda turn: turn.seq):
         if turn.role is Role.USER:
             caller_done = turn.timestamp if turn.end_timestamp is None else turn.end_timestamp
         elif caller_done is not None:
-            if turn.timestamp >= caller_done:
-                latencies.append(turn.timestamp - caller_done)
+            latency = response_time(turn, caller_done)
+            if latency is not None:
+                latencies.append(latency)
             caller_done = None
     return latencies
+
+
+def response_time(answer: Turn, caller_done: float) -> float | None:
+    """One answer's response time (:func:`response_latencies`), the caller done speaking
+    at ``caller_done``."""
+    if answer.latency is not None:
+        return answer.latency
+    return answer.timestamp - caller_done if answer.timestamp >= caller_done else None
 
 
 class MetricTally:
@@ -209,6 +223,10 @@ class Tally:
                 tally.latency["tts_ttfb"].add(turn.tts_ttfb)
             if turn.stt_ttfb is not None:
                 tally.latency["stt_ttfb"].add(turn.stt_ttfb)
+            for part in _PARTS_COUNTED:
+                seconds = (turn.latency_parts or {}).get(part)
+                if seconds is not None:
+                    tally.latency[part].add(seconds)
         stats = conversation_stats(turns)
         for name in CONVERSATION:
             if stats[name] is not None:

@@ -8,7 +8,8 @@ the log events and the metrics:
   (an export writes one whole call per line instead).
 - ``csv``: one row per turn, tool call, event and metric (columns: :data:`CSV_COLUMNS`);
   JSON values (tool arguments, event metadata, metric values) are JSON-encoded; a tool
-  call made during a turn carries that turn's timestamps.
+  call made during a turn carries that turn's timestamps; an answer's row its latency
+  and each part of it (``latency_agent``…, domain.latency).
 - ``txt``: a readable transcript.
 - ``srt``: one cue per user/assistant turn, from its start to its end; tool calls are
   extra lines of their turn's cue; events and metrics are cues of their own
@@ -29,6 +30,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from openline.domain.latency import PARTS
+
 TRANSCRIPT_FORMATS = ("json", "jsonl", "csv", "txt", "srt", "vtt")
 EXPORT_FORMATS = ("json", "jsonl", "csv")
 MIN_CUE_S = 1.0
@@ -46,6 +49,8 @@ CSV_COLUMNS = (
     "text",
     "generated_text",
     "turn_end_reason",
+    "latency",
+    *(f"latency_{part}" for part in PARTS),
     "tool_call_id",
     "tool_name",
     "tool_arguments",
@@ -67,6 +72,8 @@ class Item:
     text: str = ""
     generated_text: str | None = None  # all the agent sent, when the caller got less
     turn_end_reason: str | None = None
+    latency: float | None = None
+    latency_parts: dict[str, float | None] | None = None
     tool: dict[str, Any] | None = None
     event: dict[str, Any] | None = None
     metric: dict[str, Any] | None = None
@@ -88,6 +95,8 @@ def items(call: dict) -> Iterator[Item]:
                 text=entry.get("text") or "",
                 generated_text=entry.get("generated_text"),
                 turn_end_reason=entry.get("end_reason"),
+                latency=entry.get("latency"),
+                latency_parts=entry.get("latency_parts"),
                 tools=tools,
             )
             for tool in tools:
@@ -174,7 +183,10 @@ def write_csv_rows(writer: csv.DictWriter, call: dict) -> int:
                 "text": item.text,
                 "generated_text": item.generated_text,
                 "turn_end_reason": item.turn_end_reason,
+                "latency": item.latency,
             }
+            for part, seconds in (item.latency_parts or {}).items():
+                row[f"latency_{part}"] = seconds
         elif item.tool is not None:
             row |= {
                 "role": "assistant",

@@ -35,7 +35,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 
 from openline import __version__
 from openline.domain.calls import Fact, LogEvent, LogMetric, Role, Signal, ToolCall, Turn
-from openline.domain.tally import tool_failed
+from openline.domain.tally import response_time, tool_failed
 
 _ATTRIBUTE_CHARS = 4_096  # a tool's arguments or result, an event's metadata, in a span
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
@@ -156,10 +156,9 @@ class CallSpan:
                 trigger = draft.end + (turn.stt_ttfb or 0.0)
                 caller_done = draft.end
             else:
-                if caller_done is not None and turn.timestamp >= caller_done:
-                    # as analytics and /metrics count it: the caller's end → first output
-                    latency = round(turn.timestamp - caller_done, 3)
-                    draft.attributes["openline.turn.response_latency_s"] = latency
+                latency = None if caller_done is None else response_time(turn, caller_done)
+                if latency is not None:  # as analytics and /metrics count it
+                    draft.attributes["openline.turn.response_latency_s"] = round(latency, 3)
                 self._response(turn, draft.context, trigger)
                 trigger = caller_done = None
         by_seq = {draft.seq: draft.context for draft in drafts}
@@ -210,6 +209,9 @@ class CallSpan:
             "openline.turn.stt_ttfb_s": turn.stt_ttfb,
             "openline.turn.vad_buffer_ms": turn.vad_buffer_ms,
             "openline.turn.tts_ttfb_s": turn.tts_ttfb,
+        } | {
+            f"openline.turn.latency.{part}_s": seconds
+            for part, seconds in (turn.latency_parts or {}).items()
         }
         end = turn.timestamp if turn.end_timestamp is None else turn.end_timestamp
         context = self._sink.context(self._root.trace_id)
