@@ -4,10 +4,14 @@ audio in tests/voice_calls/test_latency.py."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 
 from openline.domain.calls import Role, Turn, TurnEndReason
 from openline.domain.latency import PARTS, CallerLine, answer_latency
+from openline.domain.transcript_files import render
 from openline.harness.ledger import CallLedger
 from tests.test_ledger import Facts, ledger_at
 
@@ -125,3 +129,25 @@ def test_only_the_first_answer_to_a_line_counts_from_it():
     first, second = assistant_turns(ledger)
     assert first.latency == 0.2
     assert second.latency is None
+
+
+def test_a_csv_export_has_an_answers_latency_and_a_column_per_part():
+    parts = {"endpointing": 0.6, "stt": 0.3, "agent": 0.2, "tts": 0.15, "playout": 0.17}
+    call = {
+        "id": "call_x",
+        "transcript": [
+            {"role": "user", "text": "Hi", "start_timestamp": 1.0, "end_timestamp": 2.0},
+            {
+                "role": "assistant",
+                "text": "Hello.",
+                "start_timestamp": 3.3,
+                "end_timestamp": 4.0,
+                "latency": 1.42,
+                "latency_parts": parts,
+            },
+        ],
+    }
+    user, answer = csv.DictReader(io.StringIO(render(call, "csv")))
+    assert user["latency"] == "" and user["latency_agent"] == ""
+    assert answer["latency"] == "1.42"
+    assert {part: float(answer[f"latency_{part}"]) for part in PARTS} == parts
