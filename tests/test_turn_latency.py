@@ -132,22 +132,32 @@ def test_only_the_first_answer_to_a_line_counts_from_it():
 
 
 def test_a_csv_export_has_an_answers_latency_and_a_column_per_part():
-    parts = {"endpointing": 0.6, "stt": 0.3, "agent": 0.2, "tts": 0.15, "playout": 0.17}
-    call = {
-        "id": "call_x",
-        "transcript": [
-            {"role": "user", "text": "Hi", "start_timestamp": 1.0, "end_timestamp": 2.0},
-            {
-                "role": "assistant",
-                "text": "Hello.",
-                "start_timestamp": 3.3,
-                "end_timestamp": 4.0,
-                "latency": 1.42,
-                "latency_parts": parts,
-            },
-        ],
-    }
-    user, answer = csv.DictReader(io.StringIO(render(call, "csv")))
+    user, answer = csv.DictReader(io.StringIO(render(CALL, "csv")))
     assert user["latency"] == "" and user["latency_agent"] == ""
     assert answer["latency"] == "1.42"
-    assert {part: float(answer[f"latency_{part}"]) for part in PARTS} == parts
+    assert {part: float(answer[f"latency_{part}"]) for part in PARTS} == ANSWER_PARTS
+
+
+ANSWER_PARTS = {"endpointing": 0.6, "stt": 0.3, "agent": 0.2, "tts": 0.15, "playout": 0.17}
+CALL = {
+    "id": "call_x",
+    "transcript": [
+        {"role": "user", "text": "Hi", "start_timestamp": 1.0, "end_timestamp": 2.0},
+        {
+            "role": "assistant",
+            "text": "Hello.",
+            "start_timestamp": 3.3,
+            "end_timestamp": 4.0,
+            "latency": 1.42,
+            "latency_parts": ANSWER_PARTS,
+        },
+    ],
+}
+
+
+def test_a_readable_transcript_says_where_an_answers_wait_went():
+    text = render(CALL | {"agent_name": "a", "status": "completed"}, "txt")
+    assert (
+        "    (latency 1.42 s: endpointing 0.60, stt 0.30, agent 0.20, tts 0.15, playout 0.17)"
+        in text
+    )

@@ -122,6 +122,14 @@ def describe_tool(tool: dict) -> str:
     return text + (" -> (no result)" if result is None else f" -> {result}")
 
 
+def describe_latency(latency: float, parts: dict[str, float | None] | None) -> str:
+    """``1.42 s: endpointing 0.60, stt 0.30, …``, the parts that apply, in seconds."""
+    known = [
+        f"{name} {seconds:.2f}" for name, seconds in (parts or {}).items() if seconds is not None
+    ]
+    return f"{latency:.2f} s" + (f": {', '.join(known)}" if known else "")
+
+
 def describe_event(event: dict) -> str:
     metadata = event.get("metadata")
     return f"{event.get('event')}" + ("" if metadata is None else f" {_json(metadata)}")
@@ -241,6 +249,8 @@ def to_txt(call: dict) -> str:
             if item.generated_text is not None:
                 generated = item.generated_text.replace("\n", "\n    ")
                 lines.append(f"    (generated: {generated})")
+            if item.latency is not None:
+                lines.append(f"    (latency {describe_latency(item.latency, item.latency_parts)})")
         elif item.tool is not None:
             lines.append(f"    tool {describe_tool(item.tool)}")
         elif item.event is not None:
