@@ -26,6 +26,7 @@ import argparse
 import json
 import re
 import statistics
+import sys
 import tempfile
 import time
 from datetime import timedelta
@@ -48,7 +49,9 @@ from openline.domain.calls import (
 )
 from openline.domain.shapes import call_json
 from openline.domain.time import utcnow
-from openline.store.facts import TABLE_OF, to_row
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the test suite's helpers
+from tests.support.seeded_calls import create_finished_call, insert_facts
 
 KEY = "ol_bench_key_0123456789abcdef"
 TARGET_MS = 200.0
@@ -60,20 +63,15 @@ def seed(platform, turns: int, events: int, metrics: int, logs: int) -> str:
     call_id = ids.new_id(ids.CALL)
     start = utcnow() - timedelta(hours=1)
     seconds = turns * 3.0
-    platform.calls.create(
-        {
-            "id": call_id,
-            "agent_id": agent["id"],
-            "agent_name": agent["name"],
-            "status": "completed",
-            "start_time": start,
-            "end_time": start + timedelta(seconds=seconds),
-            "end_reason": "agent_hangup",
-            "telephony_params": {"from": "websocket", "to": agent["id"]},
-            "summary": "A long call, for the benchmark.",
-            "analysis_status": "done",
-            "rev": 1,
-        }
+    create_finished_call(
+        platform,
+        agent,
+        call_id,
+        start,
+        seconds,
+        end_reason="agent_hangup",
+        summary="A long call, for the benchmark.",
+        analysis_status="done",
     )
     facts = []
     seq = 0
@@ -133,13 +131,7 @@ def seed(platform, turns: int, events: int, metrics: int, logs: int) -> str:
     for n in range(logs):
         level = ("debug", "info", "warning", "error")[n % 4]
         facts.append(LogRecord(call_id, next_seq(), 0, n * 0.5, level, f"line {n}", logger="agent"))
-    for fact in facts:
-        fact.rev = fact.seq
-    with platform.engine.begin() as connection:
-        for kind, table in TABLE_OF.items():
-            rows = [to_row(fact) for fact in facts if type(fact) is kind]
-            if rows:
-                connection.execute(table.insert(), rows)
+    insert_facts(platform, facts)
     return call_id
 
 

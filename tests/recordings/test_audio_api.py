@@ -1,5 +1,5 @@
-"""``GET /agents/calls/{id}/audio``: whole and ranged, 404s, and redaction removing it —
-on each database with local recordings, and with recordings in S3."""
+"""``GET /agents/calls/{id}/audio``: whole and ranged, 404s, and redaction removing it (and
+its cached peaks) — on each database with local recordings, and with recordings in S3."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import wave
 
 import httpx
 
+from openline.api.peaks import cache_path
 from openline.store.blobs import recording_key
 from tests.cli.support import make_call
 from tests.console.conftest import signed_in_client
@@ -70,8 +71,11 @@ def test_redaction_deletes_the_recording(server, agent_id):
     call_id = make_call(server, agent_id, "hello")
     blobs = server.platform.blobs
     record_call(blobs, call_id)
+    waveform = cache_path(server.platform, call_id)
     with server.client() as http:
         assert http.get(f"/agents/calls/{call_id}/audio").status_code == 200
+        assert http.get(f"/agents/calls/{call_id}/audio/peaks").status_code == 200
+        assert waveform.exists()
         redacted = http.delete(f"/agents/calls/{call_id}")
         assert redacted.status_code == 200 and redacted.json()["redacted_at"]
         gone = http.get(f"/agents/calls/{call_id}/audio")
@@ -80,6 +84,7 @@ def test_redaction_deletes_the_recording(server, agent_id):
         assert http.delete(f"/agents/calls/{call_id}").status_code == 200  # again: fine
     assert blobs.size(recording_key(call_id)) is None
     assert blobs.local_path(recording_key(call_id)) is None
+    assert not waveform.exists()  # not even the peaks drawn from it stay
 
 
 def test_a_console_session_reaches_the_recording(server, agent_id):

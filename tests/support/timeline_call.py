@@ -15,8 +15,8 @@ from openline.domain.calls import LogEvent, LogMetric, LogRecord, Role, ToolCall
 from openline.domain.time import utcnow
 from openline.harness.recorder import CallRecorder
 from openline.store.blobs import recording_key
-from openline.store.facts import TABLE_OF, to_row
 from tests.support.recordings import tone
+from tests.support.seeded_calls import create_finished_call, insert_facts
 
 LATENCY_PARTS = {"endpointing": 0.3, "stt": 0.1, "agent": 0.25, "tts": 0.1, "playout": 0.05}
 LATENCY = 0.8
@@ -56,20 +56,7 @@ def seed_call(
         }
         for n, at in enumerate(_every(0.2, seconds, 60.0))
     ]
-    platform.calls.create(
-        {
-            "id": call_id,
-            "agent_id": agent["id"],
-            "agent_name": agent["name"],
-            "status": "completed",
-            "start_time": start,
-            "end_time": start + timedelta(seconds=seconds),
-            "end_reason": "client_hangup",
-            "telephony_params": {"from": "websocket", "to": agent["id"]},
-            "rev": 1,
-        },
-        seeded.deliveries,
-    )
+    create_finished_call(platform, agent, call_id, start, seconds, seeded.deliveries)
     seq = iter(range(1, 10**9))
     facts = seeded.facts
     speaking = every - LATENCY
@@ -109,13 +96,7 @@ def seed_call(
         facts.append(
             LogRecord(call_id, next(seq), 0, round(at + 0.05, 3), "info", f"turn {n}", "agent")
         )
-    for fact in facts:
-        fact.rev = fact.seq
-    with platform.engine.begin() as connection:
-        for kind, table in TABLE_OF.items():
-            rows = [to_row(fact) for fact in facts if type(fact) is kind]
-            if rows:
-                connection.execute(table.insert(), rows)
+    insert_facts(platform, facts)
     if recorded:
         _record(platform.blobs, seeded)
     return seeded

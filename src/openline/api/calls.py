@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from openline.api import _sse as sse
+from openline.api import peaks
 from openline.api._blob_response import blob_response
 from openline.api._params import Cursor, Text, UtcTime
 from openline.api.deps import PlatformDep, authenticated
@@ -93,6 +94,7 @@ def redact_call(call_id: Text, ol: PlatformDep) -> dict:
     # The recording goes first: if that fails, the call is left as it was, to try again,
     # rather than marked redacted with its audio still stored.
     try:
+        peaks.cache_path(ol, call_id).unlink(missing_ok=True)  # derived: safe to lose first
         ol.blobs.delete(recording_key(call_id))
     except Exception as error:  # noqa: BLE001 - whatever the storage hit, report it
         raise ApiError(
