@@ -63,6 +63,8 @@ def test_entries_in_time_order_with_tools_in_their_turn_and_everything_escaped()
             True,
             [{"text": "<b>Hi</b>", "start_timestamp": 0.5}],
             tts_ttfb=0.1,
+            latency=0.5,
+            latency_parts={"agent": 0.4, "tts": 0.1},
         ),
         Turn(c, 5, 7, 2.0, Role.USER, "Where is A1?", 2.0),
         Turn(
@@ -96,6 +98,9 @@ def test_entries_in_time_order_with_tools_in_their_turn_and_everything_escaped()
     assert '<span class="tag">interrupted</span>' in turn
     assert "generated</span> Shipped. &lt;It&gt; arrives Monday.</p>" in turn
     assert 'class="generated"' not in shown[0].html  # all of it was heard
+    waited = '<span class="tag latency" title="latency 0.50 s: agent 0.40, tts 0.10">'
+    assert waited + "waited 0.50 s</span>" in shown[0].html
+    assert "waited" not in shown[3].html and "waited" not in turn  # a line; no time known
     assert 'class="value">high<' in shown[2].html  # a string metric, without its quotes
     details = shown[0].html.split('<pre class="json">')[1].split("</pre>")[0]
     shaped = json.loads(html.unescape(details))

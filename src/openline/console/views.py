@@ -19,6 +19,7 @@ from openline.domain.calls import Fact, LogEvent, LogMetric, ToolCall, Turn, Tur
 from openline.domain.log_levels import LEVELS
 from openline.domain.shapes import tail_json, transcript_order
 from openline.domain.time import as_utc
+from openline.domain.transcript_files import describe_latency
 
 
 class Entry(NamedTuple):
@@ -70,6 +71,13 @@ def _turn(turn: Turn, tools: list[ToolCall]) -> Entry:
         if turn.end_reason is TurnEndReason.INTERRUPTED
         else ""
     )
+    waited = ""
+    if turn.latency is not None:  # an answer: how long the caller waited for it, and where
+        waited = (
+            f' <span class="tag latency" title="latency '
+            f'{escape(describe_latency(turn.latency, turn.latency_parts))}">'
+            f"waited {turn.latency:.2f} s</span>"
+        )
     blocks = "".join(f'<pre class="json">{_text(_json(tail_json(tool)))}</pre>' for tool in tools)
     unheard = ""
     if turn.generated_text is not None:  # the caller was cut off from some of it: all it generated
@@ -80,7 +88,8 @@ def _turn(turn: Turn, tools: list[ToolCall]) -> Entry:
     html = (
         f'<li class="entry role-{role}" id="turn-{seq}" data-t="{t!r}" data-seq="{seq}">'
         f'<time class="at">{_at(t)}</time><div class="body">'
-        f'<span class="who">{role.capitalize()}</span>{cut}<p class="text">{_text(turn.text)}</p>'
+        f'<span class="who">{role.capitalize()}</span>{waited}{cut}'
+        f'<p class="text">{_text(turn.text)}</p>'
         f"{unheard}{''.join(_tool_line(tool) for tool in tools)}"
         f'<details><summary>Details</summary><pre class="json">{_text(_json(tail_json(turn)))}'
         f"</pre>{blocks}</details></div></li>"
