@@ -93,7 +93,8 @@ def test_a_rule_reads_back_from_its_stored_spec():
 
 
 def test_each_measure_reads_its_number_of_the_tally():
-    slow = Turn("c", 2, 2, 3.0, Role.ASSISTANT, "ok", end_timestamp=4.0)
+    slow = Turn("c", 2, 2, 3.0, Role.ASSISTANT, "ok", end_timestamp=4.0, latency=1.0)
+    slow.latency_parts = {"endpointing": 0.3, "stt": 0.1, "agent": 0.4, "tts": 0.1, "playout": 0.1}
     asked = Turn("c", 1, 1, 1.0, Role.USER, "hi", end_timestamp=2.0)
     tally = merged(
         call(
@@ -119,6 +120,9 @@ def test_each_measure_reads_its_number_of_the_tally():
         1.0, rel=0.01
     )
     assert value({"type": "latency", "latency": "tts_ttfb"}) is None  # none measured
+    for part in ("endpointing", "agent", "playout"):  # where the answer's wait went
+        wait = slow.latency_parts[part]
+        assert value({"type": "latency", "latency": part}) == pytest.approx(wait, rel=0.01)
     assert value({"type": "metric", "metric": "csat"}) == 3
     assert value({"type": "metric", "metric": "csat", "aggregate": "min"}) == 2
     assert value({"type": "metric", "metric": "nps", "aggregate": "count"}) == 0

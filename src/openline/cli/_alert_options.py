@@ -15,6 +15,7 @@ import typer
 from openline.cli._client import Api
 from openline.cli._errors import CliError
 from openline.cli.webhooks import webhook_id
+from openline.domain.tally import LATENCIES
 
 # -- scope ---------------------------------------------------------------------------------
 
@@ -71,7 +72,7 @@ Latency = Annotated[
     str | None,
     typer.Option(
         "--latency",
-        metavar="response|tts_ttfb|stt_ttfb",
+        metavar="|".join(LATENCIES),
         help="latency: which latency.",
         show_default=False,
     ),
@@ -194,8 +195,8 @@ Objective = Annotated[
     typer.Option(
         "--objective",
         metavar="LATENCY:TARGET_S",
-        help="A latency objective instead of a threshold: turns' response, tts_ttfb or "
-        "stt_ttfb latency within TARGET_S seconds, e.g. response:1.2.",
+        help="A latency objective instead of a threshold: turns' latency of one kind ("
+        f"{', '.join(LATENCIES)}) within TARGET_S seconds, e.g. response:1.2.",
         show_default=False,
     ),
 ]
