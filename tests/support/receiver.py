@@ -206,6 +206,13 @@ class FlakyProxy:
             self._loop.run_forever()
         finally:
             server.close()
+            # Relays of kept-alive connections are still waiting: end them here rather
+            # than leave them to be destroyed, pending, with the loop.
+            relays = asyncio.all_tasks(self._loop)
+            for relay in relays:
+                relay.cancel()
+            self._loop.run_until_complete(asyncio.gather(*relays, return_exceptions=True))
+            self._loop.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         action = self.script.pop(0) if self.script else "pass"
