@@ -255,6 +255,12 @@ def test_a_live_call_draws_as_it_happens(console: Page, console_server, scripted
         call.closed()
     expect(console.locator("[data-live=header]")).to_contain_text("completed")
     assert console.evaluate("window.stillTheSamePage") is True
+    # The transcript was left out of the page, yet its tab counted what the call added.
+    assert console.locator("ol.transcript[data-src]").count() == 1
+    counted = int(console.locator("#tab-transcript .count").text_content())
+    assert counted > 1
+    console.get_by_role("tab", name="Transcript").click()
+    expect(console.locator("ol.transcript .entry")).to_have_count(counted)
 
 
 # -- a real voice call: speech in, the agent's voice back, drawn live ------------------------

@@ -460,6 +460,7 @@ def call_context(
         "tabs": [{"id": key, "label": label, "count": counts.get(key)} for key, label in TABS],
         "entries_html": Markup("".join(entry.html for entry in shown)),
         "entry_count": entry_count,
+        "last_seq": max((fact.seq for fact in facts), default=0),
         "rev": max((fact.rev for fact in facts), default=-1),
         "levels": LEVELS,
         "level": level if levels else "",

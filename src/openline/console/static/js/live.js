@@ -85,16 +85,23 @@ export function followCall({ callId, root, rev = -1, logsAfter = 0, level = '', 
       const box = root.querySelector(`[data-live="${name}"]`);
       if (box && data[name]) box.innerHTML = data[name];
     }
-    // A transcript not loaded yet (the page opened on another tab) keeps the page's count.
     const count = document.querySelector('#tab-transcript .count');
-    if (count && entries && !entries.dataset.src) {
-      count.textContent = String(entries.children.length);
-    }
+    if (count && entries) count.textContent = String(transcriptCount(entries));
     onStatus(data.status);
     onData(data);
   }
 
   return { close: () => tail.close() };
+}
+
+// A transcript not loaded yet (the page opened on another tab) holds only the entries
+// that came live: its count is the page's plus those of facts newer than the page's (an
+// entry that changed keeps its fact's seq).
+function transcriptCount(entries) {
+  if (!entries.dataset.src) return entries.children.length;
+  const last = Number(entries.dataset.lastSeq);
+  const added = [...entries.children].filter((entry) => Number(entry.dataset.seq) > last);
+  return Number(entries.dataset.count) + added.length;
 }
 
 // An entry put in place by key (an entry that changed replaces the old one, keeping what
