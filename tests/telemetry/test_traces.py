@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.calls import TextCall, ended
+from tests.support.calls import TextCall, ended, first_text
 from tests.support.otlp import children, offset, whole_trace
 from tests.support.servers import openline_server
 from tests.webhooks.helpers import hook_agent
@@ -69,8 +69,10 @@ async def test_a_text_call_is_one_trace_of_its_turns_tools_events_and_logs(otlp,
     asked = turn_spans[1]
     [answer_entry] = [t for t in turns if t["text"] == "Order 42 has shipped."]
     assert response.start_ns == asked.end_ns
-    # The turn's latency, as analytics counts it: the caller's end to the first output.
-    latency = answer_entry["start_timestamp"] - turns[1]["end_timestamp"]
+    # The turn's latency, as analytics counts it: the caller's line to the agent's first
+    # text (which may come after the tool call that opened the turn).
+    latency = first_text(answer_entry) - turns[1]["end_timestamp"]
+    assert answer_entry["latency"] == pytest.approx(latency, abs=MS)
     assert answer.attributes["openline.turn.response_latency_s"] == pytest.approx(latency, abs=MS)
     assert "openline.turn.response_latency_s" not in turn_spans[0].attributes  # the greeting
     assert offset(response, root) + response.seconds == pytest.approx(

@@ -42,7 +42,8 @@ async def test_call_lifecycle_events_arrive_once_in_order(server, agent_url, rec
     # an answer's wait for the agent rides on its call_turn; the greeting answers nobody
     assert "latency" not in turns[0]
     for line, answer in ((turns[1], turns[2]), (turns[3], turns[4])):
-        assert answer["latency"] == answer["latency_parts"]["agent"] > 0
+        # to the millisecond: a scripted answer over loopback can come in less
+        assert answer["latency"] == answer["latency_parts"]["agent"] >= 0
         assert answer["latency"] == round(first_text(answer) - line["end_timestamp"], 3)
     assert all(t["end_timestamp"] >= t["start_timestamp"] for t in turns)
     completed = got[6]
