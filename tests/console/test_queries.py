@@ -9,10 +9,12 @@ from openline import ids
 from openline.console import views
 from openline.console.routes import _calls
 from openline.domain.calls import TRANSCRIPT_KINDS, LogEvent, LogMetric, Role, ToolCall, Turn
+from openline.store import schema
 from openline.store.calls import CallFilter
 from openline.store.facts import TABLE_OF, to_row
 from openline.store.pagination import PageRequest
 from tests.console.conftest import signed_in_client
+from tests.support.timeline_call import seed_call
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -125,3 +127,30 @@ def test_pages_render_on_this_database(server):
         assert re.search(r'id="event-1"', client.get(f"/console/calls/{call_id}").text)
         assert client.get("/console/calls/call_nope").status_code == 404
         assert client.get("/console/agents/agent_nope").status_code == 404
+
+
+def test_a_live_update_sends_the_webhook_markers_only_when_they_changed(server):
+    seeded = seed_call(server.platform, seconds=130.0, recorded=False)  # three deliveries
+    first, *_ = seeded.deliveries
+    url = f"/console/calls/{seeded.call_id}/live"
+    with signed_in_client(server) as (client, _):
+        markers = client.get(url).json()
+        assert sorted(m["id"] for m in markers["timeline"]["webhook"]) == sorted(
+            d["id"] for d in seeded.deliveries
+        )
+        digest = markers["webhooks_digest"]
+        again = client.get(url, params={"webhooks": digest}).json()
+        assert again["timeline"]["webhook"] == [] and again["webhooks_digest"] == digest
+        assert again["timeline"]["turn"]  # the rest as before
+        with server.platform.engine.begin() as connection:
+            d = schema.webhook_deliveries
+            connection.execute(
+                d.update()
+                .where(d.c.id == first["id"])
+                .values(status="failed", last_status_code=500)
+            )
+        changed = client.get(url, params={"webhooks": digest}).json()
+    assert changed["webhooks_digest"] != digest
+    labels = {m["id"]: m["label"] for m in changed["timeline"]["webhook"]}
+    assert labels[first["id"]] == "call_started: failed (HTTP 500)"
+    assert len(labels) == len(seeded.deliveries)

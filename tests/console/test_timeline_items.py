@@ -61,3 +61,14 @@ def test_items_by_kind_with_their_times_and_latency():
 def test_a_call_in_progress_lasts_until_now():
     live = {"id": "call_2", "start_time": datetime.now(UTC) - timedelta(seconds=30)}
     assert 30 <= timeline.duration(live) < 40
+
+
+def test_the_deliveries_digest_changes_with_what_their_markers_show():
+    sent = {"id": "whd_1", "event_type": "call_turn", "status": "pending"}
+    digest = timeline.deliveries_digest([sent])
+    later = START + timedelta(seconds=5)  # a time the marker does not show
+    assert timeline.deliveries_digest([sent | {"created_at": later}]) == digest
+    delivered = sent | {"status": "delivered", "last_status_code": 200}
+    assert timeline.deliveries_digest([delivered]) != digest
+    assert timeline.deliveries_digest([sent, sent | {"id": "whd_2"}]) != digest
+    assert timeline.deliveries_digest([]) != digest

@@ -534,7 +534,7 @@ def call_timeline(request: Request, call_id: str, _: SignedIn, level: str = "") 
     if call is None:
         return JSONResponse({"error": {"code": "not_found", "message": "no such call"}}, 404)
     lines, more = ol.calls.logs(call_id, at_least(level), None, 0, TIMELINE_LOGS)
-    body = timeline.timeline(call, facts, lines, ol.delivery_log.of_call(call_id))
+    body = timeline.timeline(call, facts, lines, ol.delivery_log.states_of_call(call_id))
     body["logs_cut"] = more
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
@@ -548,9 +548,12 @@ def call_live(
     logs_after: Annotated[int, Query(ge=0)] = 0,
     level: str = "",
     final: bool = False,
+    webhooks: str = "",
 ) -> JSONResponse:
     """What changed on a call since ``since_rev``, rendered as the page renders it: the
-    live tail tells the page *that* something changed, this tells it *what*."""
+    live tail tells the page *that* something changed, this tells it *what*. The webhook
+    deliveries' markers come only when they differ from those the page has (``webhooks``:
+    the ``webhooks_digest`` it was last sent)."""
     ol = platform_of(request)
     call, changed = ol.calls.with_facts(call_id, TRANSCRIPT_KINDS, since_rev)
     if call is None:
@@ -568,6 +571,8 @@ def call_live(
         if type(fact) is not Turn and getattr(fact, "turn_seq", None) is None
     ]
     lines, _more = ol.calls.logs(call_id, at_least(level), None, logs_after, LOG_PAGE)
+    deliveries = ol.delivery_log.states_of_call(call_id)
+    digest = timeline.deliveries_digest(deliveries)
     body: dict[str, Any] = {
         "status": call["status"],
         "rev": max([since_rev, *(fact.rev for fact in changed)]),
@@ -577,7 +582,8 @@ def call_live(
         "logs": [{"seq": line.seq, "html": str(macros.log_row(line))} for line in lines],
         "logs_after": lines[-1].seq if lines else logs_after,
         "header": str(macros.call_facts(call, True)),
-        "timeline": timeline.items(call, redrawn, lines, ol.delivery_log.of_call(call_id)),
+        "timeline": timeline.items(call, redrawn, lines, [] if digest == webhooks else deliveries),
+        "webhooks_digest": digest,
         "duration": timeline.duration(call),
     }
     if final:

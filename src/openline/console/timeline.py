@@ -11,6 +11,7 @@ tabs hold the whole text.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -59,6 +60,13 @@ def items(
         label = f"{delivery['event_type']}: {status}"
         shown["webhook"].append(_item(delivery["id"], max(0.0, at), label))
     return shown
+
+
+def deliveries_digest(deliveries: Iterable[dict]) -> str:
+    """A short fingerprint of what the deliveries' markers show: a live page that has it
+    is sent them again only once one of them changed."""
+    shown = [(d["id"], d["event_type"], d["status"], d.get("last_status_code")) for d in deliveries]
+    return hashlib.blake2b(repr(shown).encode(), digest_size=8).hexdigest()
 
 
 def _item(ident: int | str, t: float, label: str, **more: Any) -> dict[str, Any]:

@@ -37,6 +37,18 @@ class DeliveryLog:
         with self._engine.connect() as connection:
             return [utc_row(dict(row._mapping)) for row in connection.execute(query)]
 
+    def states_of_call(self, call_id: str) -> list[dict]:
+        """Where each delivery of the call's events stands, without its payload (a
+        ``call_completed`` carries the whole transcript), oldest first."""
+        d = webhook_deliveries
+        query = (
+            select(d.c.id, d.c.event_type, d.c.status, d.c.last_status_code, d.c.created_at)
+            .where(d.c.call_id == call_id)
+            .order_by(d.c.id)
+        )
+        with self._engine.connect() as connection:
+            return [utc_row(dict(row._mapping)) for row in connection.execute(query)]
+
     def delivery(self, delivery_id: str) -> dict | None:
         with self._engine.connect() as connection:
             found = connection.execute(

@@ -17,6 +17,7 @@ export function followCall({ callId, root, rev = -1, logsAfter = 0, level = '', 
   let ended = false;
   let closed = false;
   let analysisPolls = 0;
+  let webhooks = ''; // the digest of the webhook markers last sent: unchanged, not sent again
 
   const tail = new EventSource(
     `/console/api/agents/calls/${encodeURIComponent(callId)}/stream?since_rev=${rev}`);
@@ -37,7 +38,9 @@ export function followCall({ callId, root, rev = -1, logsAfter = 0, level = '', 
       do {
         again = false;
         const final = ended;
-        const params = new URLSearchParams({ since_rev: rev, logs_after: logsAfter, level });
+        const params = new URLSearchParams({
+          since_rev: rev, logs_after: logsAfter, level, webhooks,
+        });
         if (final && panels) params.set('final', '1');
         const reply = await fetch(`/console/calls/${encodeURIComponent(callId)}/live?${params}`, {
           credentials: 'same-origin',
@@ -68,6 +71,7 @@ export function followCall({ callId, root, rev = -1, logsAfter = 0, level = '', 
 
   function apply(data) {
     rev = Math.max(rev, data.rev);
+    webhooks = data.webhooks_digest;
     const atBottom = entries
       && entries.scrollHeight - entries.scrollTop - entries.clientHeight < 48;
     if (entries) {
