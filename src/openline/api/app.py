@@ -6,6 +6,7 @@ import sys
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 
 from openline import __version__
 from openline._signing import Signer, load_secret
@@ -67,6 +68,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="openline", version=__version__, lifespan=lifespan)
     errors.install(app)
     app.add_middleware(StartDeadline, timeout_s=settings.websocket_start_timeout_s)
+    # Pages, JSON and exports go gzipped to clients that accept it (a long call's timeline:
+    # 378 KB → ~35 KB). Starlette leaves audio, zips, event streams and ranges alone; bodies
+    # from 16 KiB are compressed in a worker thread, not on the loop that carries calls.
+    app.add_middleware(
+        GZipMiddleware, minimum_size=1024, compresslevel=6, thread_minimum_size=16 * 1024
+    )
     app.include_router(tokens.router)
     app.include_router(calls.router)  # before /agents/{agent_id}, which would shadow it
     app.include_router(bundle.router)
