@@ -135,7 +135,14 @@ class Call:
         self.ledger = CallLedger("call_v", self.facts, payload_cap=10_000, clock=now)
         self.line = Line()
         setup = VoiceSetup(FORMAT, stt, tts, FakeDetector(end_of_turn_ms=300))
-        self.voice = VoiceCall(setup, self.ledger, self.line, "s1", recording)
+        self.held: list[tuple[float, float]] = []  # when the process "could not run"
+        self.voice = VoiceCall(setup, self.ledger, self.line, "s1", recording, self.held_up)
+
+    def held_up(self, within_s: float) -> float:
+        """loop_lag.held_up for this call: the stalls a test says the process had."""
+        until = now()
+        since = until - within_s
+        return sum(max(0.0, min(end, until) - max(start, since)) for start, end in self.held)
 
     async def start(self) -> None:
         await self.voice.start()
@@ -457,6 +464,42 @@ def test_caller_audio_read_late_in_a_burst_stays_where_it_was_said(tmp_path):
         pytest.approx(0.5, abs=FRAME_S),
         pytest.approx(1.5, abs=FRAME_S),
     )
+
+
+def test_audio_read_late_because_the_process_was_held_up_stays_where_it_was_said():
+    """A 0.6 s stall of the process itself (longer than audio may be late and still
+    follow on): what waited in the socket was said on time, so it follows on."""
+
+    async def script(call: Call) -> None:
+        await asyncio.sleep(0.5)
+        call.mic.say(talking(1.0))  # 0.5 to 1.5
+        await asyncio.sleep(0.3)
+        call.held.append((now(), now() + 0.6))
+        call.mic.stall(0.6)
+        await eventually(call.user_turns)
+        await asyncio.sleep(0.5)
+
+    (user,) = run_call(script, FakeSTT("hi")).user_turns()
+    assert (user.timestamp, user.end_timestamp) == (
+        pytest.approx(0.5, abs=FRAME_S),
+        pytest.approx(1.5, abs=FRAME_S),
+    )
+
+
+def test_audio_late_while_the_process_ran_follows_a_gap():
+    """The same 0.6 s, the process running all along: the caller's stream paused, so
+    the gap is silence the turn ends on, and what came after it is another turn."""
+
+    async def script(call: Call) -> None:
+        await asyncio.sleep(0.5)
+        call.mic.say(talking(1.0))  # 0.5 to 1.5
+        await asyncio.sleep(0.3)
+        call.mic.stall(0.6)
+        await eventually(lambda: len(call.user_turns()) == 2)
+
+    first, second = run_call(script, FakeSTT("hi", "there")).user_turns()
+    assert first.end_timestamp == pytest.approx(0.8, abs=2 * FRAME_S)
+    assert second.timestamp >= first.end_timestamp + 0.3  # after the silence it ended on
 
 
 def test_silence_sent_faster_than_real_time_is_left_off_the_timeline():

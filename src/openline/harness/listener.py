@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from openline.harness import loop_lag
 from openline.voice.audio import AudioFormat, Resampler, voiced_windows
 from openline.voice.base import (
     ProviderError,
@@ -37,8 +38,9 @@ RATE = 16_000
 PRE_ROLL_S = 0.5  # audio kept before a detected start, so the first syllable is not lost
 FEED_EVERY_S = 0.25  # recognition is fed in batches this long (a thread hop each)
 MAX_TURN_S = 60.0  # by default, a longer stretch of speech is cut into turns this long
-# A stream's audio read this late (a busy server, a network hiccup) follows on from what
-# came before it; audio later than that follows a gap (the caller stopped streaming).
+# A stream's audio read this late (a network hiccup), or later while this process was held
+# up (loop_lag), follows on from what came before it; audio later than that follows a gap
+# (the caller stopped streaming).
 LATE_S = 0.3
 # Audio read in a burst runs ahead of the clock; beyond this, its silence is left off the
 # timeline so the two agree again.
@@ -78,8 +80,10 @@ class Listener:
         events: ListenerEvents,
         language: str | None = None,
         max_turn_s: float = MAX_TURN_S,
+        held_up: Callable[[float], float] = loop_lag.held_up,
     ) -> None:
         self.language = language
+        self._held_up = held_up  # seconds of the last N this process could not read
         self._max_turn_s = max_turn_s
         self._stt = stt
         self._detector = detector
@@ -119,14 +123,16 @@ class Listener:
         while True:
             await asyncio.sleep(gap / 2)
             missing = self._clock() - self._cursor
-            if self._utterance is not None and missing >= gap:
+            if self._utterance is not None and missing - self._held_up(missing) >= gap:
                 async with self._taking:
                     await self._take(np.zeros(int(missing * RATE), np.int16), fills_gap=True)
 
     async def _take(self, audio: Samples, fills_gap: bool = False) -> None:
         now = self._clock()
         loud, window = voiced_windows(audio, RATE)
-        at = self._cursor if fills_gap or now - self._cursor <= LATE_S else now
+        late = now - self._cursor
+        # late because this process was held up: it waited in the socket, said on time
+        at = self._cursor if fills_gap or late - self._held_up(late) <= LATE_S else now
         if len(loud) or self._cursor - now <= MAX_AHEAD_S:
             self._cursor = at + len(audio) / RATE
             self._events.record(at, audio)

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from openline.config import Settings
 from openline.domain.calls import TurnEndReason
+from openline.harness import loop_lag
 from openline.harness.ledger import CallLedger
 from openline.harness.listener import Listener, ListenerEvents, Speech
 from openline.harness.ports import CallPorts
@@ -71,6 +72,7 @@ class VoiceCall:
         ports: CallPorts,
         stream_id: str,
         recording: IO[bytes] | None = None,
+        held_up: Callable[[float], float] = loop_lag.held_up,
     ) -> None:
         self._ledger = ledger
         self._ports = ports
@@ -85,6 +87,7 @@ class VoiceCall:
             ledger.now,
             ListenerEvents(self._record("caller"), self._speech_started, self._heard, self._fail),
             setup.language,
+            held_up=held_up,
         )
         self._speaker = Speaker(
             setup.tts, setup.format, ledger.now, _SpeakerEvents(self), setup.voice, setup.language
