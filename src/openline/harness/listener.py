@@ -132,7 +132,8 @@ class Listener:
         loud, window = voiced_windows(audio, RATE)
         late = now - self._cursor
         # late because this process was held up: it waited in the socket, said on time
-        at = self._cursor if fills_gap or late - self._held_up(late) <= LATE_S else now
+        on_time = late <= LATE_S or late - self._held_up(late) <= LATE_S
+        at = self._cursor if fills_gap or on_time else now
         if len(loud) or self._cursor - now <= MAX_AHEAD_S:
             self._cursor = at + len(audio) / RATE
             self._events.record(at, audio)
