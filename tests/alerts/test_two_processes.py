@@ -42,6 +42,14 @@ def state(base_url: str, rule_id: str) -> str:
     return httpx.get(f"{base_url}/agents/alerts/{rule_id}", headers=HEADERS).json()["state"]
 
 
+def delivered(base_url: str, webhook_id: str) -> int:
+    """How many of the endpoint's deliveries are recorded as delivered."""
+    deliveries = httpx.get(
+        f"{base_url}/agents/webhooks/{webhook_id}/deliveries", headers=HEADERS
+    ).json()["data"]
+    return sum(d["status"] == "delivered" for d in deliveries)
+
+
 def lock_holders(pg_url: str) -> list[int]:
     """The backends holding the evaluator's lock of this schema."""
     engine = create_engine(pg_url)
@@ -85,6 +93,9 @@ def test_one_evaluator_one_notification_per_transition_and_a_takeover(pg_url, tm
             assert len(lock_holders(pg_url)) == 1
             httpx.patch(f"{second}/agents/alerts/{rule['id']}", headers=HEADERS, json=NEVER)
             wait_until(lambda: state(second, rule["id"]) == "resolved")
+            # The kill is of the evaluator, not of a delivery under way: one the killed
+            # process had claimed would wait out its lease (60 s) before the other sent it.
+            wait_until(lambda: delivered(second, hook["id"]) == 2, within=20)
             held_by = lock_holders(pg_url)
 
             first_process.kill()  # kill -9 of the evaluator

@@ -232,9 +232,17 @@ def scripted(console_server, agent_url) -> str:
     return console_server.create_agent("Timeline live", self_hosted_deployment_url=agent_url)
 
 
+def recorded_turns(server, call_id: str) -> list[dict]:
+    with server.client() as http:
+        return http.get(f"/agents/calls/{call_id}").raise_for_status().json()["transcript"]
+
+
 def test_a_live_call_draws_as_it_happens(console: Page, console_server, scripted):
     with text_call(console_server.ws_url, scripted, console_server.api_key) as call:
         call.next("agent_text")
+        # Facts are written off the call's path: the page is opened once the greeting is
+        # recorded, so that it holds a transcript to leave out.
+        wait_for(lambda: recorded_turns(console_server, call.call_id), what="the greeting stored")
         console.goto(f"/console/calls/{call.call_id}?tab=timeline")
         timeline = console.locator(".timeline")
         expect(timeline).to_have_attribute("data-state", "drawn")
