@@ -186,6 +186,64 @@ def test_zoom_pan_and_keys(console: Page, seeded: SeededCall):
     assert after[0] - before[0] == pytest.approx((before[1] - before[0]) * 0.2, abs=0.1)
 
 
+@pytest.fixture(scope="module")
+def crowded(console_server) -> SeededCall:
+    """Over a hundred and fifty turns a side in under seven minutes: at the whole call's
+    zoom, more items in a lane than it has pixels to tell apart."""
+    return seed_call(console_server.platform, seconds=400.0, every=1.0)
+
+
+def test_a_crowded_lane_is_one_canvas_until_zoomed_in(console: Page, crowded: SeededCall):
+    console.goto(f"/console/calls/{crowded.call_id}")
+    timeline = console.locator(".timeline")
+    expect(timeline).to_have_attribute("data-state", "drawn")
+    expect(timeline).to_have_attribute("data-audio-state", "ready")
+    lane = console.locator('[data-lane="user"]')
+    expect(lane).to_have_attribute("data-dense", "true")
+    expect(lane.locator("canvas.tl-dense")).to_be_visible()
+    assert lane.locator(".tl-item").count() == 0  # no element per item
+    # A lane with room keeps an element per item.
+    expect(console.locator('[data-lane="webhook"]')).not_to_have_attribute("data-dense", "true")
+    expect(console.locator(".tl-webhook")).to_have_count(len(crowded.deliveries))
+
+    # A click on the canvas picks the item under the pointer, and plays from it.
+    users = [f for f in crowded.facts if type(f) is Turn and f.role.value == "user"]
+    target = users[57]
+    shown = view(timeline)
+    box = lane.bounding_box()
+    console.mouse.click(x_of(lane, target.timestamp, shown) + 1, box["y"] + box["height"] / 2)
+    expect(console.locator("[data-tl=selected]")).to_contain_text(target.text)
+    assert abs(current_time(console) - target.timestamp) < 0.01
+    screenshot(console, "34-call-timeline-crowded")
+
+    # Zoomed in, the lane has room: its items are elements again, where their times are.
+    for _ in range(3):
+        console.get_by_role("button", name="Zoom in").click()
+    expect(lane).not_to_have_attribute("data-dense", "true")
+    expect(lane.locator("canvas.tl-dense")).to_be_hidden()
+    shown = view(timeline)
+    items = lane.locator(".tl-turn:not([hidden])")
+    assert items.count() > 10
+    for item in items.all():
+        t = float(item.get_attribute("data-t"))
+        assert abs(item.bounding_box()["x"] - x_of(lane, t, shown)) < TOLERANCE_PX
+
+    # From a crowded lane the arrow keys go to its first item, zoomed in until it shows.
+    console.keyboard.press("0")
+    logs = console.locator('[data-lane="log"]')
+    expect(logs).to_have_attribute("data-dense", "true")
+    logs.locator("canvas.tl-dense").focus()
+    console.keyboard.press("ArrowRight")
+    focused = console.locator(".tl-log:focus")
+    expect(focused).to_be_visible()
+    expect(logs).not_to_have_attribute("data-dense", "true")
+    start, end = view(timeline)
+    first = float(focused.get_attribute("data-t"))
+    assert start <= first <= end
+    console.keyboard.press("ArrowRight")  # and walk on from there
+    assert float(console.locator(".tl-item:focus").get_attribute("data-t")) >= first
+
+
 def test_the_transcript_of_a_call_opened_on_its_timeline_comes_when_shown(
     console: Page, seeded: SeededCall
 ):

@@ -5,6 +5,7 @@
 // Shift+wheel; arrow keys move between items. A live call's items come with its live
 // updates (live.js), and the recording's peaks are asked again as it grows.
 import { clock, setupRecording } from './recording.js';
+import { denseLane, isDense } from './timeline_dense.js';
 
 const PARTS = ['endpointing', 'stt', 'agent', 'tts', 'playout'];
 const KIND_NAMES = {
@@ -27,7 +28,11 @@ export function setupTimeline(box, { live = false } = {}) {
   const play = part('play');
   const lanes = Object.fromEntries(
     [...box.querySelectorAll('[data-lane]')].map((lane) => [lane.dataset.lane, lane]));
-  const shown = new Map(); // key → { item, node, bar }
+  // Each lane draws its items as elements, made when first in view, or when too many are
+  // in view, all on a canvas (timeline_dense.js).
+  const dense = Object.fromEntries(Object.entries(lanes).map(
+    ([name, lane]) => [name, denseLane(lane, { className: classesOf, parts: PARTS })]));
+  const shown = new Map(); // key → { item, lane, node, bar } (node and bar once made)
   let order = []; // keys by time: the arrow keys' order
   let current = null; // the key in the tab order (one item at a time: a roving tabindex)
   let duration = 0;
@@ -82,24 +87,20 @@ export function setupTimeline(box, { live = false } = {}) {
       (item) => ({ ...item, kind, key: `${kind}-${item.id}` })));
     for (const item of items) {
       const old = shown.get(item.key);
-      const entry = draw(item);
-      if (old) {
-        old.node.replaceWith(entry.node);
-        old.bar?.remove();
-        if (current === item.key) entry.node.tabIndex = 0;
-      } else {
-        lanes[laneOf(item)].append(entry.node);
+      const entry = { item, lane: laneOf(item), node: null, bar: null };
+      shown.set(item.key, entry);
+      if (old?.node) { // drawn already: drawn again as it is now
+        const { node, bar } = old;
+        make(entry);
+        node.replaceWith(entry.node);
+        bar?.remove();
+      } else if (!old) {
         order.push(item.key);
       }
-      if (entry.bar) lanes.assistant.append(entry.bar);
-      shown.set(item.key, entry);
       duration = Math.max(duration, item.until ?? item.t);
     }
     order.sort((a, b) => shown.get(a).item.t - shown.get(b).item.t);
-    if (current === null && order.length) {
-      current = order[0];
-      shown.get(current).node.tabIndex = 0;
-    }
+    current ??= order[0] ?? null;
     box.dataset.items = String(shown.size);
   }
 
@@ -151,21 +152,30 @@ export function setupTimeline(box, { live = false } = {}) {
     return item.kind === 'metric' ? 'event' : item.kind;
   }
 
-  function draw(item) {
+  function classesOf(item) {
+    const spans = item.until != null && item.until > item.t;
+    return [`tl-item tl-${item.kind} ${spans ? 'tl-span' : 'tl-mark'}`,
+      item.role && `role-${item.role}`, item.level && `level-${item.level}`]
+      .filter(Boolean).join(' ');
+  }
+
+  // The entry's element (and its latency bar), put in its lane.
+  function make(entry) {
+    const { item } = entry;
     const node = document.createElement('button');
     node.type = 'button';
-    node.tabIndex = -1;
-    const spans = item.until != null && item.until > item.t;
-    node.className = `tl-item tl-${item.kind} ${spans ? 'tl-span' : 'tl-mark'}`;
-    if (item.role) node.classList.add(`role-${item.role}`);
-    if (item.level) node.classList.add(`level-${item.level}`);
+    node.tabIndex = current === item.key ? 0 : -1;
+    node.className = classesOf(item);
     node.dataset.key = item.key;
     node.dataset.t = String(item.t);
     if (item.until != null) node.dataset.until = String(item.until);
     const text = describe(item);
     node.setAttribute('aria-label', text);
     node.title = text;
-    return { item, node, bar: item.latency > 0 ? latencyBar(item) : null };
+    entry.node = node;
+    entry.bar = item.latency > 0 ? latencyBar(item) : null;
+    lanes[entry.lane].append(node);
+    if (entry.bar) lanes.assistant.append(entry.bar);
   }
 
   // The wait before an answer: from the caller's last voice, its parts stacked in order.
@@ -207,9 +217,22 @@ export function setupTimeline(box, { live = false } = {}) {
     if (!width) return; // the tab is hidden: drawn when shown
     const span = view.end - view.start;
     const x = (t) => ((t - view.start) / span) * width;
-    for (const { item, node, bar } of shown.values()) {
+    const inView = inViewByLane(view.start, view.end);
+    for (const [name, entries] of Object.entries(inView)) {
+      if (isDense(entries.length, width)) {
+        lanes[name].dataset.dense = 'true';
+        dense[name].draw(entries, x, `${entries.length} items, too close together to `
+          + 'tell apart at this zoom: click one to play from there, or zoom in');
+      } else {
+        delete lanes[name].dataset.dense;
+        dense[name].hide();
+        for (const entry of entries) if (!entry.node) make(entry);
+      }
+    }
+    for (const { item, lane, node, bar } of shown.values()) {
+      if (!node) continue;
       const to = Math.max(item.until ?? item.t, item.t);
-      const visible = to >= view.start && item.t <= view.end;
+      const visible = !lanes[lane].dataset.dense && to >= view.start && item.t <= view.end;
       node.hidden = !visible;
       if (visible) {
         node.style.left = `${x(item.t)}px`;
@@ -217,7 +240,7 @@ export function setupTimeline(box, { live = false } = {}) {
       }
       if (bar) {
         const from = item.t - item.latency;
-        bar.hidden = !(item.t >= view.start && from <= view.end);
+        bar.hidden = !!lanes.assistant.dataset.dense || item.t < view.start || from > view.end;
         bar.style.left = `${x(from)}px`;
         bar.style.width = `${x(item.t) - x(from)}px`;
       }
@@ -230,6 +253,19 @@ export function setupTimeline(box, { live = false } = {}) {
       : `Showing ${at(view.start)}–${at(view.end)} of ${clock(duration)}`;
     recording?.viewChanged();
     follow();
+  }
+
+  // The entries of each lane that show between ``start`` and ``end`` (a turn's latency
+  // bar included), in time order.
+  function inViewByLane(start, end) {
+    const found = Object.fromEntries(Object.keys(lanes).map((name) => [name, []]));
+    for (const key of order) {
+      const entry = shown.get(key);
+      const { item } = entry;
+      const to = Math.max(item.until ?? item.t, item.t);
+      if (to >= start && item.t - (item.latency || 0) <= end) found[entry.lane].push(entry);
+    }
+    return found;
   }
 
   function ticks(width, span) {
@@ -337,39 +373,77 @@ export function setupTimeline(box, { live = false } = {}) {
       keys[event.key]();
       return;
     }
-    const from = event.target.closest('.tl-item');
+    // From an item, the next or the one before; from a lane drawn on a canvas, its first.
+    const from = event.target.closest('.tl-item, .tl-dense');
     if (!from) return;
-    const index = order.indexOf(from.dataset.key);
+    const onCanvas = from.matches('.tl-dense');
+    const fromKey = onCanvas ? dense[from.parentElement.dataset.lane].first()?.item.key
+      : from.dataset.key;
+    if (fromKey == null) return;
+    const index = order.indexOf(fromKey);
+    const step = onCanvas ? 0 : 1;
     const moves = {
-      ArrowRight: index + 1, ArrowDown: index + 1, ArrowLeft: index - 1, ArrowUp: index - 1,
-      Home: 0, End: order.length - 1,
+      ArrowRight: index + step, ArrowDown: index + step, ArrowLeft: index - step,
+      ArrowUp: index - step, Home: 0, End: order.length - 1,
     };
     if (!(event.key in moves)) return;
     event.preventDefault();
-    const key = order[Math.min(Math.max(moves[event.key], 0), order.length - 1)];
-    focusItem(key);
+    focusItem(order[Math.min(Math.max(moves[event.key], 0), order.length - 1)]);
   });
 
   function focusItem(key) {
     const entry = shown.get(key);
-    if (current !== null) shown.get(current).node.tabIndex = -1;
-    current = key;
-    entry.node.tabIndex = 0;
-    if (entry.node.hidden) moveTo(entry.item.t - (view.end - view.start) / 2, view.end - view.start);
+    reveal(entry);
+    select(key, entry.item.t);
     entry.node.focus();
-    choose(entry.item, entry.item.t);
+  }
+
+  // Bring an item into view as an element: zoomed in around it until its lane has room
+  // for an element per item (estimated first, then checked: at the call's ends the view
+  // is not centred on it).
+  function reveal(entry) {
+    if (entry.node && !entry.node.hidden) return;
+    const { item, lane } = entry;
+    const width = lanes.user.clientWidth;
+    const crowded = (span) => isDense(
+      inViewByLane(item.t - span / 2, item.t + span / 2)[lane].length, width);
+    let span = view.end - view.start;
+    while (span > MIN_SPAN_S && crowded(span)) span /= ZOOM;
+    for (;;) {
+      span = Math.max(span, MIN_SPAN_S);
+      fitted = span >= duration;
+      moveTo(item.t - span / 2, span);
+      if (!lanes[lane].dataset.dense || span === MIN_SPAN_S) break;
+      span /= ZOOM;
+    }
+    if (!entry.node) make(entry); // more than a lane can tell apart in a second: still shown
+    entry.node.hidden = false;
+  }
+
+  // The item the timeline's tab stop is on, and what it says; the audio moves to ``t``.
+  function select(key, t) {
+    if (current !== null && current !== key) setTabStop(current, -1);
+    current = key;
+    setTabStop(key, 0);
+    choose(shown.get(key).item, t);
+  }
+
+  function setTabStop(key, tabIndex) {
+    const node = shown.get(key)?.node;
+    if (node) node.tabIndex = tabIndex;
   }
 
   body.addEventListener('click', (event) => {
+    const canvas = event.target.closest('canvas.tl-dense');
+    if (canvas) {
+      const entry = dense[canvas.parentElement.dataset.lane].pick(event.clientX);
+      if (entry) select(entry.item.key, entry.item.t);
+      return;
+    }
     const node = event.target.closest('[data-key]');
     if (!node) return;
     const key = node.dataset.key.replace(/-latency$/, '');
-    const entry = shown.get(key);
-    if (!entry) return;
-    if (current !== null && current !== key) shown.get(current).node.tabIndex = -1;
-    current = key;
-    entry.node.tabIndex = 0;
-    choose(entry.item, Number(node.dataset.t));
+    if (shown.has(key)) select(key, Number(node.dataset.t));
   });
 
   function choose(item, t) {
