@@ -142,15 +142,25 @@ def test_a_live_update_sends_the_webhook_markers_only_when_they_changed(server):
         again = client.get(url, params={"webhooks": digest}).json()
         assert again["timeline"]["webhook"] == [] and again["webhooks_digest"] == digest
         assert again["timeline"]["turn"]  # the rest as before
+        assert again["webhooks_pending"] is False  # all delivered: nothing to ask again for
         with server.platform.engine.begin() as connection:
             d = schema.webhook_deliveries
             connection.execute(
                 d.update()
                 .where(d.c.id == first["id"])
+                .values(status="pending", last_status_code=500)
+            )
+        retried = client.get(url, params={"webhooks": digest}).json()
+        assert retried["webhooks_pending"] is True  # a retry to come: the page asks again
+        with server.platform.engine.begin() as connection:
+            connection.execute(
+                d.update()
+                .where(d.c.id == first["id"])
                 .values(status="failed", last_status_code=500)
             )
-        changed = client.get(url, params={"webhooks": digest}).json()
-    assert changed["webhooks_digest"] != digest
+        changed = client.get(url, params={"webhooks": retried["webhooks_digest"]}).json()
+    assert changed["webhooks_pending"] is False
+    assert changed["webhooks_digest"] not in (digest, retried["webhooks_digest"])
     labels = {m["id"]: m["label"] for m in changed["timeline"]["webhook"]}
     assert labels[first["id"]] == "call_started: failed (HTTP 500)"
     assert len(labels) == len(seeded.deliveries)

@@ -5,6 +5,7 @@ call without audio lanes; a call drawn live as it happens; and a real voice call
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from urllib.parse import parse_qs, urlparse
 
@@ -12,7 +13,9 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from openline.domain.calls import LogEvent, LogMetric, ToolCall, Turn
+from tests.console.conftest import WEBHOOK_SECRET
 from tests.console.support import screenshot, text_call, wait_for
+from tests.support.receiver import Receiver, ReceiverServer
 from tests.support.servers import HERE, agent_process
 from tests.support.timeline_call import LATENCY, LATENCY_PARTS, SeededCall, seed_call
 from tests.support.voice import SENTENCE, VoiceClient, speech, wait_quiet
@@ -327,6 +330,35 @@ def test_a_live_call_draws_as_it_happens(console: Page, console_server, scripted
     assert counted > 1
     console.get_by_role("tab", name="Transcript").click()
     expect(console.locator("ol.transcript .entry")).to_have_count(counted)
+
+
+def test_a_live_call_shows_a_delivery_made_while_nothing_was_recorded(
+    console: Page, console_server, agent_url
+):
+    receiver = ReceiverServer(Receiver(WEBHOOK_SECRET, script=[{"sleep": 3}])).start()
+    try:
+        with console_server.client() as http:
+            hook = http.post(
+                "/agents/webhooks", json={"url": receiver.url, "secret": WEBHOOK_SECRET}
+            ).json()
+        agent = console_server.create_agent(
+            "Timeline webhooks", self_hosted_deployment_url=agent_url, webhook_id=hook["id"]
+        )
+        with text_call(console_server.ws_url, agent, console_server.api_key) as call:
+            call.next("agent_text")
+            wait_for(lambda: recorded_turns(console_server, call.call_id), what="the greeting")
+            console.goto(f"/console/calls/{call.call_id}?tab=timeline")
+            started = console.locator(".tl-webhook").first  # the receiver takes 3 s over it
+            expect(started).to_have_attribute("aria-label", re.compile("call_started: pending"))
+            expect(started).to_have_attribute(
+                "aria-label", re.compile(r"call_started: delivered \(HTTP 200\)"), timeout=15_000
+            )
+            # The call said nothing more meanwhile: the page asked again by itself.
+            assert len(recorded_turns(console_server, call.call_id)) == 1
+            call.say("bye")
+            call.closed()
+    finally:
+        receiver.stop()
 
 
 # -- a real voice call: speech in, the agent's voice back, drawn live ------------------------

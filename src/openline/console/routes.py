@@ -471,6 +471,7 @@ def call_context(
         "logs_after_live": logs[-1].seq if logs else after,
         "logs_more_url": logs_more,
         "deliveries": deliveries,
+        "webhooks_pending": timeline.deliveries_under_way(deliveries),
         "webhooks": hooks,
         "metrics": sorted(metrics, key=lambda metric: (metric.timestamp, metric.seq)),
         "stats": stats,
@@ -584,6 +585,7 @@ def call_live(
         "header": str(macros.call_facts(call, True)),
         "timeline": timeline.items(call, redrawn, lines, [] if digest == webhooks else deliveries),
         "webhooks_digest": digest,
+        "webhooks_pending": timeline.deliveries_under_way(deliveries),
         "duration": timeline.duration(call),
     }
     if final:

@@ -19,6 +19,7 @@ from openline.console.views import compact
 from openline.domain.calls import Fact, LogEvent, LogMetric, LogRecord, ToolCall, Turn
 from openline.domain.shapes import turn_json
 from openline.domain.time import as_utc, utcnow
+from openline.store.delivery_queue import PENDING
 
 LABEL_CHARS = 120
 KINDS = ("turn", "tool", "event", "metric", "log", "webhook")
@@ -67,6 +68,12 @@ def deliveries_digest(deliveries: Iterable[dict]) -> str:
     is sent them again only once one of them changed."""
     shown = [(d["id"], d["event_type"], d["status"], d.get("last_status_code")) for d in deliveries]
     return hashlib.blake2b(repr(shown).encode(), digest_size=8).hexdigest()
+
+
+def deliveries_under_way(deliveries: Iterable[dict]) -> bool:
+    """Whether a delivery may still change (sent, retried) without the call recording
+    anything: a live page then asks again for its markers."""
+    return any(d["status"] == PENDING for d in deliveries)
 
 
 def _item(ident: int | str, t: float, label: str, **more: Any) -> dict[str, Any]:

@@ -55,6 +55,7 @@ if (root && root.dataset.status === 'started') {
     logsAfter: Number(root.dataset.logsAfter),
     level: root.dataset.level,
     liveLogs: !root.dataset.logsFiltered,
+    awaited: Boolean(root.dataset.webhooksPending),
     onStatus: (status) => { root.dataset.status = status; },
     onData: (data) => timeline?.apply(data),
     onEnd: () => timeline?.ended(),

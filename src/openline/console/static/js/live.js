@@ -2,12 +2,12 @@
 // session) says that the call changed; /console/calls/{id}/live says what, as HTML
 // rendered exactly like the page, which is put in place by key and in time order.
 
-const ANALYSIS_POLL_MS = 2000;
-const ANALYSIS_POLLS = 60;
+const AWAITED_POLL_MS = 2000;
+const AWAITED_POLLS = 60;
 
 export function followCall({ callId, root, rev = -1, logsAfter = 0, level = '', liveLogs = true,
-                             follow = false, onStatus = () => {}, onData = () => {},
-                             onEnd = () => {} }) {
+                             follow = false, awaited = false, onStatus = () => {},
+                             onData = () => {}, onEnd = () => {} }) {
   const entries = root.querySelector('[data-live="entries"]');
   const logs = liveLogs ? root.querySelector('[data-live="logs"]') : null;
   const header = root.querySelector('[data-live="header"]');
@@ -16,15 +16,18 @@ export function followCall({ callId, root, rev = -1, logsAfter = 0, level = '', 
   let again = false;
   let ended = false;
   let closed = false;
-  let analysisPolls = 0;
+  let polls = 0; // asked again for what was awaited, since the start or the end
+  let poll = null; // the timer of the next time
   let webhooks = ''; // the digest of the webhook markers last sent: unchanged, not sent again
 
   const tail = new EventSource(
     `/console/api/agents/calls/${encodeURIComponent(callId)}/stream?since_rev=${rev}`);
   tail.addEventListener('fact', () => refresh());
+  if (awaited) askAgainLater(); // the page was drawn with a delivery under way
   tail.addEventListener('end', () => {
     tail.close();
     ended = true;
+    polls = 0;
     refresh();
   });
 
@@ -57,16 +60,20 @@ export function followCall({ callId, root, rev = -1, logsAfter = 0, level = '', 
           closed = true;
           onEnd();
         }
-        // After the end the analysis (summary, metric results) is still being made: look
-        // again every 2 s, for at most 2 minutes.
-        if (final && data.analysis_awaited && analysisPolls < ANALYSIS_POLLS) {
-          analysisPolls += 1;
-          setTimeout(refresh, ANALYSIS_POLL_MS);
-        }
+        // What changes with nothing recorded meanwhile: a webhook delivery under way (sent,
+        // retried), and after the end the analysis (summary, metric results) being made.
+        // Look again every 2 s, for at most 2 minutes during the call and after its end.
+        if (data.webhooks_pending || (final && data.analysis_awaited)) askAgainLater();
       } while (again);
     } finally {
       running = false;
     }
+  }
+
+  function askAgainLater() {
+    if (poll !== null || polls >= AWAITED_POLLS) return;
+    polls += 1;
+    poll = setTimeout(() => { poll = null; refresh(); }, AWAITED_POLL_MS);
   }
 
   function apply(data) {
