@@ -1,8 +1,9 @@
 """The deploy package's pure parts: archives, project rules, log levels, .env files,
-and retention (on both databases)."""
+retention and the numbering of a deployment's log lines (on both databases)."""
 
 from __future__ import annotations
 
+import gc
 import io
 import tarfile
 from datetime import timedelta
@@ -261,3 +262,52 @@ async def test_a_flood_of_output_is_dropped_and_counted_and_secrets_are_masked()
     (note,) = [row for row in rows.rows if row["stream"] == "system"]
     assert note["message"] == f"dropped {50 - len(kept)} lines of output (over 10 lines/s)"
     assert sink.last_output == "line 49 [redacted TOKEN] on"
+
+
+# -- the deployment log's line numbers ---------------------------------------------------
+
+
+async def test_a_deployment_log_still_written_to_after_its_deployment_settled_keeps_one_order(
+    engine, tmp_path
+):
+    """A drain settles a stopped deployment while a promote writes to its log: the lines
+    from both go on in one order, none refused as a duplicate."""
+    feed = ChangeFeed()
+    writer = Writer(engine, feed)
+    writer.start()
+    async with httpx.AsyncClient() as http:
+        supervisor = Supervisor(
+            Settings(data_dir=tmp_path), DeploySettings(), engine, writer, feed, http
+        )
+        DeploymentRepo(engine).create(
+            {
+                "id": "dep_1",
+                "agent_id": "agent_x",
+                "status": "deployed",
+                "source_sha256": "0" * 64,
+                "source_bytes": 1,
+            }
+        )
+        held = await supervisor._sink("dep_1")  # the promote's
+        held.note("info", "stopped (no call in flight on it any more)")
+        await supervisor._settle("dep_1", url=None, pid=None)  # the drain's end
+        again = await supervisor._sink("dep_1")  # the pipeline's, the promote's in hand
+        held.note("info", "promoted: making it live")
+        again.note("info", "its build is on disk: not building again")
+        held.flush()
+        again.flush()
+        await writer.flush()
+        del held, again
+        gc.collect()
+        later = await supervisor._sink("dep_1")  # nothing holds the log: a new one goes on
+        later.note("info", "starting")
+        later.flush()
+        await writer.flush()
+    await writer.close()
+    lines, _ = DeploymentLogRepo(engine).lines("dep_1", LogQuery())
+    assert [(line["seq"], line["message"]) for line in lines] == [
+        (1, "stopped (no call in flight on it any more)"),
+        (2, "promoted: making it live"),
+        (3, "its build is on disk: not building again"),
+        (4, "starting"),
+    ]

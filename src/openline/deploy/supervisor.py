@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import weakref
 from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
@@ -97,7 +98,9 @@ class Supervisor:
         self._toolchain_args = (deploy.uv, cache.resolve())
         self._runners: dict[str, Runner] = {}  # deployment id → its running process
         self._live: dict[str, Runner] = {}  # agent id → the runner new calls go to
-        self._sinks: dict[str, DeploymentLog] = {}
+        # A deployment's log, one while anything can still write to it (a runner, its
+        # output readers, a request under way): two would number their lines alike.
+        self._sinks: weakref.WeakValueDictionary[str, DeploymentLog] = weakref.WeakValueDictionary()
         self._agent_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._latest: dict[str, int] = {}  # agent id → number of its newest request
         self._requests = 0
@@ -141,7 +144,7 @@ class Supervisor:
             *(runner.stop("openline is stopping") for runner in self._runners.values()),
             return_exceptions=True,
         )
-        for sink in self._sinks.values():
+        for sink in list(self._sinks.values()):
             sink.flush()
 
     def _spawn(self, coroutine, name: str) -> asyncio.Task:
@@ -565,7 +568,6 @@ class Supervisor:
             if runner is not None:
                 self._runners.pop(row["id"], None)
                 await runner.stop("its agent was deleted")
-                self._drop_sink(row["id"])
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -592,6 +594,8 @@ class Supervisor:
     async def _sink(self, deployment_id: str) -> DeploymentLog:
         sink = self._sinks.get(deployment_id)
         if sink is None:
+            # What an earlier one queued is stored first, so the lines go on after it.
+            await self._writer.flush()
             last = await asyncio.to_thread(self.logs.last_seq, deployment_id)
             sink = self._sinks.get(deployment_id)  # another task may have made it meanwhile
             if sink is None:
@@ -620,13 +624,6 @@ class Supervisor:
         if sink is not None:
             await self._flush(sink)
         await self._save(deployment_id, **values)
-        if values.get("status") != Status.DEPLOYED:
-            self._drop_sink(deployment_id)
-
-    def _drop_sink(self, deployment_id: str) -> None:
-        """Forget the log state of a deployment that has stopped (its lines are stored)."""
-        if deployment_id not in self._runners:
-            self._sinks.pop(deployment_id, None)
 
 
 def _keep_upload(upload: Path, paths: Paths) -> None:
