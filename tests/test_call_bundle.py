@@ -32,7 +32,7 @@ PARTS = {
 
 
 def bundle_of(server, call_id: str) -> zipfile.ZipFile:
-    reply = server.client().get(f"/agents/calls/{call_id}/bundle")
+    reply = server.get(f"/agents/calls/{call_id}/bundle")
     assert reply.status_code == 200, reply.text
     assert reply.headers["content-type"] == "application/zip"
     assert f'filename="{call_id}.zip"' in reply.headers["content-disposition"]
@@ -83,7 +83,7 @@ async def test_a_bundle_holds_the_whole_record_of_a_call(server, agent_url, rece
     assert "orders_looked_up" in {m["name"] for m in part(bundle, "metrics.json")}
     logs = part(bundle, "logs.json")
     assert [line["level"] for line in logs] == ["debug", "info", "warning", "error", "info"]
-    assert logs == server.client().get(f"/agents/calls/{call.call_id}/logs").json()["data"]
+    assert logs == server.get(f"/agents/calls/{call.call_id}/logs").json()["data"]
     deliveries = part(bundle, "webhook_deliveries.json")
     assert deliveries[0]["event_type"] == "call_started"
     assert all(d["status"] == "delivered" and d["attempts"] for d in deliveries)

@@ -76,7 +76,7 @@ async def test_sdk_example_deploys_with_the_cli_and_takes_calls(server, order_st
     assert deployment["id"] in listed.output and "deployed" in listed.output
 
     # The call's debug bundle names the deployment that ran it, with its build log's tail.
-    reply = server.client().get(f"/agents/calls/{call.call_id}/bundle")
+    reply = server.get(f"/agents/calls/{call.call_id}/bundle")
     assert reply.status_code == 200, reply.text
     with zipfile.ZipFile(io.BytesIO(reply.content)) as bundle:
         ran = json.loads(bundle.read("deployment.json"))

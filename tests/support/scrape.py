@@ -15,7 +15,7 @@ def samples(text: str) -> dict[tuple[str, frozenset], float]:
 
 
 def scrape(server) -> dict[tuple[str, frozenset], float]:
-    reply = server.client().get("/metrics")
+    reply = server.get("/metrics")
     assert reply.status_code == 200, reply.text
     assert reply.headers["content-type"].startswith("text/plain; version=0.0.4")
     return samples(reply.text)

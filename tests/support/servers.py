@@ -89,6 +89,11 @@ class RunningServer:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, headers=self.headers, timeout=30.0, verify=TLS)
 
+    def get(self, path: str, **params: object) -> httpx.Response:
+        """One ``GET`` with the API key, on a client closed after it."""
+        with self.client() as http:
+            return http.get(path, params=params or None)
+
     @property
     def platform(self):
         return self.app.state.platform

@@ -115,7 +115,7 @@ def test_metrics_need_the_key_unless_made_public(settings, tmp_path):
         assert httpx.get(server.base_url + "/metrics").status_code == 401
         wrong = httpx.get(server.base_url + "/metrics", headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401
-        assert server.client().get("/metrics").status_code == 200
+        assert server.get("/metrics").status_code == 200
     public = settings.model_copy(update={"metrics_public": True, "data_dir": tmp_path / "open"})
     with openline_server(public) as server:
         assert httpx.get(server.base_url + "/metrics").status_code == 200

@@ -40,23 +40,24 @@ scrape_configs:
 """
     )
     port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={workdir / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(workdir / "prometheus.log").open("w"),
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/-/ready", timeout_s=30, process=process)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(15)
+    with (workdir / "prometheus.log").open("w") as log:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={workdir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            wait_http(url + "/-/ready", timeout_s=30, process=process)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(15)
 
 
 def query(url: str, expression: str) -> dict[frozenset, float]:
