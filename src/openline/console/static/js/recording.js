@@ -116,14 +116,21 @@ function covers(peaks, start, end) {
   return peaks.start <= start + 0.01 && until >= Math.min(end, peaks.duration) - step;
 }
 
-function paint(canvas, peaks, start, end, played) {
+// A canvas' bitmap sized to its box in this screen's pixels, cleared, to draw on.
+export function clearedCanvas(canvas) {
   const ratio = window.devicePixelRatio || 1;
   const width = Math.max(1, Math.round(canvas.clientWidth * ratio));
   const height = Math.max(1, Math.round(canvas.clientHeight * ratio));
   if (canvas.width !== width) canvas.width = width;
   if (canvas.height !== height) canvas.height = height;
   const g = canvas.getContext('2d');
+  g.setTransform(1, 0, 0, 1, 0, 0);
   g.clearRect(0, 0, width, height);
+  return { g, ratio, width, height };
+}
+
+function paint(canvas, peaks, start, end, played) {
+  const { g, width, height } = clearedCanvas(canvas);
   if (!peaks) return;
   const span = Math.max(1e-6, end - start);
   const step = peaks.seconds_per_point;

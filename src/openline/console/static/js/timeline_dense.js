@@ -5,7 +5,9 @@
 // elements would have), so both ways of drawing look alike. A click picks the item under
 // the pointer.
 
-export const DENSE_PX = 6; // below this much width per item in view, a lane is drawn here
+import { clearedCanvas } from './recording.js';
+
+const DENSE_PX = 6; // below this much width per item in view, a lane is drawn here
 const HIT_PX = 4; // how far from an item a click still picks it
 
 // Whether ``count`` items in view are too many for a lane ``width`` pixels wide.
@@ -38,15 +40,9 @@ export function denseLane(lane, { className, parts }) {
   function draw(entries, x, label) {
     canvas.hidden = false;
     canvas.setAttribute('aria-label', label);
-    const ratio = window.devicePixelRatio || 1;
-    const width = Math.max(1, Math.round(lane.clientWidth * ratio));
-    const height = Math.max(1, Math.round(lane.clientHeight * ratio));
-    if (canvas.width !== width) canvas.width = width;
-    if (canvas.height !== height) canvas.height = height;
-    const g = canvas.getContext('2d');
-    g.setTransform(ratio, 0, 0, ratio, 0, 0);
-    g.clearRect(0, 0, width, height);
-    const h = lane.clientHeight;
+    const { g, ratio } = clearedCanvas(canvas);
+    g.setTransform(ratio, 0, 0, ratio, 0, 0); // drawn in the lane's css pixels
+    const h = canvas.clientHeight;
     drawn = [];
     for (const entry of entries) {
       const { item } = entry;
