@@ -42,12 +42,15 @@ def state(base_url: str, rule_id: str) -> str:
     return httpx.get(f"{base_url}/agents/alerts/{rule_id}", headers=HEADERS).json()["state"]
 
 
+def deliveries_of(base_url: str, webhook_id: str) -> list[dict]:
+    return httpx.get(f"{base_url}/agents/webhooks/{webhook_id}/deliveries", headers=HEADERS).json()[
+        "data"
+    ]
+
+
 def delivered(base_url: str, webhook_id: str) -> int:
     """How many of the endpoint's deliveries are recorded as delivered."""
-    deliveries = httpx.get(
-        f"{base_url}/agents/webhooks/{webhook_id}/deliveries", headers=HEADERS
-    ).json()["data"]
-    return sum(d["status"] == "delivered" for d in deliveries)
+    return sum(d["status"] == "delivered" for d in deliveries_of(base_url, webhook_id))
 
 
 def lock_holders(pg_url: str) -> list[int]:
@@ -108,9 +111,7 @@ def test_one_evaluator_one_notification_per_transition_and_a_takeover(pg_url, tm
                 f"{second}/agents/alerts/{rule['id']}/history", headers=HEADERS
             ).json()["data"]
             wait_until(lambda: len(receiver.receiver.events) >= 3, within=20)
-            deliveries = httpx.get(
-                f"{second}/agents/webhooks/{hook['id']}/deliveries", headers=HEADERS
-            ).json()["data"]
+            deliveries = deliveries_of(second, hook["id"])
 
     assert [t["to_state"] for t in reversed(history)] == ["firing", "resolved", "firing"]
     told = receiver.receiver.events

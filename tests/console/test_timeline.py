@@ -47,16 +47,23 @@ def centre(item: Locator) -> float:
     return box["x"] + box["width"] / 2
 
 
+def drawn_timeline(page: Page, path: str) -> Locator:
+    """The timeline of a recorded call's page at ``path``, once drawn with its audio."""
+    page.goto(path)
+    timeline = page.locator(".timeline")
+    expect(timeline).to_have_attribute("data-state", "drawn")
+    expect(timeline).to_have_attribute("data-audio-state", "ready")
+    return timeline
+
+
 def current_time(page: Page) -> float:
     return page.locator(".timeline audio").evaluate("a => a.currentTime")
 
 
 def test_a_voice_call_on_one_axis(console: Page, seeded: SeededCall):
-    console.goto(f"/console/calls/{seeded.call_id}")  # a recorded call opens on its timeline
+    timeline = drawn_timeline(console, f"/console/calls/{seeded.call_id}")
+    # a recorded call opens on its timeline
     expect(console.get_by_role("tab", name="Timeline")).to_have_attribute("aria-selected", "true")
-    timeline = console.locator(".timeline")
-    expect(timeline).to_have_attribute("data-state", "drawn")
-    expect(timeline).to_have_attribute("data-audio-state", "ready")
     wave = console.get_by_role("slider", name="Recording position")
     expect(wave).to_have_attribute("data-channels", "2")
     shown = view(timeline)
@@ -128,10 +135,7 @@ def test_a_voice_call_on_one_axis(console: Page, seeded: SeededCall):
 
 
 def test_zoom_pan_and_keys(console: Page, seeded: SeededCall):
-    console.goto(f"/console/calls/{seeded.call_id}?tab=timeline")
-    timeline = console.locator(".timeline")
-    expect(timeline).to_have_attribute("data-state", "drawn")
-    expect(timeline).to_have_attribute("data-audio-state", "ready")
+    timeline = drawn_timeline(console, f"/console/calls/{seeded.call_id}?tab=timeline")
     items = console.locator(".tl-turn:not([hidden])")
     everything = items.count()
     answer = next(f for f in seeded.facts if type(f) is Turn and f.timestamp == 12.5)
@@ -197,10 +201,7 @@ def crowded(console_server) -> SeededCall:
 
 
 def test_a_crowded_lane_is_one_canvas_until_zoomed_in(console: Page, crowded: SeededCall):
-    console.goto(f"/console/calls/{crowded.call_id}")
-    timeline = console.locator(".timeline")
-    expect(timeline).to_have_attribute("data-state", "drawn")
-    expect(timeline).to_have_attribute("data-audio-state", "ready")
+    timeline = drawn_timeline(console, f"/console/calls/{crowded.call_id}")
     lane = console.locator('[data-lane="user"]')
     expect(lane).to_have_attribute("data-dense", "true")
     expect(lane.locator("canvas.tl-dense")).to_be_visible()
